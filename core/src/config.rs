@@ -1,0 +1,127 @@
+//! Limits, timeouts and switches of one hub, with the defaults of the protocol.
+
+use std::time::Duration;
+
+use crate::HubError;
+
+/// How connections become authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Every connection is authenticated (anonymously) when it connects and gets `connected` at
+    /// once.
+    #[default]
+    Anonymous,
+    /// A connection must send `authenticate` within `auth_timeout`; the application decides with
+    /// [`Hub::accept_auth`](crate::Hub::accept_auth) or [`Hub::reject_auth`](crate::Hub::reject_auth).
+    Required,
+}
+
+/// A per-connection rate limit on incoming frames: a token bucket refilled at `per_second`
+/// that holds at most `burst` tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained frames per second.
+    pub per_second: u32,
+    /// Frames that may arrive at once after a quiet period.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_second: 100,
+            burst: 200,
+        }
+    }
+}
+
+/// The configuration of one [`Hub`](crate::Hub).
+///
+/// Build it with struct update syntax over [`HubConfig::default`]:
+///
+/// ```
+/// use std::time::Duration;
+/// use roomcast_core::{AuthMode, HubConfig};
+///
+/// let config = HubConfig {
+///     server_id: "node-a".into(),
+///     auth: AuthMode::Required,
+///     auth_timeout: Duration::from_secs(2),
+///     ..HubConfig::default()
+/// };
+/// assert_eq!(config.max_rooms_per_conn, 100);
+/// ```
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// This instance's id on the bus; envelopes carrying it are ignored when they come back.
+    /// Must be unique per instance, and not `"emitter"`. Adapters use a UUID.
+    pub server_id: String,
+    /// Prefix of every bus channel (`{prefix}:room:{room}`, ...). Default `ws`.
+    pub channel_prefix: String,
+    /// Whether connections must authenticate. Default: anonymous.
+    pub auth: AuthMode,
+    /// Time a new connection has to send `authenticate` (default 5 s); the application then has
+    /// 3 × this long to decide.
+    pub auth_timeout: Duration,
+    /// A connection with no frame and no pong for this long is closed with 4002 (default 30 s).
+    pub heartbeat_timeout: Duration,
+    /// A connection silent for this long is sent a WebSocket ping (default 10 s).
+    pub ping_interval: Duration,
+    /// Frames larger than this are refused with close 1009 (default 64 KiB).
+    pub max_frame_bytes: usize,
+    /// Rooms one connection may be in at once (default 100).
+    pub max_rooms_per_conn: usize,
+    /// Longest room name in bytes of UTF-8 (default 256).
+    pub max_room_name_bytes: usize,
+    /// Per-connection limit on incoming frames; `None` switches it off. Default 100/s, burst 200.
+    pub rate_limit: Option<RateLimit>,
+    /// Seed of the hash function of the hub's indexes. Output order never depends on it; an
+    /// adapter facing the internet should pass a random value so that clients cannot aim for
+    /// hash collisions with chosen room names.
+    pub hash_seed: u64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            server_id: "roomcast".into(),
+            channel_prefix: "ws".into(),
+            auth: AuthMode::Anonymous,
+            auth_timeout: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(10),
+            max_frame_bytes: 64 * 1024,
+            max_rooms_per_conn: 100,
+            max_room_name_bytes: 256,
+            rate_limit: Some(RateLimit::default()),
+            hash_seed: 0,
+        }
+    }
+}
+
+impl HubConfig {
+    pub(crate) fn validate(&self) -> Result<(), HubError> {
+        let fail = |what| Err(HubError::InvalidConfig(what));
+        if self.server_id.is_empty() || self.server_id == crate::envelope::EMITTER_ID {
+            return fail("server_id must be non-empty and not \"emitter\"");
+        }
+        if self.channel_prefix.is_empty() {
+            return fail("channel_prefix must be non-empty");
+        }
+        if self.auth_timeout.is_zero() || self.heartbeat_timeout.is_zero() {
+            return fail("timeouts must be non-zero");
+        }
+        if self.ping_interval.is_zero() {
+            return fail("ping_interval must be non-zero");
+        }
+        if self.max_frame_bytes == 0 || self.max_room_name_bytes == 0 {
+            return fail("size limits must be non-zero");
+        }
+        if let Some(limit) = self.rate_limit {
+            if limit.per_second == 0 || limit.burst == 0 {
+                return fail("rate_limit needs per_second and burst of at least 1");
+            }
+        }
+        Ok(())
+    }
+}

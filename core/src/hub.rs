@@ -1,0 +1,561 @@
+//! The hub: all state of one server instance, and its inputs and outputs.
+
+mod app;
+mod bus;
+mod client;
+mod query;
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+use serde_json::value::RawValue;
+
+use crate::envelope::{Channels, Envelope, TargetKind};
+use crate::fanout::{Exclusion, recipients};
+use crate::members::{Hasher, MemberIndex, MemberSet};
+use crate::rate::{Bucket, Pace};
+use crate::timer::Timers;
+use crate::wire::{self, ErrorCode};
+use crate::{
+    AuthMode, CloseCode, ConnId, DisconnectReason, Event, HubConfig, HubError, Identity, Output,
+    RequestId, RoomAcl, Transmit,
+};
+
+pub use app::Exclude;
+pub use query::{ConnInfo, ConnState, HubStats};
+
+/// Longest user id, in bytes.
+pub const MAX_USER_ID_BYTES: usize = 256;
+
+/// All state of one server instance: connections, rooms, users, deadlines and bus interest.
+///
+/// A `Hub` does no I/O and reads no clock. Drive it with the `handle_*` inputs and the
+/// application calls, then drain [`poll_output`](Self::poll_output) until it returns `None`, and
+/// call [`handle_timeout`](Self::handle_timeout) when [`poll_timeout`](Self::poll_timeout) comes.
+/// See the [crate documentation](crate) for the loop.
+#[derive(Debug)]
+pub struct Hub {
+    config: HubConfig,
+    pace: Option<Pace>,
+    channels: Channels,
+    /// The latest time seen; time never runs backwards inside the hub.
+    now: Instant,
+    /// Maps `Instant`s to wall-clock milliseconds for the `time` of `connected`.
+    epoch: (Instant, u64),
+    conns: IndexMap<ConnId, Conn, Hasher>,
+    rooms: MemberIndex,
+    users: MemberIndex,
+    /// Every authenticated connection: the target of server-wide broadcasts.
+    everyone: MemberSet,
+    timers: Timers,
+    out: VecDeque<Output>,
+    stats: HubStats,
+}
+
+/// One connection's state.
+#[derive(Debug)]
+struct Conn {
+    state: State,
+    user: Option<Arc<str>>,
+    metadata: Option<Box<RawValue>>,
+    acl: RoomAcl,
+    /// Rooms in the order they were joined (at most `max_rooms_per_conn`).
+    rooms: Vec<Arc<str>>,
+    last_activity: Instant,
+    last_ping: Instant,
+    /// The deadline of this connection's live timer entry.
+    scheduled: Option<Instant>,
+    bucket: Bucket,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    /// Waiting for `authenticate` until the deadline.
+    AwaitingAuth {
+        deadline: Instant,
+    },
+    /// `authenticate` received; waiting for the application's decision until the deadline.
+    Authenticating {
+        deadline: Instant,
+    },
+    Authenticated,
+}
+
+impl Hub {
+    /// Creates a hub. `now` and `unix_ms` anchor the hub's time: `unix_ms` is the wall-clock time
+    /// (milliseconds since the Unix epoch) at `now`, used for the `time` field of `connected`.
+    pub fn new(config: HubConfig, now: Instant, unix_ms: u64) -> Result<Self, HubError> {
+        config.validate()?;
+        let hasher = Hasher::with_seed(config.hash_seed);
+        Ok(Self {
+            pace: config.rate_limit.map(Pace::new),
+            channels: Channels::new(config.channel_prefix.clone()),
+            now,
+            epoch: (now, unix_ms),
+            conns: IndexMap::with_hasher(hasher.clone()),
+            rooms: MemberIndex::new(hasher.clone()),
+            users: MemberIndex::new(hasher.clone()),
+            everyone: MemberSet::with_hasher(hasher),
+            timers: Timers::default(),
+            out: VecDeque::new(),
+            stats: HubStats::default(),
+            config,
+        })
+    }
+
+    /// The configuration the hub runs with.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// The channel names this hub uses.
+    pub fn channels(&self) -> &Channels {
+        &self.channels
+    }
+
+    /// The next output to carry out, or `None` when there is nothing left to do.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should be called next; `None` when no
+    /// connection has a deadline. Calling it earlier is harmless.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// A socket opened. With [`AuthMode::Anonymous`] the connection is authenticated at once and
+    /// sent `connected`; otherwise it has `auth_timeout` to send `authenticate`.
+    pub fn handle_connect(&mut self, conn: ConnId, now: Instant) -> Result<(), HubError> {
+        let now = self.advance(now);
+        if self.conns.contains_key(&conn) {
+            return Err(HubError::DuplicateConn(conn));
+        }
+        let deadline = now + self.config.auth_timeout;
+        self.conns.insert(
+            conn,
+            Conn {
+                state: State::AwaitingAuth { deadline },
+                user: None,
+                metadata: None,
+                acl: RoomAcl::Any,
+                rooms: Vec::new(),
+                last_activity: now,
+                last_ping: now,
+                scheduled: None,
+                bucket: Bucket::default(),
+            },
+        );
+        if self.config.auth == AuthMode::Anonymous {
+            self.admit(conn, Identity::anonymous(), now)?;
+        }
+        self.arm(conn);
+        Ok(())
+    }
+
+    /// A WebSocket pong arrived: the connection is alive.
+    pub fn handle_pong(&mut self, conn: ConnId, now: Instant) {
+        let now = self.advance(now);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_activity = now;
+        }
+    }
+
+    /// A binary frame arrived: the protocol is text only, so the connection is closed with 1003.
+    pub fn handle_binary(&mut self, conn: ConnId, now: Instant) {
+        self.advance(now);
+        if self.conns.contains_key(&conn) {
+            self.close_conn(
+                conn,
+                CloseCode::UNSUPPORTED_DATA,
+                "binary frames are not supported",
+            );
+        }
+    }
+
+    /// The socket is gone: the connection leaves every room and is forgotten. Unknown (or
+    /// already closed) connections are ignored, so a driver may always report a socket's end.
+    pub fn handle_disconnect(&mut self, conn: ConnId, now: Instant) {
+        self.advance(now);
+        self.drop_conn(conn, DisconnectReason::Gone);
+    }
+
+    /// Time has passed: closes connections whose auth or heartbeat deadline has come, and pings
+    /// the silent ones. Early or repeated calls do nothing harmful.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance(now);
+        while let Some((at, id)) = self.timers.pop_due(now) {
+            match self.conns.get_mut(&id) {
+                Some(c) if c.scheduled == Some(at) => c.scheduled = None,
+                _ => continue,
+            }
+            self.expire(id, now);
+            self.arm(id);
+        }
+        let conns = &self.conns;
+        self.timers
+            .prune(|at, id| conns.get(&id).is_some_and(|c| c.scheduled == Some(at)));
+    }
+
+    fn advance(&mut self, now: Instant) -> Instant {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    fn unix_ms(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.epoch.0).as_millis();
+        self.epoch
+            .1
+            .saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
+    }
+
+    /// The earliest of a connection's deadlines.
+    fn deadline(&self, c: &Conn) -> Instant {
+        let idle = c.last_activity + self.config.heartbeat_timeout;
+        let ping = c.last_activity.max(c.last_ping) + self.config.ping_interval;
+        let next = idle.min(ping);
+        match c.state {
+            State::AwaitingAuth { deadline } | State::Authenticating { deadline } => {
+                next.min(deadline)
+            }
+            State::Authenticated => next,
+        }
+    }
+
+    /// Makes sure the connection's earliest deadline has a live timer entry.
+    fn arm(&mut self, id: ConnId) {
+        let Some(c) = self.conns.get(&id) else { return };
+        let next = self.deadline(c);
+        if c.scheduled.is_none_or(|at| next < at) {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.scheduled = Some(next);
+            }
+            self.timers.schedule(next, id);
+        }
+    }
+
+    /// Acts on whatever deadline of `id` has come.
+    fn expire(&mut self, id: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        match c.state {
+            State::AwaitingAuth { deadline } if now >= deadline => {
+                return self.close_conn(id, CloseCode::AUTH_TIMEOUT, "authentication timeout");
+            }
+            State::Authenticating { deadline } if now >= deadline => {
+                return self.close_conn(
+                    id,
+                    CloseCode::AUTH_TIMEOUT,
+                    "authentication not decided in time",
+                );
+            }
+            _ => {}
+        }
+        if now >= c.last_activity + self.config.heartbeat_timeout {
+            return self.close_conn(id, CloseCode::HEARTBEAT_TIMEOUT, "heartbeat timeout");
+        }
+        if now >= c.last_activity.max(c.last_ping) + self.config.ping_interval {
+            c.last_ping = now;
+            self.out.push_back(Output::Ping(id));
+        }
+    }
+
+    /// Makes a connection authenticated with `identity`: indexes its user, begins bus interest,
+    /// sends `connected`.
+    fn admit(&mut self, id: ConnId, identity: Identity, now: Instant) -> Result<(), HubError> {
+        if let Some(user) = &identity.user_id {
+            if !(1..=MAX_USER_ID_BYTES).contains(&user.len()) {
+                return Err(HubError::InvalidUser);
+            }
+        }
+        let time = self.unix_ms(now);
+        let Some(c) = self.conns.get_mut(&id) else {
+            return Err(HubError::UnknownConn(id));
+        };
+        if matches!(c.state, State::Authenticated) {
+            return Err(HubError::AlreadyAuthenticated(id));
+        }
+        c.state = State::Authenticated;
+        c.metadata = identity.metadata;
+        c.acl = identity.rooms;
+        if let Some(user) = &identity.user_id {
+            let inserted = self.users.insert(user, id);
+            c.user = Some(inserted.name);
+            if inserted.new_group {
+                self.out
+                    .push_back(Output::Subscribe(self.channels.user(user)));
+            }
+        }
+        self.out
+            .push_back(Output::Subscribe(self.channels.client(id)));
+        if self.everyone.insert(id) && self.everyone.len() == 1 {
+            self.out
+                .push_back(Output::Subscribe(self.channels.broadcast()));
+        }
+        let frame = wire::connected_frame(id, identity.user_id.as_deref(), time);
+        self.transmit(vec![id], frame);
+        self.event(Event::Connected {
+            conn: id,
+            user_id: identity.user_id,
+        });
+        self.arm(id);
+        Ok(())
+    }
+
+    /// Adds `id` to `room`. `Ok(false)` if it was already a member.
+    fn join_room(&mut self, id: ConnId, room: &str, check_acl: bool) -> Result<bool, Refusal> {
+        if !self.valid_room(room) {
+            return Err(Refusal::InvalidRoom);
+        }
+        let Some(c) = self.conns.get_mut(&id) else {
+            return Err(Refusal::Unknown);
+        };
+        if !matches!(c.state, State::Authenticated) {
+            return Err(Refusal::Unauthenticated);
+        }
+        if c.rooms.iter().any(|r| &**r == room) {
+            return Ok(false);
+        }
+        if check_acl && !c.acl.allows(room) {
+            return Err(Refusal::Forbidden);
+        }
+        if c.rooms.len() >= self.config.max_rooms_per_conn {
+            return Err(Refusal::TooMany);
+        }
+        let inserted = self.rooms.insert(room, id);
+        c.rooms.push(inserted.name);
+        if inserted.new_group {
+            self.out
+                .push_back(Output::Subscribe(self.channels.room(room)));
+        }
+        self.event(Event::Joined {
+            conn: id,
+            room: room.to_owned(),
+        });
+        Ok(true)
+    }
+
+    /// Removes `id` from `room`; `false` if it was not a member.
+    fn leave_room(&mut self, id: ConnId, room: &str) -> bool {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        let Some(pos) = c.rooms.iter().position(|r| &**r == room) else {
+            return false;
+        };
+        c.rooms.remove(pos);
+        let emptied = self.rooms.remove(room, id) == Some(true);
+        self.event(Event::Left {
+            conn: id,
+            room: room.to_owned(),
+        });
+        if emptied {
+            self.out
+                .push_back(Output::Unsubscribe(self.channels.room(room)));
+        }
+        true
+    }
+
+    fn valid_room(&self, room: &str) -> bool {
+        (1..=self.config.max_room_name_bytes).contains(&room.len())
+    }
+
+    /// Sends a close command and forgets the connection.
+    fn close_conn(&mut self, id: ConnId, code: CloseCode, reason: impl Into<Cow<'static, str>>) {
+        if !self.conns.contains_key(&id) {
+            return;
+        }
+        self.stats.closes += 1;
+        self.out.push_back(Output::Close {
+            conn: id,
+            code,
+            reason: close_reason(reason.into()),
+        });
+        self.drop_conn(id, DisconnectReason::Closed(code));
+    }
+
+    /// Removes every trace of a connection, ending bus interest that only it held.
+    fn drop_conn(&mut self, id: ConnId, reason: DisconnectReason) {
+        let Some(conn) = self.conns.swap_remove(&id) else {
+            return;
+        };
+        for room in &conn.rooms {
+            let emptied = self.rooms.remove(room, id) == Some(true);
+            self.event(Event::Left {
+                conn: id,
+                room: room.to_string(),
+            });
+            if emptied {
+                self.out
+                    .push_back(Output::Unsubscribe(self.channels.room(room)));
+            }
+        }
+        if let Some(user) = &conn.user {
+            if self.users.remove(user, id) == Some(true) {
+                self.out
+                    .push_back(Output::Unsubscribe(self.channels.user(user)));
+            }
+        }
+        if matches!(conn.state, State::Authenticated) {
+            self.out
+                .push_back(Output::Unsubscribe(self.channels.client(id)));
+            if self.everyone.swap_remove(&id) && self.everyone.is_empty() {
+                self.out
+                    .push_back(Output::Unsubscribe(self.channels.broadcast()));
+            }
+        }
+        self.event(Event::Disconnected { conn: id, reason });
+    }
+
+    fn event(&mut self, event: Event) {
+        self.out.push_back(Output::Event(event));
+    }
+
+    fn transmit(&mut self, to: Vec<ConnId>, frame: Bytes) {
+        if to.is_empty() {
+            return;
+        }
+        self.stats.transmits += 1;
+        self.stats.deliveries += to.len() as u64;
+        self.out.push_back(Output::Transmit(Transmit { to, frame }));
+    }
+
+    fn error(
+        &mut self,
+        id: ConnId,
+        code: ErrorCode,
+        message: &str,
+        room: Option<&str>,
+        req: Option<&RequestId>,
+    ) {
+        self.stats.errors_sent += 1;
+        let frame = wire::error_frame(code, message, room, req);
+        self.transmit(vec![id], frame);
+    }
+
+    /// Delivers to this instance's connections: the path of every send, whether it comes from
+    /// the application, a client's `publish`, or the bus. The frame is serialized once, and only
+    /// if somebody here receives it.
+    fn deliver_local(&mut self, d: &Delivery<'_>) {
+        let exclusion = Exclusion::new(
+            d.exclude_conns.iter().copied(),
+            d.exclude_users.iter().copied(),
+            &self.users,
+        );
+        let target = d.target.unwrap_or_default();
+        let to = match d.kind {
+            TargetKind::Client => match target.parse::<ConnId>() {
+                Ok(id) if self.conns.contains_key(&id) && !exclusion.contains(&id) => vec![id],
+                _ => Vec::new(),
+            },
+            TargetKind::User => self
+                .users
+                .get(target)
+                .map(|set| recipients(set, &exclusion))
+                .unwrap_or_default(),
+            TargetKind::Room => self
+                .rooms
+                .get(target)
+                .map(|set| recipients(set, &exclusion))
+                .unwrap_or_default(),
+            TargetKind::Broadcast => recipients(&self.everyone, &exclusion),
+        };
+        if to.is_empty() {
+            return;
+        }
+        let room = if d.kind == TargetKind::Room {
+            d.target
+        } else {
+            None
+        };
+        let frame = wire::ServerFrame {
+            event: d.event,
+            room,
+            data: d.data,
+            id: None,
+        }
+        .encode();
+        self.transmit(to, frame);
+    }
+
+    /// Delivers locally first, then publishes for the other instances.
+    fn deliver(&mut self, d: &Delivery<'_>) {
+        self.deliver_local(d);
+        self.stats.published += 1;
+        let envelope = d.envelope(&self.config.server_id);
+        let channel = self.channels.for_target(d.kind, d.target);
+        self.out.push_back(Output::Publish {
+            channel,
+            payload: envelope.encode(),
+        });
+    }
+}
+
+/// One send: what, to whom, and who is left out. The same path serves local sends, client
+/// publishes and envelopes from the bus.
+#[derive(Debug, Clone, Copy)]
+struct Delivery<'a> {
+    kind: TargetKind,
+    target: Option<&'a str>,
+    event: &'a str,
+    data: Option<&'a RawValue>,
+    exclude_conns: &'a [ConnId],
+    exclude_users: &'a [&'a str],
+}
+
+impl<'a> Delivery<'a> {
+    fn envelope(&self, server_id: &'a str) -> Envelope<'a> {
+        Envelope {
+            server_id: Cow::Borrowed(server_id),
+            kind: self.kind,
+            target: self.target.map(Cow::Borrowed),
+            event: Cow::Borrowed(self.event),
+            data: self.data,
+            exclude: self
+                .exclude_conns
+                .iter()
+                .map(|c| Cow::Owned(c.to_string()))
+                .collect(),
+            exclude_users: self
+                .exclude_users
+                .iter()
+                .map(|u| Cow::Borrowed(*u))
+                .collect(),
+        }
+    }
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Unknown,
+    Unauthenticated,
+    InvalidRoom,
+    Forbidden,
+    TooMany,
+}
+
+/// WebSocket close reasons are at most 123 bytes; cut at a character boundary.
+fn close_reason(reason: Cow<'static, str>) -> Cow<'static, str> {
+    const MAX: usize = 123;
+    if reason.len() <= MAX {
+        return reason;
+    }
+    let mut end = MAX;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(reason[..end].to_owned())
+}
+
+/// Three times the auth timeout: how long the application has to decide.
+fn decision_window(auth_timeout: Duration) -> Duration {
+    auth_timeout.saturating_mul(3)
+}

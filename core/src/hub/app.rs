@@ -1,0 +1,270 @@
+//! Calls of the application (or of the server's authenticator) into the hub.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::{Delivery, Hub, Refusal, State};
+use crate::envelope::TargetKind;
+use crate::wire::{self, ServerFrame};
+use crate::{CloseCode, ConnId, HubError, Identity, RequestId};
+
+/// Who to leave out of a broadcast, on every instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exclude {
+    /// These connections.
+    pub conns: Vec<ConnId>,
+    /// Every session of these users.
+    pub users: Vec<String>,
+}
+
+impl Exclude {
+    /// Leave out nobody.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Leave out one connection (typically the sender).
+    pub fn conn(conn: ConnId) -> Self {
+        Self {
+            conns: vec![conn],
+            users: Vec::new(),
+        }
+    }
+
+    /// Leave out every session of one user.
+    pub fn user(user_id: impl Into<String>) -> Self {
+        Self {
+            conns: Vec::new(),
+            users: vec![user_id.into()],
+        }
+    }
+}
+
+impl Hub {
+    /// Accepts a connection's authentication (after [`Event::Authenticate`](crate::Event), or
+    /// at any time before it, e.g. for a cookie checked at the HTTP upgrade): it gets
+    /// `connected`, joins its user's sessions, and may now join rooms.
+    pub fn accept_auth(
+        &mut self,
+        conn: ConnId,
+        identity: Identity,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        let now = self.advance(now);
+        self.admit(conn, identity, now)
+    }
+
+    /// Rejects a connection's authentication: it is closed with 4003 and `reason`.
+    pub fn reject_auth(
+        &mut self,
+        conn: ConnId,
+        reason: impl Into<Cow<'static, str>>,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.advance(now);
+        match self.conns.get(&conn).map(|c| c.state) {
+            None => Err(HubError::UnknownConn(conn)),
+            Some(State::Authenticated) => Err(HubError::AlreadyAuthenticated(conn)),
+            Some(_) => {
+                self.close_conn(conn, CloseCode::AUTH_REJECTED, reason);
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes an authenticated local connection join `room`, whatever its [`RoomAcl`](crate::RoomAcl).
+    /// `Ok(false)` if it was a member already.
+    pub fn join(&mut self, conn: ConnId, room: &str, now: Instant) -> Result<bool, HubError> {
+        self.advance(now);
+        self.join_room(conn, room, false)
+            .map_err(|refusal| match refusal {
+                Refusal::Unknown => HubError::UnknownConn(conn),
+                Refusal::InvalidRoom => HubError::InvalidRoom {
+                    max: self.config.max_room_name_bytes,
+                },
+                Refusal::TooMany => HubError::RoomLimit {
+                    conn,
+                    max: self.config.max_rooms_per_conn,
+                },
+                Refusal::Unauthenticated | Refusal::Forbidden => HubError::NotAuthenticated(conn),
+            })
+    }
+
+    /// Makes a local connection leave `room`. `Ok(false)` if it was not a member.
+    pub fn leave(&mut self, conn: ConnId, room: &str, now: Instant) -> Result<bool, HubError> {
+        self.advance(now);
+        if !self.conns.contains_key(&conn) {
+            return Err(HubError::UnknownConn(conn));
+        }
+        Ok(self.leave_room(conn, room))
+    }
+
+    /// Sends `{"event","data"}` to one connection, on this instance or (through the bus) on any
+    /// other. `data` is serialized once; `()` or `null` sends no `data`.
+    pub fn send<T: Serialize + ?Sized>(
+        &mut self,
+        conn: ConnId,
+        event: &str,
+        data: &T,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.advance(now);
+        let data = to_data(event, data)?;
+        let target = conn.to_string();
+        let delivery = Delivery {
+            kind: TargetKind::Client,
+            target: Some(&target),
+            event,
+            data: data.as_deref(),
+            exclude_conns: &[],
+            exclude_users: &[],
+        };
+        // Connection ids are unique cluster-wide: a local one needs no publish.
+        if self.conns.contains_key(&conn) {
+            self.deliver_local(&delivery);
+        } else {
+            self.deliver(&delivery);
+        }
+        Ok(())
+    }
+
+    /// Sends `{"event","data"}` to every session of `user_id`, on every instance.
+    pub fn send_to_user<T: Serialize + ?Sized>(
+        &mut self,
+        user_id: &str,
+        event: &str,
+        data: &T,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.advance(now);
+        if !(1..=super::MAX_USER_ID_BYTES).contains(&user_id.len()) {
+            return Err(HubError::InvalidUser);
+        }
+        let data = to_data(event, data)?;
+        self.deliver(&Delivery {
+            kind: TargetKind::User,
+            target: Some(user_id),
+            event,
+            data: data.as_deref(),
+            exclude_conns: &[],
+            exclude_users: &[],
+        });
+        Ok(())
+    }
+
+    /// Sends `{"event","room","data"}` to every member of `room` on every instance, except those
+    /// `exclude` names.
+    pub fn broadcast_room<T: Serialize + ?Sized>(
+        &mut self,
+        room: &str,
+        event: &str,
+        data: &T,
+        exclude: &Exclude,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.advance(now);
+        if !self.valid_room(room) {
+            return Err(HubError::InvalidRoom {
+                max: self.config.max_room_name_bytes,
+            });
+        }
+        let data = to_data(event, data)?;
+        let users: Vec<&str> = exclude.users.iter().map(String::as_str).collect();
+        self.deliver(&Delivery {
+            kind: TargetKind::Room,
+            target: Some(room),
+            event,
+            data: data.as_deref(),
+            exclude_conns: &exclude.conns,
+            exclude_users: &users,
+        });
+        Ok(())
+    }
+
+    /// Sends `{"event","data"}` to every authenticated connection on every instance, except
+    /// those `exclude` names.
+    pub fn broadcast_all<T: Serialize + ?Sized>(
+        &mut self,
+        event: &str,
+        data: &T,
+        exclude: &Exclude,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.advance(now);
+        let data = to_data(event, data)?;
+        let users: Vec<&str> = exclude.users.iter().map(String::as_str).collect();
+        self.deliver(&Delivery {
+            kind: TargetKind::Broadcast,
+            target: None,
+            event,
+            data: data.as_deref(),
+            exclude_conns: &exclude.conns,
+            exclude_users: &users,
+        });
+        Ok(())
+    }
+
+    /// Answers a client's request: `{"event":"reply","id":<id>,"data":..}`.
+    pub fn reply<T: Serialize + ?Sized>(
+        &mut self,
+        conn: ConnId,
+        id: &RequestId,
+        data: &T,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.advance(now);
+        if !self.conns.contains_key(&conn) {
+            return Err(HubError::UnknownConn(conn));
+        }
+        let data = to_data("reply", data)?;
+        let frame = ServerFrame {
+            event: "reply",
+            room: None,
+            data: data.as_deref(),
+            id: Some(id.as_raw()),
+        }
+        .encode();
+        self.transmit(vec![conn], frame);
+        Ok(())
+    }
+
+    /// Closes a local connection with `code` and `reason` (cut to 123 bytes).
+    pub fn close(
+        &mut self,
+        conn: ConnId,
+        code: CloseCode,
+        reason: impl Into<Cow<'static, str>>,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.advance(now);
+        if !self.conns.contains_key(&conn) {
+            return Err(HubError::UnknownConn(conn));
+        }
+        self.close_conn(conn, code, reason);
+        Ok(())
+    }
+
+    /// Closes every connection, e.g. with [`CloseCode::GOING_AWAY`] on shutdown.
+    pub fn close_all(&mut self, code: CloseCode, reason: &'static str, now: Instant) {
+        self.advance(now);
+        let all: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in all {
+            self.close_conn(conn, code, reason);
+        }
+    }
+}
+
+/// Checks the event name and serializes `data` once; `null` becomes "no data".
+fn to_data<T: Serialize + ?Sized>(
+    event: &str,
+    data: &T,
+) -> Result<Option<Box<RawValue>>, HubError> {
+    if !wire::valid_event(event) {
+        return Err(HubError::InvalidEvent);
+    }
+    let raw = serde_json::value::to_raw_value(data)?;
+    Ok((raw.get() != "null").then_some(raw))
+}

@@ -1,0 +1,209 @@
+//! Frames from clients: the system events of wire protocol v1, and everything else for the app.
+
+use std::time::Instant;
+
+use serde_json::value::RawValue;
+
+use super::{Delivery, Hub, Refusal, State, decision_window};
+use crate::envelope::TargetKind;
+use crate::wire::{self, AuthData, ClientFrame, ErrorCode, PublishData, RoomsData};
+use crate::{CloseCode, ConnId, Event, RequestId};
+
+impl Hub {
+    /// One complete text frame from a client. Anything wrong with it becomes an `error` frame or
+    /// a close; frames of unknown or already closed connections are ignored.
+    pub fn handle_frame(&mut self, conn: ConnId, bytes: &[u8], now: Instant) {
+        let now = self.advance(now);
+        let (pace, max_bytes) = (self.pace, self.config.max_frame_bytes);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.last_activity = now;
+        self.stats.frames_in += 1;
+        if bytes.len() > max_bytes {
+            return self.close_conn(conn, CloseCode::MESSAGE_TOO_BIG, "frame too large");
+        }
+        if let Some(pace) = pace {
+            if !c.bucket.take(pace, now) {
+                return self.close_conn(conn, CloseCode::RATE_LIMITED, "rate limit exceeded");
+            }
+        }
+        let authenticated = matches!(c.state, State::Authenticated);
+        let frame = match wire::parse_client_frame(bytes) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.stats.bad_frames += 1;
+                return self.error(conn, ErrorCode::BadFrame, &e.to_string(), None, None);
+            }
+        };
+        match &*frame.event {
+            "heartbeat" => {}
+            "authenticate" => self.on_authenticate(conn, &frame, now),
+            _ if !authenticated => {
+                let id = frame.id.as_ref();
+                self.error(
+                    conn,
+                    ErrorCode::Unauthenticated,
+                    "authenticate first",
+                    None,
+                    id,
+                );
+            }
+            "join" => self.on_join(conn, &frame),
+            "leave" => self.on_leave(conn, &frame),
+            "publish" => self.on_publish(conn, &frame),
+            _ => self.event(Event::Message {
+                conn,
+                event: frame.event.into_owned(),
+                data: frame.data.map(RawValue::to_owned),
+                id: frame.id,
+            }),
+        }
+    }
+
+    fn on_authenticate(&mut self, conn: ConnId, frame: &ClientFrame<'_>, now: Instant) {
+        let id = frame.id.as_ref();
+        let awaiting = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| matches!(c.state, State::AwaitingAuth { .. }));
+        if !awaiting {
+            let message = "already authenticated, or authentication in progress";
+            return self.error(conn, ErrorCode::AlreadyAuthenticated, message, None, id);
+        }
+        let token = match wire::parse_data::<AuthData<'_>>(frame.data) {
+            Ok(auth) => auth.token.into_owned(),
+            Err(message) => return self.error(conn, ErrorCode::BadFrame, &message, None, id),
+        };
+        let (Some(data), Some(c)) = (frame.data, self.conns.get_mut(&conn)) else {
+            return;
+        };
+        c.state = State::Authenticating {
+            deadline: now + decision_window(self.config.auth_timeout),
+        };
+        self.event(Event::Authenticate {
+            conn,
+            token,
+            credentials: data.to_owned(),
+        });
+        self.arm(conn);
+    }
+
+    /// Parses `{"rooms":[..]}`, or answers `bad_frame` / `too_many_rooms` and returns `None`.
+    fn rooms_request<'f>(
+        &mut self,
+        conn: ConnId,
+        frame: &'f ClientFrame<'_>,
+    ) -> Option<RoomsData<'f>> {
+        let id = frame.id.as_ref();
+        let request = match wire::parse_data::<RoomsData<'_>>(frame.data) {
+            Ok(request) => request,
+            Err(message) => {
+                self.error(conn, ErrorCode::BadFrame, &message, None, id);
+                return None;
+            }
+        };
+        // One request answers at most max_rooms_per_conn errors: no amplification.
+        let max = self.config.max_rooms_per_conn;
+        if request.rooms.len() > max {
+            let message = format!("a request may name at most {max} rooms");
+            self.error(conn, ErrorCode::TooManyRooms, &message, None, id);
+            return None;
+        }
+        Some(request)
+    }
+
+    fn on_join(&mut self, conn: ConnId, frame: &ClientFrame<'_>) {
+        let Some(request) = self.rooms_request(conn, frame) else {
+            return;
+        };
+        let id = frame.id.as_ref();
+        for room in &request.rooms {
+            if let Err(refusal) = self.join_room(conn, room, true) {
+                self.refuse(conn, refusal, room, id);
+            }
+        }
+        self.answer_rooms(conn, "joined", id);
+    }
+
+    fn on_leave(&mut self, conn: ConnId, frame: &ClientFrame<'_>) {
+        let Some(request) = self.rooms_request(conn, frame) else {
+            return;
+        };
+        let id = frame.id.as_ref();
+        for room in &request.rooms {
+            if !self.valid_room(room) {
+                self.refuse(conn, Refusal::InvalidRoom, room, id);
+            } else {
+                self.leave_room(conn, room);
+            }
+        }
+        self.answer_rooms(conn, "left", id);
+    }
+
+    fn on_publish(&mut self, conn: ConnId, frame: &ClientFrame<'_>) {
+        let id = frame.id.as_ref();
+        let publish = match wire::parse_data::<PublishData<'_>>(frame.data) {
+            Ok(publish) => publish,
+            Err(message) => return self.error(conn, ErrorCode::BadFrame, &message, None, id),
+        };
+        let room = &*publish.room;
+        if !self.valid_room(room) {
+            return self.refuse(conn, Refusal::InvalidRoom, room, id);
+        }
+        if !wire::valid_event(&publish.event) {
+            let message = "\"event\" must be a string of 1 to 128 bytes";
+            return self.error(conn, ErrorCode::BadFrame, message, Some(room), id);
+        }
+        if wire::RESERVED_EVENTS.contains(&&*publish.event) {
+            let message = "this event name is reserved for the server";
+            return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
+        }
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if !c.rooms.iter().any(|r| &**r == room) {
+            let message = "only members of a room may publish to it";
+            return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
+        }
+        let user = if publish.exclude_user {
+            c.user.clone()
+        } else {
+            None
+        };
+        let exclude_users: Vec<&str> = user.as_deref().into_iter().collect();
+        let sender = [conn];
+        let exclude_conns: &[ConnId] = if publish.exclude_self { &sender } else { &[] };
+        self.deliver(&Delivery {
+            kind: TargetKind::Room,
+            target: Some(room),
+            event: &publish.event,
+            data: publish.data,
+            exclude_conns,
+            exclude_users: &exclude_users,
+        });
+    }
+
+    fn refuse(&mut self, conn: ConnId, refusal: Refusal, room: &str, id: Option<&RequestId>) {
+        let (code, message) = match refusal {
+            Refusal::InvalidRoom => (ErrorCode::InvalidRoom, "invalid room name"),
+            Refusal::Forbidden => (ErrorCode::Forbidden, "not allowed to join this room"),
+            Refusal::TooMany => (
+                ErrorCode::TooManyRooms,
+                "room limit of this connection reached",
+            ),
+            Refusal::Unauthenticated => (ErrorCode::Unauthenticated, "authenticate first"),
+            Refusal::Unknown => return,
+        };
+        self.error(conn, code, message, Some(room), id);
+    }
+
+    /// Answers `joined` / `left` with every room the connection is now in.
+    fn answer_rooms(&mut self, conn: ConnId, event: &'static str, id: Option<&RequestId>) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let frame = wire::rooms_frame(event, id, c.rooms.iter().map(|r| &**r));
+        self.transmit(vec![conn], frame);
+    }
+}

@@ -1,0 +1,159 @@
+//! Read-only views of the hub: connections, rooms, users, bus interest, counters.
+
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+
+use super::{Hub, State};
+use crate::ConnId;
+
+/// Where a connection is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// Connected, `authenticate` not received yet.
+    Unauthenticated,
+    /// `authenticate` received, waiting for the application's decision.
+    Authenticating,
+    /// Authenticated (or anonymous): may join rooms and receive broadcasts.
+    Authenticated,
+}
+
+/// What the hub knows of one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo<'a> {
+    /// Its lifecycle state.
+    pub state: ConnState,
+    /// Its user, if authenticated as one.
+    pub user_id: Option<&'a str>,
+    /// The metadata the application gave in [`Identity`](crate::Identity).
+    pub metadata: Option<&'a RawValue>,
+    rooms: &'a [Arc<str>],
+}
+
+impl<'a> ConnInfo<'a> {
+    /// The rooms it is in, in the order it joined them.
+    pub fn rooms(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        self.rooms.iter().map(|r| &**r)
+    }
+}
+
+/// Counters since the hub was created, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HubStats {
+    /// Text frames received from clients.
+    pub frames_in: u64,
+    /// Client frames refused as `bad_frame`.
+    pub bad_frames: u64,
+    /// `error` frames sent.
+    pub errors_sent: u64,
+    /// `Transmit` outputs (one per serialized frame).
+    pub transmits: u64,
+    /// Frames handed to connections (one per recipient of each transmit).
+    pub deliveries: u64,
+    /// Envelopes published to the bus.
+    pub published: u64,
+    /// Envelopes received from the bus.
+    pub bus_in: u64,
+    /// Bytes received from the bus (channel and payload).
+    pub bus_bytes_in: u64,
+    /// Envelopes dropped as malformed.
+    pub bus_invalid: u64,
+    /// Envelopes dropped because this instance sent them.
+    pub bus_own: u64,
+    /// Connections closed by the hub.
+    pub closes: u64,
+}
+
+impl Hub {
+    /// How many connections this instance holds.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// How many rooms have at least one local member.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// How many users have at least one local session.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Every local connection.
+    pub fn connections(&self) -> impl ExactSizeIterator<Item = ConnId> + '_ {
+        self.conns.keys().copied()
+    }
+
+    /// One local connection.
+    pub fn connection(&self, conn: ConnId) -> Option<ConnInfo<'_>> {
+        self.conns.get(&conn).map(|c| ConnInfo {
+            state: match c.state {
+                State::AwaitingAuth { .. } => ConnState::Unauthenticated,
+                State::Authenticating { .. } => ConnState::Authenticating,
+                State::Authenticated => ConnState::Authenticated,
+            },
+            user_id: c.user.as_deref(),
+            metadata: c.metadata.as_deref(),
+            rooms: &c.rooms,
+        })
+    }
+
+    /// Every room with local members.
+    pub fn rooms(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.rooms.names()
+    }
+
+    /// The local members of `room` (none if it has none).
+    pub fn room_members(&self, room: &str) -> impl Iterator<Item = ConnId> + '_ {
+        self.rooms.get(room).into_iter().flatten().copied()
+    }
+
+    /// How many local members `room` has.
+    pub fn room_size(&self, room: &str) -> usize {
+        self.rooms.get(room).map_or(0, |m| m.len())
+    }
+
+    /// The rooms `conn` is in, in the order it joined them.
+    pub fn rooms_of(&self, conn: ConnId) -> impl Iterator<Item = &str> + '_ {
+        self.conns
+            .get(&conn)
+            .into_iter()
+            .flat_map(|c| c.rooms.iter().map(|r| &**r))
+    }
+
+    /// Every user with local sessions.
+    pub fn users(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.users.names()
+    }
+
+    /// The local sessions of `user_id`.
+    pub fn user_connections(&self, user_id: &str) -> impl Iterator<Item = ConnId> + '_ {
+        self.users.get(user_id).into_iter().flatten().copied()
+    }
+
+    /// Every bus channel this instance has interest in right now: what `Subscribe` outputs
+    /// minus `Unsubscribe` outputs add up to. A bus that reconnects subscribes to these again.
+    pub fn subscriptions(&self) -> Vec<String> {
+        let ch = &self.channels;
+        let mut all: Vec<String> = self.rooms.names().map(|r| ch.room(r)).collect();
+        all.extend(self.users.names().map(|u| ch.user(u)));
+        all.extend(self.everyone.iter().map(|c| ch.client(*c)));
+        if !self.everyone.is_empty() {
+            all.push(ch.broadcast());
+        }
+        all
+    }
+
+    /// Counters since the hub was created.
+    pub fn stats(&self) -> &HubStats {
+        &self.stats
+    }
+
+    /// Entries in the deadline heap, live and stale; at most a small multiple of the connection
+    /// count. Exposed so that tests and metrics can check that it stays bounded.
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+}

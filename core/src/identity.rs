@@ -1,0 +1,73 @@
+//! Who a connection is, once the application (or the server's authenticator) has accepted it.
+
+use serde_json::value::RawValue;
+
+/// The identity the application grants a connection in [`Hub::accept_auth`](crate::Hub::accept_auth).
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    /// The user behind the connection; `None` for an anonymous connection. All connections of
+    /// one user are reachable at once with [`Hub::send_to_user`](crate::Hub::send_to_user).
+    pub user_id: Option<String>,
+    /// Anything the application wants to keep with the connection (e.g. a display name); the
+    /// hub stores it and hands it back in queries, never reads it.
+    pub metadata: Option<Box<RawValue>>,
+    /// The rooms this connection may join by itself with a `join` frame.
+    pub rooms: RoomAcl,
+}
+
+impl Identity {
+    /// An anonymous identity that may join any room.
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+
+    /// The identity of `user_id`, allowed in any room.
+    pub fn user(user_id: impl Into<String>) -> Self {
+        Self {
+            user_id: Some(user_id.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Which rooms a client may join with its own `join` frames. The application's own
+/// [`Hub::join`](crate::Hub::join) calls are never checked against it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RoomAcl {
+    /// Any room.
+    #[default]
+    Any,
+    /// Only rooms matching one of these patterns: an exact name, or a prefix followed by `*`
+    /// (`"team:42:*"` allows `team:42:general`; a lone `"*"` allows every room).
+    Only(Vec<String>),
+}
+
+impl RoomAcl {
+    /// Whether `room` may be joined.
+    pub fn allows(&self, room: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(patterns) => patterns.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => room.starts_with(prefix),
+                None => p == room,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acl_matches_exact_names_and_prefix_patterns() {
+        let acl = RoomAcl::Only(vec!["lobby".into(), "team:42:*".into()]);
+        assert!(acl.allows("lobby"));
+        assert!(!acl.allows("lobby2"));
+        assert!(acl.allows("team:42:general"));
+        assert!(!acl.allows("team:43:general"));
+        assert!(RoomAcl::Only(vec!["*".into()]).allows("anything"));
+        assert!(!RoomAcl::Only(vec![]).allows("lobby"));
+        assert!(RoomAcl::Any.allows("x"));
+    }
+}

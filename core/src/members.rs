@@ -1,0 +1,112 @@
+//! Named groups of connections: rooms (room → members) and users (user id → sessions).
+//!
+//! An empty group is removed at once, so the index never holds more entries than there are
+//! memberships. Member sets are insertion-ordered ([`IndexSet`]) so that iteration order depends
+//! only on the sequence of inputs, never on hashing.
+
+use std::sync::Arc;
+
+use indexmap::{IndexMap, IndexSet};
+
+use crate::ConnId;
+
+/// The hasher of every index in the hub: fast, seeded by the configuration.
+pub(crate) type Hasher = foldhash::fast::FixedState;
+
+/// The connections of one group.
+pub(crate) type MemberSet = IndexSet<ConnId, Hasher>;
+
+/// What [`MemberIndex::insert`] changed.
+#[derive(Debug)]
+pub(crate) struct Inserted {
+    /// The group's shared name, to keep on the connection's side of the index.
+    pub(crate) name: Arc<str>,
+    /// The group did not exist before: first member.
+    pub(crate) new_group: bool,
+}
+
+/// Group name → member set.
+#[derive(Debug)]
+pub(crate) struct MemberIndex {
+    groups: IndexMap<Arc<str>, MemberSet, Hasher>,
+    hasher: Hasher,
+}
+
+impl MemberIndex {
+    pub(crate) fn new(hasher: Hasher) -> Self {
+        Self {
+            groups: IndexMap::with_hasher(hasher.clone()),
+            hasher,
+        }
+    }
+
+    /// Adds `conn` to `name` (a no-op if it is a member), creating the group if needed.
+    pub(crate) fn insert(&mut self, name: &str, conn: ConnId) -> Inserted {
+        if let Some((_, key, members)) = self.groups.get_full_mut(name) {
+            members.insert(conn);
+            return Inserted {
+                name: key.clone(),
+                new_group: false,
+            };
+        }
+        let key: Arc<str> = Arc::from(name);
+        let mut members = MemberSet::with_hasher(self.hasher.clone());
+        members.insert(conn);
+        self.groups.insert(key.clone(), members);
+        Inserted {
+            name: key,
+            new_group: true,
+        }
+    }
+
+    /// Removes `conn` from `name`; returns `Some(emptied)` if it was a member, where `emptied`
+    /// says the group is gone now.
+    pub(crate) fn remove(&mut self, name: &str, conn: ConnId) -> Option<bool> {
+        let members = self.groups.get_mut(name)?;
+        if !members.swap_remove(&conn) {
+            return None;
+        }
+        let emptied = members.is_empty();
+        if emptied {
+            self.groups.swap_remove(name);
+        }
+        Some(emptied)
+    }
+
+    /// The members of `name`, if it has any.
+    pub(crate) fn get(&self, name: &str) -> Option<&MemberSet> {
+        self.groups.get(name)
+    }
+
+    /// The names of every non-empty group.
+    pub(crate) fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.groups.keys().map(|k| &**k)
+    }
+
+    /// How many groups exist.
+    pub(crate) fn len(&self) -> usize {
+        self.groups.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_appear_with_their_first_member_and_vanish_with_their_last() {
+        let mut index = MemberIndex::new(Hasher::with_seed(0));
+        let (a, b) = (ConnId::from_u128(1), ConnId::from_u128(2));
+        let first = index.insert("r", a);
+        assert!(first.new_group);
+        let second = index.insert("r", b);
+        assert!(!second.new_group);
+        assert!(Arc::ptr_eq(&first.name, &second.name));
+        assert_eq!(index.get("r").map(|m| m.len()), Some(2));
+        assert_eq!(index.remove("r", a), Some(false));
+        assert_eq!(index.remove("r", a), None);
+        assert_eq!(index.remove("r", b), Some(true));
+        assert_eq!(index.len(), 0);
+        assert!(index.get("r").is_none());
+    }
+}

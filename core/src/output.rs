@@ -1,0 +1,118 @@
+//! What the hub asks its driver to do: the outputs drained with [`Hub::poll_output`](crate::Hub::poll_output).
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use crate::{CloseCode, ConnId, RequestId};
+
+/// One command for the driver.
+#[derive(Debug)]
+#[must_use]
+pub enum Output {
+    /// Send `frame` as a WebSocket text frame to every connection in `to`.
+    Transmit(Transmit),
+    /// Send a WebSocket ping to this connection.
+    Ping(ConnId),
+    /// Send queued frames, then close the socket with this code. The hub has already forgotten the
+    /// connection: later inputs for it are ignored.
+    Close {
+        /// The connection to close.
+        conn: ConnId,
+        /// The close code.
+        code: CloseCode,
+        /// A short reason for the close frame (at most 123 bytes, as WebSocket allows).
+        reason: Cow<'static, str>,
+    },
+    /// Hand `payload` (a bus envelope, JSON) to the bus on `channel`.
+    Publish {
+        /// The channel, e.g. `ws:room:lobby`.
+        channel: String,
+        /// The serialized envelope.
+        payload: Bytes,
+    },
+    /// This instance now has local interest in `channel`: subscribe to it on the bus.
+    Subscribe(String),
+    /// This instance no longer has local interest in `channel`: unsubscribe.
+    Unsubscribe(String),
+    /// Something the application may act on.
+    Event(Event),
+}
+
+/// One already-serialized frame for many connections.
+///
+/// `frame` is a shared, reference-counted buffer: the payload is serialized once and never copied
+/// per recipient. `to` is never empty and names each connection once.
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    /// The recipients.
+    pub to: Vec<ConnId>,
+    /// The text frame, UTF-8 JSON.
+    pub frame: Bytes,
+}
+
+/// What happened, for the application.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// The client sent `authenticate`; decide with [`Hub::accept_auth`](crate::Hub::accept_auth)
+    /// or [`Hub::reject_auth`](crate::Hub::reject_auth) within 3 × `auth_timeout`.
+    Authenticate {
+        /// The connection.
+        conn: ConnId,
+        /// The `token` field of the frame's data.
+        token: String,
+        /// The frame's whole `data` object, for authenticators that want more than the token.
+        credentials: Box<RawValue>,
+    },
+    /// The connection is authenticated and has been sent `connected`.
+    Connected {
+        /// The connection.
+        conn: ConnId,
+        /// Its user, if not anonymous.
+        user_id: Option<String>,
+    },
+    /// A client event that is not a system event.
+    Message {
+        /// The sender.
+        conn: ConnId,
+        /// The event name.
+        event: String,
+        /// The data, as the client sent it (never re-parsed).
+        data: Option<Box<RawValue>>,
+        /// The request id, to answer with [`Hub::reply`](crate::Hub::reply).
+        id: Option<RequestId>,
+    },
+    /// The connection joined a room (by its own `join` or by the application).
+    Joined {
+        /// The connection.
+        conn: ConnId,
+        /// The room.
+        room: String,
+    },
+    /// The connection left a room (by `leave`, by the application, or because it went away).
+    Left {
+        /// The connection.
+        conn: ConnId,
+        /// The room.
+        room: String,
+    },
+    /// The connection is gone; the hub holds nothing of it any more.
+    Disconnected {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+}
+
+/// Why a connection went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The driver reported the socket gone ([`Hub::handle_disconnect`](crate::Hub::handle_disconnect)).
+    Gone,
+    /// The hub closed it with this code (a protocol violation, a timeout, or the application).
+    Closed(CloseCode),
+}

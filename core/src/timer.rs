@@ -1,0 +1,87 @@
+//! Per-connection deadlines in one binary heap.
+//!
+//! Each connection has at most one *live* entry: the earliest of its deadlines (auth, heartbeat,
+//! next ping). Activity only stores a timestamp; it does not touch the heap. When an entry comes
+//! due the hub recomputes the connection's real deadline and, if it moved, schedules it again.
+//! Entries whose deadline no longer matches the connection's (it moved, or the connection left)
+//! are skipped when popped. Every operation is O(log n); nothing scans all connections.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+use crate::ConnId;
+
+/// A min-heap of `(deadline, sequence, connection)`. The sequence number breaks ties in
+/// insertion order, so that equal deadlines fire in a repeatable order.
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, u64, ConnId)>>,
+    seq: u64,
+}
+
+impl Timers {
+    pub(crate) fn schedule(&mut self, at: Instant, conn: ConnId) {
+        self.seq += 1;
+        self.heap.push(Reverse((at, self.seq, conn)));
+    }
+
+    /// The earliest deadline, live or stale.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Pops the earliest entry if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, ConnId)> {
+        match self.heap.peek() {
+            Some(Reverse((at, _, _))) if *at <= now => {
+                self.heap.pop().map(|Reverse((at, _, conn))| (at, conn))
+            }
+            _ => None,
+        }
+    }
+
+    /// Drops stale entries from the top, so that `next` is not needlessly early.
+    pub(crate) fn prune(&mut self, mut is_live: impl FnMut(Instant, ConnId) -> bool) {
+        while let Some(Reverse((at, _, conn))) = self.heap.peek() {
+            if is_live(*at, *conn) {
+                break;
+            }
+            self.heap.pop();
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn equal_deadlines_pop_in_scheduling_order() {
+        let t = Instant::now();
+        let mut timers = Timers::default();
+        timers.schedule(t + Duration::from_secs(2), ConnId::from_u128(9));
+        timers.schedule(t + Duration::from_secs(1), ConnId::from_u128(5));
+        timers.schedule(t + Duration::from_secs(1), ConnId::from_u128(3));
+        assert_eq!(timers.next(), Some(t + Duration::from_secs(1)));
+        assert_eq!(timers.pop_due(t), None);
+        let later = t + Duration::from_secs(5);
+        let order: Vec<_> = std::iter::from_fn(|| timers.pop_due(later))
+            .map(|(_, c)| c)
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ConnId::from_u128(5),
+                ConnId::from_u128(3),
+                ConnId::from_u128(9)
+            ]
+        );
+    }
+}

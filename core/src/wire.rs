@@ -1,0 +1,379 @@
+//! Wire protocol v1: parsing client frames and writing server frames.
+//!
+//! Client → server: `{"event": string, "data"?: any, "id"?: string | number}`, `event` 1..=128
+//! bytes. Server → client: `{"event": string, "room"?: string, "data"?: any, "id"?: ...}`.
+//! `data` is kept as raw JSON ([`RawValue`]): the hub forwards it without parsing it again.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::RequestId;
+
+/// Longest event name, in bytes.
+pub const MAX_EVENT_BYTES: usize = 128;
+
+/// Event names the server sends; clients may not `publish` under them, so that no member of a
+/// room can forge a system frame for the others.
+pub const RESERVED_EVENTS: &[&str] = &["connected", "joined", "left", "error", "reply"];
+
+/// One parsed client frame, borrowing from the input bytes.
+#[derive(Debug)]
+pub struct ClientFrame<'a> {
+    /// The event name, 1..=128 bytes.
+    pub event: Cow<'a, str>,
+    /// The data, unparsed; `None` when absent or `null`.
+    pub data: Option<&'a RawValue>,
+    /// The request id, a JSON string or number.
+    pub id: Option<RequestId>,
+}
+
+/// Why a client frame was refused (sent back as the `message` of a `bad_frame` error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Not JSON, or JSON of the wrong shape.
+    #[error("invalid JSON frame: {0}")]
+    Json(String),
+    /// JSON, but not an object.
+    #[error("a frame must be a JSON object")]
+    NotAnObject,
+    /// `event` is missing, empty or longer than 128 bytes.
+    #[error("\"event\" must be a string of 1 to 128 bytes")]
+    BadEvent,
+    /// `id` is neither a string nor a number.
+    #[error("\"id\" must be a string or a number")]
+    BadId,
+}
+
+#[derive(Deserialize)]
+struct RawFrame<'a> {
+    #[serde(borrow, default)]
+    event: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+}
+
+/// Parses one client text frame.
+///
+/// Unknown fields are ignored (room for later protocol versions); duplicate fields, deep nesting
+/// beyond serde_json's limit, invalid UTF-8 and lone surrogates in `event` are refused.
+pub fn parse_client_frame(bytes: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
+    if !starts_object(bytes) {
+        return Err(
+            if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+                FrameError::NotAnObject
+            } else {
+                FrameError::Json("expected a JSON object".into())
+            },
+        );
+    }
+    let raw: RawFrame<'_> =
+        serde_json::from_slice(bytes).map_err(|e| FrameError::Json(e.to_string()))?;
+    let event = match raw.event {
+        Some(event) if valid_event(&event) => event,
+        _ => return Err(FrameError::BadEvent),
+    };
+    let id = match raw.id {
+        None => None,
+        Some(raw_id) => Some(RequestId::from_raw(raw_id).ok_or(FrameError::BadId)?),
+    };
+    Ok(ClientFrame {
+        event,
+        data: raw.data,
+        id,
+    })
+}
+
+/// Whether `event` is a valid event name (1..=128 bytes).
+pub fn valid_event(event: &str) -> bool {
+    (1..=MAX_EVENT_BYTES).contains(&event.len())
+}
+
+/// Whether the first non-whitespace byte opens an object. Serde would also accept a JSON array
+/// for a struct (`["join"]`), which the protocol does not allow.
+pub(crate) fn starts_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Parses the `data` of a system event into `T`, refusing anything but a JSON object.
+pub(crate) fn parse_data<'a, T: Deserialize<'a>>(data: Option<&'a RawValue>) -> Result<T, String> {
+    let Some(data) = data else {
+        return Err("\"data\" is required".into());
+    };
+    if !starts_object(data.get().as_bytes()) {
+        return Err("\"data\" must be an object".into());
+    }
+    serde_json::from_str(data.get()).map_err(|e| e.to_string())
+}
+
+/// `data` of `authenticate`.
+#[derive(Deserialize)]
+pub(crate) struct AuthData<'a> {
+    #[serde(borrow)]
+    pub(crate) token: Cow<'a, str>,
+}
+
+/// `data` of `join` and `leave`.
+#[derive(Deserialize)]
+pub(crate) struct RoomsData<'a> {
+    #[serde(borrow)]
+    pub(crate) rooms: Vec<Cow<'a, str>>,
+}
+
+/// `data` of `publish`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PublishData<'a> {
+    #[serde(borrow)]
+    pub(crate) room: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) event: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(crate) data: Option<&'a RawValue>,
+    #[serde(default = "yes")]
+    pub(crate) exclude_self: bool,
+    /// Extension: also leave out every other session of the sender's user.
+    #[serde(default)]
+    pub(crate) exclude_user: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A server frame, ready to serialize.
+#[derive(Serialize)]
+pub(crate) struct ServerFrame<'a> {
+    pub(crate) event: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) room: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) data: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<&'a RawValue>,
+}
+
+impl ServerFrame<'_> {
+    /// Serializes the frame once into a shared buffer.
+    pub(crate) fn encode(&self) -> Bytes {
+        to_bytes(self)
+    }
+}
+
+/// Error codes of `error` frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame is not a valid protocol frame, or a system event's data is malformed.
+    BadFrame,
+    /// Only `authenticate` and `heartbeat` are accepted before authentication.
+    Unauthenticated,
+    /// Not allowed: joining a room the identity may not join, publishing to a room the
+    /// connection is not in, or publishing under a reserved event name.
+    Forbidden,
+    /// A room name outside 1..=`max_room_name_bytes` bytes.
+    InvalidRoom,
+    /// Joining would exceed `max_rooms_per_conn`.
+    TooManyRooms,
+    /// `authenticate` after the connection was already authenticated (or while it is being).
+    AlreadyAuthenticated,
+}
+
+impl ErrorCode {
+    /// The code as sent in the frame.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadFrame => "bad_frame",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::InvalidRoom => "invalid_room",
+            Self::TooManyRooms => "too_many_rooms",
+            Self::AlreadyAuthenticated => "already_authenticated",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorData<'a> {
+    code: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    room: Option<&'a str>,
+}
+
+/// `{"event":"error","id"?:..,"data":{"code":..,"message":..,"room"?:..}}`.
+pub(crate) fn error_frame(
+    code: ErrorCode,
+    message: &str,
+    room: Option<&str>,
+    id: Option<&RequestId>,
+) -> Bytes {
+    #[derive(Serialize)]
+    struct Frame<'a> {
+        event: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a RawValue>,
+        data: ErrorData<'a>,
+    }
+    to_bytes(&Frame {
+        event: "error",
+        id: id.map(RequestId::as_raw),
+        data: ErrorData {
+            code: code.as_str(),
+            message,
+            room,
+        },
+    })
+}
+
+/// `{"event":"joined"|"left","id"?:..,"data":{"rooms":[..]}}`.
+pub(crate) fn rooms_frame<'a>(
+    event: &'static str,
+    id: Option<&RequestId>,
+    rooms: impl Iterator<Item = &'a str>,
+) -> Bytes {
+    #[derive(Serialize)]
+    struct Frame<'a> {
+        event: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a RawValue>,
+        data: Rooms<'a>,
+    }
+    #[derive(Serialize)]
+    struct Rooms<'a> {
+        rooms: Vec<&'a str>,
+    }
+    to_bytes(&Frame {
+        event,
+        id: id.map(RequestId::as_raw),
+        data: Rooms {
+            rooms: rooms.collect(),
+        },
+    })
+}
+
+/// `{"event":"connected","data":{"id":..,"userId":..,"time":ms}}`.
+pub(crate) fn connected_frame(conn: crate::ConnId, user_id: Option<&str>, time_ms: u64) -> Bytes {
+    #[derive(Serialize)]
+    struct Frame<'a> {
+        event: &'static str,
+        data: Data<'a>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data<'a> {
+        id: String,
+        user_id: Option<&'a str>,
+        time: u64,
+    }
+    to_bytes(&Frame {
+        event: "connected",
+        data: Data {
+            id: conn.to_string(),
+            user_id,
+            time: time_ms,
+        },
+    })
+}
+
+/// Serializes a value made only of strings, numbers and raw JSON.
+pub(crate) fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Bytes {
+    // Writing strings and raw values into a Vec cannot fail: serde_json fails only on I/O errors
+    // or on map keys that are not strings, and none of the frame types has either.
+    match serde_json::to_vec(value) {
+        Ok(vec) => Bytes::from(vec),
+        Err(e) => unreachable!("frame serialization failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_frame_and_keeps_data_and_id_raw() {
+        let f = parse_client_frame(
+            br#"{"event":"chat","data":{"a":[1,2.50]},"id":12345678901234567890123}"#,
+        )
+        .expect("valid frame");
+        assert_eq!(f.event, "chat");
+        assert_eq!(f.data.map(RawValue::get), Some(r#"{"a":[1,2.50]}"#));
+        assert_eq!(
+            f.id.as_ref().map(RequestId::as_json),
+            Some("12345678901234567890123")
+        );
+    }
+
+    #[test]
+    fn refuses_frames_that_are_not_protocol_objects() {
+        assert_eq!(
+            parse_client_frame(b"[\"join\"]").err(),
+            Some(FrameError::NotAnObject)
+        );
+        assert_eq!(
+            parse_client_frame(b"42").err(),
+            Some(FrameError::NotAnObject)
+        );
+        assert!(matches!(
+            parse_client_frame(b"{nope"),
+            Err(FrameError::Json(_))
+        ));
+        assert!(matches!(parse_client_frame(b""), Err(FrameError::Json(_))));
+        assert_eq!(parse_client_frame(b"{}").err(), Some(FrameError::BadEvent));
+        assert_eq!(
+            parse_client_frame(br#"{"event":""}"#).err(),
+            Some(FrameError::BadEvent)
+        );
+        let long = format!(r#"{{"event":"{}"}}"#, "e".repeat(129));
+        assert_eq!(
+            parse_client_frame(long.as_bytes()).err(),
+            Some(FrameError::BadEvent)
+        );
+        assert!(matches!(
+            parse_client_frame(br#"{"event":5}"#),
+            Err(FrameError::Json(_))
+        ));
+        assert_eq!(
+            parse_client_frame(br#"{"event":"x","id":null}"#).err(),
+            None
+        );
+        assert_eq!(
+            parse_client_frame(br#"{"event":"x","id":{}}"#).err(),
+            Some(FrameError::BadId)
+        );
+        assert!(matches!(
+            parse_client_frame(br#"{"event":"a","event":"b"}"#),
+            Err(FrameError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn event_names_with_escapes_are_decoded() {
+        let f = parse_client_frame(br#"{"event":"caf\u00e9"}"#).expect("valid frame");
+        assert_eq!(f.event, "café");
+        assert!(parse_client_frame(br#"{"event":"\ud800"}"#).is_err());
+    }
+
+    #[test]
+    fn server_frames_skip_absent_fields() {
+        let frame = ServerFrame {
+            event: "e",
+            room: None,
+            data: None,
+            id: None,
+        }
+        .encode();
+        assert_eq!(&frame[..], br#"{"event":"e"}"#);
+        let id = RequestId::from_json("7");
+        let frame = error_frame(ErrorCode::Forbidden, "no", Some("r"), id.as_ref());
+        assert_eq!(
+            &frame[..],
+            br#"{"event":"error","id":7,"data":{"code":"forbidden","message":"no","room":"r"}}"#
+        );
+    }
+}
