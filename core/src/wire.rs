@@ -153,9 +153,9 @@ pub(crate) struct ServerFrame<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) room: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) data: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) id: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) data: Option<&'a RawValue>,
 }
 
 impl ServerFrame<'_> {
