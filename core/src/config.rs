@@ -28,10 +28,7 @@ pub struct RateLimit {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        Self {
-            per_second: 100,
-            burst: 200,
-        }
+        Self { per_second: 100, burst: 200 }
     }
 }
 

@@ -124,9 +124,7 @@ pub struct Channels {
 impl Channels {
     /// Channel names under `prefix` (default `ws`).
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self {
-            prefix: prefix.into(),
-        }
+        Self { prefix: prefix.into() }
     }
 
     /// The channel of a room.

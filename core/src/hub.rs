@@ -171,11 +171,7 @@ impl Hub {
     pub fn handle_binary(&mut self, conn: ConnId, now: Instant) {
         self.advance(now);
         if self.conns.contains_key(&conn) {
-            self.close_conn(
-                conn,
-                CloseCode::UNSUPPORTED_DATA,
-                "binary frames are not supported",
-            );
+            self.close_conn(conn, CloseCode::UNSUPPORTED_DATA, "binary frames are not supported");
         }
     }
 
@@ -199,8 +195,7 @@ impl Hub {
             self.arm(id);
         }
         let conns = &self.conns;
-        self.timers
-            .prune(|at, id| conns.get(&id).is_some_and(|c| c.scheduled == Some(at)));
+        self.timers.prune(|at, id| conns.get(&id).is_some_and(|c| c.scheduled == Some(at)));
     }
 
     fn advance(&mut self, now: Instant) -> Instant {
@@ -210,9 +205,7 @@ impl Hub {
 
     fn unix_ms(&self, now: Instant) -> u64 {
         let since = now.saturating_duration_since(self.epoch.0).as_millis();
-        self.epoch
-            .1
-            .saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
+        self.epoch.1.saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
     }
 
     /// The earliest of a connection's deadlines.
@@ -289,22 +282,16 @@ impl Hub {
             let inserted = self.users.insert(user, id);
             c.user = Some(inserted.name);
             if inserted.new_group {
-                self.out
-                    .push_back(Output::Subscribe(self.channels.user(user)));
+                self.out.push_back(Output::Subscribe(self.channels.user(user)));
             }
         }
-        self.out
-            .push_back(Output::Subscribe(self.channels.client(id)));
+        self.out.push_back(Output::Subscribe(self.channels.client(id)));
         if self.everyone.insert(id) && self.everyone.len() == 1 {
-            self.out
-                .push_back(Output::Subscribe(self.channels.broadcast()));
+            self.out.push_back(Output::Subscribe(self.channels.broadcast()));
         }
         let frame = wire::connected_frame(id, identity.user_id.as_deref(), time);
         self.transmit(vec![id], frame);
-        self.event(Event::Connected {
-            conn: id,
-            user_id: identity.user_id,
-        });
+        self.event(Event::Connected { conn: id, user_id: identity.user_id });
         self.arm(id);
         Ok(())
     }
@@ -332,13 +319,9 @@ impl Hub {
         let inserted = self.rooms.insert(room, id);
         c.rooms.push(inserted.name);
         if inserted.new_group {
-            self.out
-                .push_back(Output::Subscribe(self.channels.room(room)));
+            self.out.push_back(Output::Subscribe(self.channels.room(room)));
         }
-        self.event(Event::Joined {
-            conn: id,
-            room: room.to_owned(),
-        });
+        self.event(Event::Joined { conn: id, room: room.to_owned() });
         Ok(true)
     }
 
@@ -352,13 +335,9 @@ impl Hub {
         };
         c.rooms.remove(pos);
         let emptied = self.rooms.remove(room, id) == Some(true);
-        self.event(Event::Left {
-            conn: id,
-            room: room.to_owned(),
-        });
+        self.event(Event::Left { conn: id, room: room.to_owned() });
         if emptied {
-            self.out
-                .push_back(Output::Unsubscribe(self.channels.room(room)));
+            self.out.push_back(Output::Unsubscribe(self.channels.room(room)));
         }
         true
     }
@@ -373,11 +352,7 @@ impl Hub {
             return;
         }
         self.stats.closes += 1;
-        self.out.push_back(Output::Close {
-            conn: id,
-            code,
-            reason: close_reason(reason.into()),
-        });
+        self.out.push_back(Output::Close { conn: id, code, reason: close_reason(reason.into()) });
         self.drop_conn(id, DisconnectReason::Closed(code));
     }
 
@@ -388,27 +363,20 @@ impl Hub {
         };
         for room in &conn.rooms {
             let emptied = self.rooms.remove(room, id) == Some(true);
-            self.event(Event::Left {
-                conn: id,
-                room: room.to_string(),
-            });
+            self.event(Event::Left { conn: id, room: room.to_string() });
             if emptied {
-                self.out
-                    .push_back(Output::Unsubscribe(self.channels.room(room)));
+                self.out.push_back(Output::Unsubscribe(self.channels.room(room)));
             }
         }
         if let Some(user) = &conn.user {
             if self.users.remove(user, id) == Some(true) {
-                self.out
-                    .push_back(Output::Unsubscribe(self.channels.user(user)));
+                self.out.push_back(Output::Unsubscribe(self.channels.user(user)));
             }
         }
         if matches!(conn.state, State::Authenticated) {
-            self.out
-                .push_back(Output::Unsubscribe(self.channels.client(id)));
+            self.out.push_back(Output::Unsubscribe(self.channels.client(id)));
             if self.everyone.swap_remove(&id) && self.everyone.is_empty() {
-                self.out
-                    .push_back(Output::Unsubscribe(self.channels.broadcast()));
+                self.out.push_back(Output::Unsubscribe(self.channels.broadcast()));
             }
         }
         self.event(Event::Disconnected { conn: id, reason });
@@ -455,33 +423,19 @@ impl Hub {
                 Ok(id) if self.conns.contains_key(&id) && !exclusion.contains(&id) => vec![id],
                 _ => Vec::new(),
             },
-            TargetKind::User => self
-                .users
-                .get(target)
-                .map(|set| recipients(set, &exclusion))
-                .unwrap_or_default(),
-            TargetKind::Room => self
-                .rooms
-                .get(target)
-                .map(|set| recipients(set, &exclusion))
-                .unwrap_or_default(),
+            TargetKind::User => {
+                self.users.get(target).map(|set| recipients(set, &exclusion)).unwrap_or_default()
+            }
+            TargetKind::Room => {
+                self.rooms.get(target).map(|set| recipients(set, &exclusion)).unwrap_or_default()
+            }
             TargetKind::Broadcast => recipients(&self.everyone, &exclusion),
         };
         if to.is_empty() {
             return;
         }
-        let room = if d.kind == TargetKind::Room {
-            d.target
-        } else {
-            None
-        };
-        let frame = wire::ServerFrame {
-            event: d.event,
-            room,
-            data: d.data,
-            id: None,
-        }
-        .encode();
+        let room = if d.kind == TargetKind::Room { d.target } else { None };
+        let frame = wire::ServerFrame { event: d.event, room, data: d.data, id: None }.encode();
         self.transmit(to, frame);
     }
 
@@ -491,10 +445,7 @@ impl Hub {
         self.stats.published += 1;
         let envelope = d.envelope(&self.config.server_id);
         let channel = self.channels.for_target(d.kind, d.target);
-        self.out.push_back(Output::Publish {
-            channel,
-            payload: envelope.encode(),
-        });
+        self.out.push_back(Output::Publish { channel, payload: envelope.encode() });
     }
 }
 
@@ -518,16 +469,8 @@ impl<'a> Delivery<'a> {
             target: self.target.map(Cow::Borrowed),
             event: Cow::Borrowed(self.event),
             data: self.data,
-            exclude: self
-                .exclude_conns
-                .iter()
-                .map(|c| Cow::Owned(c.to_string()))
-                .collect(),
-            exclude_users: self
-                .exclude_users
-                .iter()
-                .map(|u| Cow::Borrowed(*u))
-                .collect(),
+            exclude: self.exclude_conns.iter().map(|c| Cow::Owned(c.to_string())).collect(),
+            exclude_users: self.exclude_users.iter().map(|u| Cow::Borrowed(*u)).collect(),
         }
     }
 }

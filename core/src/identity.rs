@@ -23,10 +23,7 @@ impl Identity {
 
     /// The identity of `user_id`, allowed in any room.
     pub fn user(user_id: impl Into<String>) -> Self {
-        Self {
-            user_id: Some(user_id.into()),
-            ..Self::default()
-        }
+        Self { user_id: Some(user_id.into()), ..Self::default() }
     }
 }
 

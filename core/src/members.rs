@@ -34,29 +34,20 @@ pub(crate) struct MemberIndex {
 
 impl MemberIndex {
     pub(crate) fn new(hasher: Hasher) -> Self {
-        Self {
-            groups: IndexMap::with_hasher(hasher.clone()),
-            hasher,
-        }
+        Self { groups: IndexMap::with_hasher(hasher.clone()), hasher }
     }
 
     /// Adds `conn` to `name` (a no-op if it is a member), creating the group if needed.
     pub(crate) fn insert(&mut self, name: &str, conn: ConnId) -> Inserted {
         if let Some((_, key, members)) = self.groups.get_full_mut(name) {
             members.insert(conn);
-            return Inserted {
-                name: key.clone(),
-                new_group: false,
-            };
+            return Inserted { name: key.clone(), new_group: false };
         }
         let key: Arc<str> = Arc::from(name);
         let mut members = MemberSet::with_hasher(self.hasher.clone());
         members.insert(conn);
         self.groups.insert(key.clone(), members);
-        Inserted {
-            name: key,
-            new_group: true,
-        }
+        Inserted { name: key, new_group: true }
     }
 
     /// Removes `conn` from `name`; returns `Some(emptied)` if it was a member, where `emptied`

@@ -20,10 +20,7 @@ impl Pace {
     pub(crate) fn new(limit: RateLimit) -> Self {
         let interval = Duration::from_secs(1) / limit.per_second.max(1);
         let tolerance = interval * limit.burst.saturating_sub(1);
-        Self {
-            interval,
-            tolerance,
-        }
+        Self { interval, tolerance }
     }
 }
 
@@ -51,10 +48,7 @@ mod tests {
 
     #[test]
     fn burst_is_allowed_at_once_and_the_next_frame_is_refused() {
-        let pace = Pace::new(RateLimit {
-            per_second: 100,
-            burst: 200,
-        });
+        let pace = Pace::new(RateLimit { per_second: 100, burst: 200 });
         let now = Instant::now();
         let mut bucket = Bucket::default();
         for _ in 0..200 {
@@ -65,10 +59,7 @@ mod tests {
 
     #[test]
     fn bucket_refills_at_the_sustained_rate() {
-        let pace = Pace::new(RateLimit {
-            per_second: 10,
-            burst: 1,
-        });
+        let pace = Pace::new(RateLimit { per_second: 10, burst: 1 });
         let start = Instant::now();
         let mut bucket = Bucket::default();
         assert!(bucket.take(pace, start));

@@ -78,10 +78,7 @@ impl Cluster {
         let start = Instant::now();
         let hubs = (0..n)
             .map(|i| {
-                let config = HubConfig {
-                    server_id: format!("node-{i}"),
-                    ..config(i)
-                };
+                let config = HubConfig { server_id: format!("node-{i}"), ..config(i) };
                 match Hub::new(config, start, 1_700_000_000_000) {
                     Ok(hub) => hub,
                     Err(e) => panic!("invalid configuration for node {i}: {e}"),
@@ -231,16 +228,12 @@ fn carry_out(output: Output, record: &mut NodeRecord, bus: &mut VecDeque<(String
         }
         Output::Subscribe(channel) => {
             if !record.subscriptions.insert(channel.clone()) {
-                record
-                    .interest_errors
-                    .push(format!("subscribe twice: {channel}"));
+                record.interest_errors.push(format!("subscribe twice: {channel}"));
             }
         }
         Output::Unsubscribe(channel) => {
             if !record.subscriptions.remove(&channel) {
-                record
-                    .interest_errors
-                    .push(format!("unsubscribe without subscribe: {channel}"));
+                record.interest_errors.push(format!("unsubscribe without subscribe: {channel}"));
             }
         }
         Output::Event(event) => record.events.push(event),

@@ -72,16 +72,7 @@ mod tests {
         assert_eq!(timers.next(), Some(t + Duration::from_secs(1)));
         assert_eq!(timers.pop_due(t), None);
         let later = t + Duration::from_secs(5);
-        let order: Vec<_> = std::iter::from_fn(|| timers.pop_due(later))
-            .map(|(_, c)| c)
-            .collect();
-        assert_eq!(
-            order,
-            [
-                ConnId::from_u128(5),
-                ConnId::from_u128(3),
-                ConnId::from_u128(9)
-            ]
-        );
+        let order: Vec<_> = std::iter::from_fn(|| timers.pop_due(later)).map(|(_, c)| c).collect();
+        assert_eq!(order, [ConnId::from_u128(5), ConnId::from_u128(3), ConnId::from_u128(9)]);
     }
 }

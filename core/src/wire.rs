@@ -64,13 +64,11 @@ struct RawFrame<'a> {
 /// beyond serde_json's limit, invalid UTF-8 and lone surrogates in `event` are refused.
 pub fn parse_client_frame(bytes: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
     if !starts_object(bytes) {
-        return Err(
-            if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
-                FrameError::NotAnObject
-            } else {
-                FrameError::Json("expected a JSON object".into())
-            },
-        );
+        return Err(if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+            FrameError::NotAnObject
+        } else {
+            FrameError::Json("expected a JSON object".into())
+        });
     }
     let raw: RawFrame<'_> =
         serde_json::from_slice(bytes).map_err(|e| FrameError::Json(e.to_string()))?;
@@ -82,11 +80,7 @@ pub fn parse_client_frame(bytes: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
         None => None,
         Some(raw_id) => Some(RequestId::from_raw(raw_id).ok_or(FrameError::BadId)?),
     };
-    Ok(ClientFrame {
-        event,
-        data: raw.data,
-        id,
-    })
+    Ok(ClientFrame { event, data: raw.data, id })
 }
 
 /// Whether `event` is a valid event name (1..=128 bytes).
@@ -223,11 +217,7 @@ pub(crate) fn error_frame(
     to_bytes(&Frame {
         event: "error",
         id: id.map(RequestId::as_raw),
-        data: ErrorData {
-            code: code.as_str(),
-            message,
-            room,
-        },
+        data: ErrorData { code: code.as_str(), message, room },
     })
 }
 
@@ -251,9 +241,7 @@ pub(crate) fn rooms_frame<'a>(
     to_bytes(&Frame {
         event,
         id: id.map(RequestId::as_raw),
-        data: Rooms {
-            rooms: rooms.collect(),
-        },
+        data: Rooms { rooms: rooms.collect() },
     })
 }
 
@@ -273,11 +261,7 @@ pub(crate) fn connected_frame(conn: crate::ConnId, user_id: Option<&str>, time_m
     }
     to_bytes(&Frame {
         event: "connected",
-        data: Data {
-            id: conn.to_string(),
-            user_id,
-            time: time_ms,
-        },
+        data: Data { id: conn.to_string(), user_id, time: time_ms },
     })
 }
 
@@ -303,49 +287,22 @@ mod tests {
         .expect("valid frame");
         assert_eq!(f.event, "chat");
         assert_eq!(f.data.map(RawValue::get), Some(r#"{"a":[1,2.50]}"#));
-        assert_eq!(
-            f.id.as_ref().map(RequestId::as_json),
-            Some("12345678901234567890123")
-        );
+        assert_eq!(f.id.as_ref().map(RequestId::as_json), Some("12345678901234567890123"));
     }
 
     #[test]
     fn refuses_frames_that_are_not_protocol_objects() {
-        assert_eq!(
-            parse_client_frame(b"[\"join\"]").err(),
-            Some(FrameError::NotAnObject)
-        );
-        assert_eq!(
-            parse_client_frame(b"42").err(),
-            Some(FrameError::NotAnObject)
-        );
-        assert!(matches!(
-            parse_client_frame(b"{nope"),
-            Err(FrameError::Json(_))
-        ));
+        assert_eq!(parse_client_frame(b"[\"join\"]").err(), Some(FrameError::NotAnObject));
+        assert_eq!(parse_client_frame(b"42").err(), Some(FrameError::NotAnObject));
+        assert!(matches!(parse_client_frame(b"{nope"), Err(FrameError::Json(_))));
         assert!(matches!(parse_client_frame(b""), Err(FrameError::Json(_))));
         assert_eq!(parse_client_frame(b"{}").err(), Some(FrameError::BadEvent));
-        assert_eq!(
-            parse_client_frame(br#"{"event":""}"#).err(),
-            Some(FrameError::BadEvent)
-        );
+        assert_eq!(parse_client_frame(br#"{"event":""}"#).err(), Some(FrameError::BadEvent));
         let long = format!(r#"{{"event":"{}"}}"#, "e".repeat(129));
-        assert_eq!(
-            parse_client_frame(long.as_bytes()).err(),
-            Some(FrameError::BadEvent)
-        );
-        assert!(matches!(
-            parse_client_frame(br#"{"event":5}"#),
-            Err(FrameError::Json(_))
-        ));
-        assert_eq!(
-            parse_client_frame(br#"{"event":"x","id":null}"#).err(),
-            None
-        );
-        assert_eq!(
-            parse_client_frame(br#"{"event":"x","id":{}}"#).err(),
-            Some(FrameError::BadId)
-        );
+        assert_eq!(parse_client_frame(long.as_bytes()).err(), Some(FrameError::BadEvent));
+        assert!(matches!(parse_client_frame(br#"{"event":5}"#), Err(FrameError::Json(_))));
+        assert_eq!(parse_client_frame(br#"{"event":"x","id":null}"#).err(), None);
+        assert_eq!(parse_client_frame(br#"{"event":"x","id":{}}"#).err(), Some(FrameError::BadId));
         assert!(matches!(
             parse_client_frame(br#"{"event":"a","event":"b"}"#),
             Err(FrameError::Json(_))
@@ -361,13 +318,7 @@ mod tests {
 
     #[test]
     fn server_frames_skip_absent_fields() {
-        let frame = ServerFrame {
-            event: "e",
-            room: None,
-            data: None,
-            id: None,
-        }
-        .encode();
+        let frame = ServerFrame { event: "e", room: None, data: None, id: None }.encode();
         assert_eq!(&frame[..], br#"{"event":"e"}"#);
         let id = RequestId::from_json("7");
         let frame = error_frame(ErrorCode::Forbidden, "no", Some("r"), id.as_ref());

@@ -27,10 +27,7 @@ fn anonymous_connection_gets_connected_at_once_with_null_user() {
     assert_eq!(frames[0]["data"]["id"], a.to_string());
     assert_eq!(frames[0]["data"]["userId"], serde_json::Value::Null);
     assert_eq!(frames[0]["data"]["time"], 1_700_000_000_000u64);
-    assert!(matches!(
-        cluster.take_events(0).as_slice(),
-        [Event::Connected { user_id: None, .. }]
-    ));
+    assert!(matches!(cluster.take_events(0).as_slice(), [Event::Connected { user_id: None, .. }]));
 }
 
 #[test]
@@ -38,35 +35,19 @@ fn authenticate_frame_surfaces_token_and_accept_sends_connected_with_user() {
     let mut cluster = Cluster::new(1, |_| auth_config());
     let a = conn(1);
     cluster.connect(0, a).unwrap();
-    assert!(
-        cluster.take_frames(0, a).is_empty(),
-        "nothing before authentication"
-    );
+    assert!(cluster.take_frames(0, a).is_empty(), "nothing before authentication");
     cluster.frame(0, a, authenticate_frame()).unwrap();
     let events = cluster.take_events(0);
-    let [
-        Event::Authenticate {
-            conn: c,
-            token,
-            credentials,
-        },
-    ] = events.as_slice()
-    else {
+    let [Event::Authenticate { conn: c, token, credentials }] = events.as_slice() else {
         panic!("expected one Authenticate event, got {events:?}");
     };
     assert_eq!((*c, token.as_str()), (a, "secret"));
     assert_eq!(credentials.get(), r#"{"token":"secret","device":"phone"}"#);
-    assert_eq!(
-        cluster.hub(0).connection(a).unwrap().state,
-        ConnState::Authenticating
-    );
+    assert_eq!(cluster.hub(0).connection(a).unwrap().state, ConnState::Authenticating);
 
     cluster.advance(Duration::from_millis(1500)).unwrap();
     let now = cluster.now();
-    cluster
-        .hub(0)
-        .accept_auth(a, Identity::user("u-7"), now)
-        .unwrap();
+    cluster.hub(0).accept_auth(a, Identity::user("u-7"), now).unwrap();
     cluster.drive().unwrap();
     let frames = frames(&mut cluster, 0, a);
     assert_eq!(
@@ -75,10 +56,7 @@ fn authenticate_frame_surfaces_token_and_accept_sends_connected_with_user() {
             json!({"event":"connected","data":{"id":a.to_string(),"userId":"u-7","time":1_700_000_001_500u64}})
         ]
     );
-    assert_eq!(
-        cluster.hub(0).user_connections("u-7").collect::<Vec<_>>(),
-        [a]
-    );
+    assert_eq!(cluster.hub(0).user_connections("u-7").collect::<Vec<_>>(), [a]);
 }
 
 #[test]
@@ -88,9 +66,7 @@ fn only_authenticate_and_heartbeat_are_accepted_before_authentication() {
     cluster.connect(0, a).unwrap();
     cluster.frame(0, a, r#"{"event":"heartbeat"}"#).unwrap();
     assert!(cluster.take_frames(0, a).is_empty());
-    cluster
-        .frame(0, a, r#"{"event":"join","data":{"rooms":["r"]},"id":3}"#)
-        .unwrap();
+    cluster.frame(0, a, r#"{"event":"join","data":{"rooms":["r"]},"id":3}"#).unwrap();
     cluster.frame(0, a, r#"{"event":"chat","data":1}"#).unwrap();
     let frames = frames(&mut cluster, 0, a);
     assert_eq!(frames.len(), 2);
@@ -98,10 +74,7 @@ fn only_authenticate_and_heartbeat_are_accepted_before_authentication() {
     assert_eq!(frames[0]["id"], 3);
     assert_eq!(frames[1]["data"]["code"], "unauthenticated");
     assert_eq!(cluster.hub(0).room_count(), 0);
-    assert!(
-        cluster.take_events(0).is_empty(),
-        "no message reaches the app before auth"
-    );
+    assert!(cluster.take_events(0).is_empty(), "no message reaches the app before auth");
 }
 
 #[test]
@@ -161,13 +134,7 @@ fn second_authenticate_gets_already_authenticated_error() {
     assert_eq!(frames[0]["data"]["code"], "already_authenticated");
     assert_eq!(frames[0]["id"], "a1");
     let events = cluster.take_events(0);
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| matches!(e, Event::Authenticate { .. }))
-            .count(),
-        1
-    );
+    assert_eq!(events.iter().filter(|e| matches!(e, Event::Authenticate { .. })).count(), 1);
 }
 
 #[test]
@@ -185,10 +152,7 @@ fn malformed_authenticate_data_is_a_bad_frame_and_keeps_waiting() {
     let frames = frames(&mut cluster, 0, a);
     assert_eq!(frames.len(), 3);
     assert!(frames.iter().all(|f| f["data"]["code"] == "bad_frame"));
-    assert_eq!(
-        cluster.hub(0).connection(a).unwrap().state,
-        ConnState::Unauthenticated
-    );
+    assert_eq!(cluster.hub(0).connection(a).unwrap().state, ConnState::Unauthenticated);
 }
 
 #[test]
@@ -202,27 +166,15 @@ fn api_misuse_is_a_typed_error() {
         hub.accept_auth(ghost, Identity::anonymous(), now),
         Err(HubError::UnknownConn(_))
     ));
-    assert!(matches!(
-        hub.join(a, "r", now),
-        Err(HubError::NotAuthenticated(_))
-    ));
-    assert!(matches!(
-        hub.accept_auth(a, Identity::user(""), now),
-        Err(HubError::InvalidUser)
-    ));
+    assert!(matches!(hub.join(a, "r", now), Err(HubError::NotAuthenticated(_))));
+    assert!(matches!(hub.accept_auth(a, Identity::user(""), now), Err(HubError::InvalidUser)));
     hub.accept_auth(a, Identity::user("u"), now).unwrap();
     assert!(matches!(
         hub.accept_auth(a, Identity::anonymous(), now),
         Err(HubError::AlreadyAuthenticated(_))
     ));
-    assert!(matches!(
-        hub.reject_auth(a, "late", now),
-        Err(HubError::AlreadyAuthenticated(_))
-    ));
-    assert!(matches!(
-        hub.handle_connect(a, now),
-        Err(HubError::DuplicateConn(_))
-    ));
+    assert!(matches!(hub.reject_auth(a, "late", now), Err(HubError::AlreadyAuthenticated(_))));
+    assert!(matches!(hub.handle_connect(a, now), Err(HubError::DuplicateConn(_))));
 }
 
 #[test]
@@ -231,28 +183,19 @@ fn room_acl_from_the_identity_limits_client_joins_but_not_application_joins() {
     let a = conn(1);
     cluster.connect(0, a).unwrap();
     let now = cluster.now();
-    let identity = Identity {
-        rooms: RoomAcl::Only(vec!["team:1:*".into()]),
-        ..Identity::user("u")
-    };
+    let identity =
+        Identity { rooms: RoomAcl::Only(vec!["team:1:*".into()]), ..Identity::user("u") };
     cluster.hub(0).accept_auth(a, identity, now).unwrap();
     cluster.drive().unwrap();
     cluster.take_frames(0, a);
     cluster
-        .frame(
-            0,
-            a,
-            r#"{"event":"join","data":{"rooms":["team:1:chat","team:2:chat"]},"id":1}"#,
-        )
+        .frame(0, a, r#"{"event":"join","data":{"rooms":["team:1:chat","team:2:chat"]},"id":1}"#)
         .unwrap();
     let frames = frames(&mut cluster, 0, a);
     assert_eq!(
         frames[0],
         json!({"event":"error","id":1,"data":{"code":"forbidden","message":"not allowed to join this room","room":"team:2:chat"}})
     );
-    assert_eq!(
-        frames[1],
-        json!({"event":"joined","id":1,"data":{"rooms":["team:1:chat"]}})
-    );
+    assert_eq!(frames[1], json!({"event":"joined","id":1,"data":{"rooms":["team:1:chat"]}}));
     assert!(cluster.hub(0).join(a, "team:2:chat", now).unwrap());
 }

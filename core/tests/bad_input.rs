@@ -57,22 +57,14 @@ fn binary_frame_closes_with_1003() {
 
 #[test]
 fn frame_over_max_frame_bytes_closes_with_1009() {
-    let mut cluster = Cluster::new(1, |_| HubConfig {
-        max_frame_bytes: 64,
-        ..HubConfig::default()
-    });
+    let mut cluster =
+        Cluster::new(1, |_| HubConfig { max_frame_bytes: 64, ..HubConfig::default() });
     let a = conn(1);
     connect(&mut cluster, 0, a);
-    let exactly = format!(
-        r#"{{"event":"heartbeat","data":"{}"}}"#,
-        "x".repeat(64 - 31)
-    );
+    let exactly = format!(r#"{{"event":"heartbeat","data":"{}"}}"#, "x".repeat(64 - 31));
     assert_eq!(exactly.len(), 64);
     cluster.frame(0, a, &exactly).unwrap();
-    assert!(
-        cluster.record(0).closes.is_empty(),
-        "the limit itself is allowed"
-    );
+    assert!(cluster.record(0).closes.is_empty(), "the limit itself is allowed");
     cluster.frame(0, a, &format!("{exactly} ")).unwrap();
     assert_eq!(cluster.record(0).closes, [(a, CloseCode::MESSAGE_TOO_BIG)]);
 }
@@ -92,16 +84,10 @@ fn flood_is_closed_with_4008_while_a_neighbour_keeps_receiving() {
     }
     assert!(cluster.record(0).closes.is_empty());
     cluster.frame(0, flooder, publish).unwrap();
-    assert_eq!(
-        cluster.record(0).closes,
-        [(flooder, CloseCode::RATE_LIMITED)]
-    );
+    assert_eq!(cluster.record(0).closes, [(flooder, CloseCode::RATE_LIMITED)]);
     assert_eq!(events(&mut cluster, 0, neighbour), ["spam"; 4]);
     let now = cluster.now();
-    cluster
-        .hub(0)
-        .broadcast_room("r", "still-here", &(), &Default::default(), now)
-        .unwrap();
+    cluster.hub(0).broadcast_room("r", "still-here", &(), &Default::default(), now).unwrap();
     cluster.drive().unwrap();
     assert_eq!(events(&mut cluster, 0, neighbour), ["still-here"]);
 }

@@ -32,10 +32,7 @@ fn publish_reaches_every_other_member_with_room_set_and_data_byte_exact() {
             &format!(r#"{{"event":"publish","data":{{"room":"r","event":"msg","data":{data}}}}}"#),
         )
         .unwrap();
-    assert!(
-        cluster.take_frames(0, conns[0]).is_empty(),
-        "sender excluded by default"
-    );
+    assert!(cluster.take_frames(0, conns[0]).is_empty(), "sender excluded by default");
     for &c in &conns[1..] {
         let frames = cluster.take_frames(0, c);
         assert_eq!(frames.len(), 1);
@@ -57,10 +54,7 @@ fn publish_with_exclude_self_false_reaches_the_sender_too() {
         )
         .unwrap();
     for &c in &conns {
-        assert_eq!(
-            frames(&mut cluster, 0, c),
-            [json!({"event":"e","room":"r"})]
-        );
+        assert_eq!(frames(&mut cluster, 0, c), [json!({"event":"e","room":"r"})]);
     }
 }
 
@@ -71,19 +65,12 @@ fn publish_with_exclude_user_skips_every_session_of_the_sender() {
     for (c, user) in [(tab1, "ann"), (tab2, "ann"), (other, "bob")] {
         cluster.connect(0, c).unwrap();
         let now = cluster.now();
-        cluster
-            .hub(0)
-            .accept_auth(c, Identity::user(user), now)
-            .unwrap();
+        cluster.hub(0).accept_auth(c, Identity::user(user), now).unwrap();
         cluster.drive().unwrap();
         join(&mut cluster, 0, c, &["r"]);
     }
     cluster
-        .frame(
-            0,
-            tab1,
-            r#"{"event":"publish","data":{"room":"r","event":"e","excludeUser":true}}"#,
-        )
+        .frame(0, tab1, r#"{"event":"publish","data":{"room":"r","event":"e","excludeUser":true}}"#)
         .unwrap();
     assert!(cluster.take_frames(0, tab1).is_empty());
     assert!(cluster.take_frames(0, tab2).is_empty());
@@ -96,28 +83,17 @@ fn publish_is_forbidden_to_non_members_and_under_reserved_names() {
     let outsider = conn(50);
     connect(&mut cluster, 0, outsider);
     cluster
-        .frame(
-            0,
-            outsider,
-            r#"{"event":"publish","data":{"room":"r","event":"e"},"id":1}"#,
-        )
+        .frame(0, outsider, r#"{"event":"publish","data":{"room":"r","event":"e"},"id":1}"#)
         .unwrap();
     cluster
-        .frame(
-            0,
-            conns[0],
-            r#"{"event":"publish","data":{"room":"r","event":"error"},"id":2}"#,
-        )
+        .frame(0, conns[0], r#"{"event":"publish","data":{"room":"r","event":"error"},"id":2}"#)
         .unwrap();
     let out = frames(&mut cluster, 0, outsider);
     assert_eq!(out[0]["data"]["code"], "forbidden");
     assert_eq!(out[0]["id"], 1);
     let member = frames(&mut cluster, 0, conns[0]);
     assert_eq!(member[0]["data"]["code"], "forbidden");
-    assert!(
-        cluster.take_frames(0, conns[1]).is_empty(),
-        "nothing was delivered"
-    );
+    assert!(cluster.take_frames(0, conns[1]).is_empty(), "nothing was delivered");
 }
 
 #[test]
@@ -142,10 +118,7 @@ fn a_broadcast_is_serialized_once_for_all_recipients() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted.len(), 49, "each recipient once");
-    assert_eq!(
-        &t.frame[..],
-        br#"{"event":"tick","room":"r","data":{"k":1}}"#
-    );
+    assert_eq!(&t.frame[..], br#"{"event":"tick","room":"r","data":{"k":1}}"#);
 }
 
 #[test]
@@ -155,10 +128,7 @@ fn application_sends_reach_one_connection_a_users_sessions_and_everyone() {
     for (c, user) in [(a1, "ann"), (a2, "ann"), (b, "bob")] {
         cluster.connect(0, c).unwrap();
         let now = cluster.now();
-        cluster
-            .hub(0)
-            .accept_auth(c, Identity::user(user), now)
-            .unwrap();
+        cluster.hub(0).accept_auth(c, Identity::user(user), now).unwrap();
         cluster.drive().unwrap();
         cluster.take_frames(0, c);
     }
@@ -167,13 +137,9 @@ fn application_sends_reach_one_connection_a_users_sessions_and_everyone() {
     let hub = cluster.hub(0);
     hub.send(b, "direct", &"hi", now).unwrap();
     hub.send_to_user("ann", "yours", &(), now).unwrap();
-    hub.broadcast_all("all", &1, &Exclude::user("bob"), now)
-        .unwrap();
+    hub.broadcast_all("all", &1, &Exclude::user("bob"), now).unwrap();
     cluster.drive().unwrap();
-    assert_eq!(
-        frames(&mut cluster, 0, b),
-        [json!({"event":"direct","data":"hi"})]
-    );
+    assert_eq!(frames(&mut cluster, 0, b), [json!({"event":"direct","data":"hi"})]);
     for c in [a1, a2] {
         assert_eq!(
             frames(&mut cluster, 0, c),
@@ -190,33 +156,16 @@ fn application_sends_reach_one_connection_a_users_sessions_and_everyone() {
 fn unknown_events_go_to_the_application_which_may_reply_with_the_same_id() {
     let (mut cluster, conns) = room_of(1);
     let a = conns[0];
-    cluster
-        .frame(
-            0,
-            a,
-            r#"{"event":"getTime","data":{"tz":"UTC"},"id":"req-9"}"#,
-        )
-        .unwrap();
+    cluster.frame(0, a, r#"{"event":"getTime","data":{"tz":"UTC"},"id":"req-9"}"#).unwrap();
     let events = cluster.take_events(0);
-    let [
-        Event::Message {
-            conn: c,
-            event,
-            data,
-            id,
-        },
-    ] = events.as_slice()
-    else {
+    let [Event::Message { conn: c, event, data, id }] = events.as_slice() else {
         panic!("expected one Message, got {events:?}");
     };
     assert_eq!((*c, event.as_str()), (a, "getTime"));
     assert_eq!(data.as_deref().map(|d| d.get()), Some(r#"{"tz":"UTC"}"#));
     let id: RequestId = id.clone().unwrap();
     let now = cluster.now();
-    cluster
-        .hub(0)
-        .reply(a, &id, &json!({"now": 5}), now)
-        .unwrap();
+    cluster.hub(0).reply(a, &id, &json!({"now": 5}), now).unwrap();
     cluster.drive().unwrap();
     assert_eq!(
         std::str::from_utf8(&cluster.take_frames(0, a)[0]).unwrap(),
@@ -229,10 +178,7 @@ fn application_calls_refuse_invalid_names() {
     let (mut cluster, conns) = room_of(1);
     let now = cluster.now();
     let hub = cluster.hub(0);
-    assert!(
-        hub.broadcast_room("", "e", &1, &Exclude::none(), now)
-            .is_err()
-    );
+    assert!(hub.broadcast_room("", "e", &1, &Exclude::none(), now).is_err());
     assert!(hub.broadcast_all("", &1, &Exclude::none(), now).is_err());
     assert!(hub.send(conns[0], &"x".repeat(129), &1, now).is_err());
     assert!(hub.send_to_user("", "e", &1, now).is_err());

@@ -14,18 +14,13 @@ fn subs(cluster: &Cluster, i: usize) -> Vec<String> {
 
 #[test]
 fn interest_follows_the_first_and_last_local_member_exactly() {
-    let mut cluster = Cluster::new(1, |_| HubConfig {
-        channel_prefix: "app".into(),
-        ..auth_config()
-    });
+    let mut cluster =
+        Cluster::new(1, |_| HubConfig { channel_prefix: "app".into(), ..auth_config() });
     let (a, b) = (conn(1), conn(2));
     for c in [a, b] {
         cluster.connect(0, c).unwrap();
         let now = cluster.now();
-        cluster
-            .hub(0)
-            .accept_auth(c, Identity::user("u1"), now)
-            .unwrap();
+        cluster.hub(0).accept_auth(c, Identity::user("u1"), now).unwrap();
         cluster.drive().unwrap();
     }
     join(&mut cluster, 0, a, &["r"]);
@@ -42,10 +37,7 @@ fn interest_follows_the_first_and_last_local_member_exactly() {
     assert_eq!(subs(&cluster, 0), expected);
     let mut from_query = cluster.hub(0).subscriptions();
     from_query.sort();
-    assert_eq!(
-        from_query, expected,
-        "subscriptions() agrees with the outputs"
-    );
+    assert_eq!(from_query, expected, "subscriptions() agrees with the outputs");
 
     let now = cluster.now();
     cluster.hub(0).handle_disconnect(b, now);
@@ -67,10 +59,8 @@ fn interest_follows_the_first_and_last_local_member_exactly() {
 
 #[test]
 fn unauthenticated_connections_create_no_interest() {
-    let mut cluster = Cluster::new(1, |_| HubConfig {
-        auth: AuthMode::Required,
-        ..HubConfig::default()
-    });
+    let mut cluster =
+        Cluster::new(1, |_| HubConfig { auth: AuthMode::Required, ..HubConfig::default() });
     cluster.connect(0, conn(1)).unwrap();
     assert!(subs(&cluster, 0).is_empty());
 }
@@ -81,14 +71,8 @@ fn broadcasts_are_published_as_ignis_envelopes_with_exclusions() {
     let a = conn(1);
     connect(&mut cluster, 0, a);
     let now = cluster.now();
-    let exclude = Exclude {
-        conns: vec![a],
-        users: vec!["u9".into()],
-    };
-    cluster
-        .hub(0)
-        .broadcast_room("r", "e", &json!([1]), &exclude, now)
-        .unwrap();
+    let exclude = Exclude { conns: vec![a], users: vec!["u9".into()] };
+    cluster.hub(0).broadcast_room("r", "e", &json!([1]), &exclude, now).unwrap();
     cluster.hub(0).send(conn(77), "d", &(), now).unwrap();
     cluster.drive().unwrap();
     let published = &cluster.record(0).published;
@@ -113,10 +97,7 @@ fn envelopes_from_emitters_reach_the_right_local_connections_and_own_ones_are_ig
     for (c, user) in [(a, "ann"), (b, "bob")] {
         cluster.connect(0, c).unwrap();
         let now = cluster.now();
-        cluster
-            .hub(0)
-            .accept_auth(c, Identity::user(user), now)
-            .unwrap();
+        cluster.hub(0).accept_auth(c, Identity::user(user), now).unwrap();
         cluster.drive().unwrap();
         join(&mut cluster, 0, c, &["r"]);
     }
@@ -149,26 +130,16 @@ fn envelopes_from_emitters_reach_the_right_local_connections_and_own_ones_are_ig
         "ws:broadcast".into(),
         json!({"serverId":"node-0","type":"broadcast","event":"mine","data":0}),
     );
-    emit(
-        &mut cluster,
-        "ws:broadcast".into(),
-        json!({"serverId":"emitter","type":"broadcast"}),
-    );
+    emit(&mut cluster, "ws:broadcast".into(), json!({"serverId":"emitter","type":"broadcast"}));
     cluster.emit("ws:broadcast", "\u{0}garbage");
     cluster.drive().unwrap();
     assert_eq!(
         frames(&mut cluster, 0, a),
-        [
-            json!({"event":"news","room":"r","data":{"x":1}}),
-            json!({"event":"one"})
-        ]
+        [json!({"event":"news","room":"r","data":{"x":1}}), json!({"event":"one"})]
     );
     assert_eq!(
         frames(&mut cluster, 0, b),
-        [
-            json!({"event":"dm","data":"hey"}),
-            json!({"event":"all","data":0})
-        ]
+        [json!({"event":"dm","data":"hey"}), json!({"event":"all","data":0})]
     );
     let stats = cluster.hub(0).stats();
     assert_eq!((stats.bus_own, stats.bus_invalid), (1, 2));

@@ -22,10 +22,7 @@ fn silent_connection_is_pinged_every_ping_interval_and_closed_with_4002() {
     cluster.advance(Duration::from_millis(9_999)).unwrap();
     assert!(cluster.record(0).closes.is_empty());
     cluster.advance(Duration::from_millis(1)).unwrap();
-    assert_eq!(
-        cluster.record(0).closes,
-        [(a, CloseCode::HEARTBEAT_TIMEOUT)]
-    );
+    assert_eq!(cluster.record(0).closes, [(a, CloseCode::HEARTBEAT_TIMEOUT)]);
     assert_eq!(cluster.hub(0).connection_count(), 0);
 }
 
@@ -39,15 +36,10 @@ fn pongs_and_frames_keep_a_connection_alive_without_extra_pings() {
         cluster.advance(Duration::from_secs(9)).unwrap();
         let now = cluster.now();
         cluster.hub(0).handle_pong(ponger, now);
-        cluster
-            .frame(0, talker, r#"{"event":"heartbeat"}"#)
-            .unwrap();
+        cluster.frame(0, talker, r#"{"event":"heartbeat"}"#).unwrap();
     }
     assert!(cluster.record(0).closes.is_empty());
-    assert!(
-        cluster.record(0).pings.is_empty(),
-        "active connections need no ping"
-    );
+    assert!(cluster.record(0).pings.is_empty(), "active connections need no ping");
     assert_eq!(cluster.hub(0).connection_count(), 2);
 }
 
@@ -70,8 +62,7 @@ fn early_and_repeated_timeouts_do_nothing() {
 fn time_going_backwards_is_treated_as_no_time_passing() {
     let start = std::time::Instant::now();
     let mut hub = Hub::new(HubConfig::default(), start + Duration::from_secs(100), 0).unwrap();
-    hub.handle_connect(conn(1), start + Duration::from_secs(100))
-        .unwrap();
+    hub.handle_connect(conn(1), start + Duration::from_secs(100)).unwrap();
     hub.handle_timeout(start);
     hub.handle_frame(conn(1), br#"{"event":"heartbeat"}"#, start);
     while hub.poll_output().is_some() {}
@@ -97,8 +88,7 @@ fn deadline_heap_stays_bounded_with_many_connections_and_churn() {
         }
         for i in 0..100 {
             hub.handle_disconnect(conn(round * 100 + i), now);
-            hub.handle_connect(conn(1_000_000 + round * 100 + i), now)
-                .unwrap();
+            hub.handle_connect(conn(1_000_000 + round * 100 + i), now).unwrap();
         }
         hub.handle_timeout(now);
         while hub.poll_output().is_some() {}

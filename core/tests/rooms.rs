@@ -13,29 +13,11 @@ fn join_answers_joined_with_every_room_of_the_connection_in_join_order() {
     let mut cluster = Cluster::new(1, |_| HubConfig::default());
     let a = conn(1);
     connect(&mut cluster, 0, a);
-    cluster
-        .frame(
-            0,
-            a,
-            r#"{"event":"join","data":{"rooms":["b","a"]},"id":"j1"}"#,
-        )
-        .unwrap();
-    cluster
-        .frame(
-            0,
-            a,
-            r#"{"event":"join","data":{"rooms":["c","a"]},"id":2}"#,
-        )
-        .unwrap();
+    cluster.frame(0, a, r#"{"event":"join","data":{"rooms":["b","a"]},"id":"j1"}"#).unwrap();
+    cluster.frame(0, a, r#"{"event":"join","data":{"rooms":["c","a"]},"id":2}"#).unwrap();
     let frames = frames(&mut cluster, 0, a);
-    assert_eq!(
-        frames[0],
-        json!({"event":"joined","id":"j1","data":{"rooms":["b","a"]}})
-    );
-    assert_eq!(
-        frames[1],
-        json!({"event":"joined","id":2,"data":{"rooms":["b","a","c"]}})
-    );
+    assert_eq!(frames[0], json!({"event":"joined","id":"j1","data":{"rooms":["b","a"]}}));
+    assert_eq!(frames[1], json!({"event":"joined","id":2,"data":{"rooms":["b","a","c"]}}));
     let joined: Vec<_> = cluster
         .take_events(0)
         .into_iter()
@@ -44,11 +26,7 @@ fn join_answers_joined_with_every_room_of_the_connection_in_join_order() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        joined,
-        ["b", "a", "c"],
-        "a repeated join emits no second Joined"
-    );
+    assert_eq!(joined, ["b", "a", "c"], "a repeated join emits no second Joined");
 }
 
 #[test]
@@ -57,31 +35,18 @@ fn leave_answers_left_with_the_remaining_rooms_and_ignores_rooms_not_joined() {
     let a = conn(1);
     connect(&mut cluster, 0, a);
     join(&mut cluster, 0, a, &["x", "y", "z"]);
-    cluster
-        .frame(0, a, r#"{"event":"leave","data":{"rooms":["y","nope"]}}"#)
-        .unwrap();
-    assert_eq!(
-        frames(&mut cluster, 0, a),
-        [json!({"event":"left","data":{"rooms":["x","z"]}})]
-    );
+    cluster.frame(0, a, r#"{"event":"leave","data":{"rooms":["y","nope"]}}"#).unwrap();
+    assert_eq!(frames(&mut cluster, 0, a), [json!({"event":"left","data":{"rooms":["x","z"]}})]);
     assert_eq!(cluster.hub(0).rooms_of(a).collect::<Vec<_>>(), ["x", "z"]);
 }
 
 #[test]
 fn invalid_room_names_get_invalid_room_and_valid_ones_in_the_same_frame_still_join() {
-    let mut cluster = Cluster::new(1, |_| HubConfig {
-        max_room_name_bytes: 4,
-        ..HubConfig::default()
-    });
+    let mut cluster =
+        Cluster::new(1, |_| HubConfig { max_room_name_bytes: 4, ..HubConfig::default() });
     let a = conn(1);
     connect(&mut cluster, 0, a);
-    cluster
-        .frame(
-            0,
-            a,
-            r#"{"event":"join","data":{"rooms":["","ok","toolong"]}}"#,
-        )
-        .unwrap();
+    cluster.frame(0, a, r#"{"event":"join","data":{"rooms":["","ok","toolong"]}}"#).unwrap();
     let frames = frames(&mut cluster, 0, a);
     assert_eq!(frames.len(), 3);
     assert_eq!(frames[0]["data"]["code"], "invalid_room");
@@ -92,40 +57,22 @@ fn invalid_room_names_get_invalid_room_and_valid_ones_in_the_same_frame_still_jo
 
 #[test]
 fn room_limit_per_connection_is_enforced_for_clients_and_the_application() {
-    let mut cluster = Cluster::new(1, |_| HubConfig {
-        max_rooms_per_conn: 2,
-        ..HubConfig::default()
-    });
+    let mut cluster =
+        Cluster::new(1, |_| HubConfig { max_rooms_per_conn: 2, ..HubConfig::default() });
     let a = conn(1);
     connect(&mut cluster, 0, a);
-    cluster
-        .frame(0, a, r#"{"event":"join","data":{"rooms":["r1","r2"]}}"#)
-        .unwrap();
-    cluster
-        .frame(0, a, r#"{"event":"join","data":{"rooms":["r3"]}}"#)
-        .unwrap();
-    cluster
-        .frame(
-            0,
-            a,
-            r#"{"event":"join","data":{"rooms":["r4","r5","r6"]}}"#,
-        )
-        .unwrap();
+    cluster.frame(0, a, r#"{"event":"join","data":{"rooms":["r1","r2"]}}"#).unwrap();
+    cluster.frame(0, a, r#"{"event":"join","data":{"rooms":["r3"]}}"#).unwrap();
+    cluster.frame(0, a, r#"{"event":"join","data":{"rooms":["r4","r5","r6"]}}"#).unwrap();
     let frames = frames(&mut cluster, 0, a);
     assert_eq!(frames[1]["data"]["code"], "too_many_rooms");
     assert_eq!(frames[1]["data"]["room"], "r3");
-    assert_eq!(
-        frames[2],
-        json!({"event":"joined","data":{"rooms":["r1","r2"]}})
-    );
+    assert_eq!(frames[2], json!({"event":"joined","data":{"rooms":["r1","r2"]}}));
     // A request naming more rooms than the limit is refused whole, with one error.
     assert_eq!(frames.len(), 4);
     assert_eq!(frames[3]["data"]["code"], "too_many_rooms");
     let now = cluster.now();
-    assert!(matches!(
-        cluster.hub(0).join(a, "r3", now),
-        Err(HubError::RoomLimit { max: 2, .. })
-    ));
+    assert!(matches!(cluster.hub(0).join(a, "r3", now), Err(HubError::RoomLimit { max: 2, .. })));
 }
 
 #[test]
@@ -145,9 +92,7 @@ fn malformed_join_data_is_a_bad_frame() {
     let frames = frames(&mut cluster, 0, a);
     assert_eq!(frames.len(), 5);
     assert!(
-        frames
-            .iter()
-            .all(|f| f["event"] == "error" && f["data"]["code"] == "bad_frame"),
+        frames.iter().all(|f| f["event"] == "error" && f["data"]["code"] == "bad_frame"),
         "{frames:?}"
     );
 }
@@ -196,13 +141,7 @@ fn application_join_and_leave_report_whether_anything_changed() {
     assert!(!hub.join(a, "r", now).unwrap());
     assert!(hub.leave(a, "r", now).unwrap());
     assert!(!hub.leave(a, "r", now).unwrap());
-    assert!(matches!(
-        hub.join(a, "", now),
-        Err(HubError::InvalidRoom { .. })
-    ));
-    assert!(matches!(
-        hub.leave(conn(9), "r", now),
-        Err(HubError::UnknownConn(_))
-    ));
+    assert!(matches!(hub.join(a, "", now), Err(HubError::InvalidRoom { .. })));
+    assert!(matches!(hub.leave(conn(9), "r", now), Err(HubError::UnknownConn(_))));
     assert_eq!(hub.room_count(), 0);
 }

@@ -28,18 +28,12 @@ impl Exclude {
 
     /// Leave out one connection (typically the sender).
     pub fn conn(conn: ConnId) -> Self {
-        Self {
-            conns: vec![conn],
-            users: Vec::new(),
-        }
+        Self { conns: vec![conn], users: Vec::new() }
     }
 
     /// Leave out every session of one user.
     pub fn user(user_id: impl Into<String>) -> Self {
-        Self {
-            conns: Vec::new(),
-            users: vec![user_id.into()],
-        }
+        Self { conns: Vec::new(), users: vec![user_id.into()] }
     }
 }
 
@@ -79,18 +73,12 @@ impl Hub {
     /// `Ok(false)` if it was a member already.
     pub fn join(&mut self, conn: ConnId, room: &str, now: Instant) -> Result<bool, HubError> {
         self.advance(now);
-        self.join_room(conn, room, false)
-            .map_err(|refusal| match refusal {
-                Refusal::Unknown => HubError::UnknownConn(conn),
-                Refusal::InvalidRoom => HubError::InvalidRoom {
-                    max: self.config.max_room_name_bytes,
-                },
-                Refusal::TooMany => HubError::RoomLimit {
-                    conn,
-                    max: self.config.max_rooms_per_conn,
-                },
-                Refusal::Unauthenticated | Refusal::Forbidden => HubError::NotAuthenticated(conn),
-            })
+        self.join_room(conn, room, false).map_err(|refusal| match refusal {
+            Refusal::Unknown => HubError::UnknownConn(conn),
+            Refusal::InvalidRoom => HubError::InvalidRoom { max: self.config.max_room_name_bytes },
+            Refusal::TooMany => HubError::RoomLimit { conn, max: self.config.max_rooms_per_conn },
+            Refusal::Unauthenticated | Refusal::Forbidden => HubError::NotAuthenticated(conn),
+        })
     }
 
     /// Makes a local connection leave `room`. `Ok(false)` if it was not a member.
@@ -167,9 +155,7 @@ impl Hub {
     ) -> Result<(), HubError> {
         self.advance(now);
         if !self.valid_room(room) {
-            return Err(HubError::InvalidRoom {
-                max: self.config.max_room_name_bytes,
-            });
+            return Err(HubError::InvalidRoom { max: self.config.max_room_name_bytes });
         }
         let data = to_data(event, data)?;
         let users: Vec<&str> = exclude.users.iter().map(String::as_str).collect();

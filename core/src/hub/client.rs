@@ -41,13 +41,7 @@ impl Hub {
             "authenticate" => self.on_authenticate(conn, &frame, now),
             _ if !authenticated => {
                 let id = frame.id.as_ref();
-                self.error(
-                    conn,
-                    ErrorCode::Unauthenticated,
-                    "authenticate first",
-                    None,
-                    id,
-                );
+                self.error(conn, ErrorCode::Unauthenticated, "authenticate first", None, id);
             }
             "join" => self.on_join(conn, &frame),
             "leave" => self.on_leave(conn, &frame),
@@ -63,10 +57,8 @@ impl Hub {
 
     fn on_authenticate(&mut self, conn: ConnId, frame: &ClientFrame<'_>, now: Instant) {
         let id = frame.id.as_ref();
-        let awaiting = self
-            .conns
-            .get(&conn)
-            .is_some_and(|c| matches!(c.state, State::AwaitingAuth { .. }));
+        let awaiting =
+            self.conns.get(&conn).is_some_and(|c| matches!(c.state, State::AwaitingAuth { .. }));
         if !awaiting {
             let message = "already authenticated, or authentication in progress";
             return self.error(conn, ErrorCode::AlreadyAuthenticated, message, None, id);
@@ -78,14 +70,9 @@ impl Hub {
         let (Some(data), Some(c)) = (frame.data, self.conns.get_mut(&conn)) else {
             return;
         };
-        c.state = State::Authenticating {
-            deadline: now + decision_window(self.config.auth_timeout),
-        };
-        self.event(Event::Authenticate {
-            conn,
-            token,
-            credentials: data.to_owned(),
-        });
+        c.state =
+            State::Authenticating { deadline: now + decision_window(self.config.auth_timeout) };
+        self.event(Event::Authenticate { conn, token, credentials: data.to_owned() });
         self.arm(conn);
     }
 
@@ -166,11 +153,7 @@ impl Hub {
             let message = "only members of a room may publish to it";
             return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
         }
-        let user = if publish.exclude_user {
-            c.user.clone()
-        } else {
-            None
-        };
+        let user = if publish.exclude_user { c.user.clone() } else { None };
         let exclude_users: Vec<&str> = user.as_deref().into_iter().collect();
         let sender = [conn];
         let exclude_conns: &[ConnId] = if publish.exclude_self { &sender } else { &[] };
@@ -188,10 +171,7 @@ impl Hub {
         let (code, message) = match refusal {
             Refusal::InvalidRoom => (ErrorCode::InvalidRoom, "invalid room name"),
             Refusal::Forbidden => (ErrorCode::Forbidden, "not allowed to join this room"),
-            Refusal::TooMany => (
-                ErrorCode::TooManyRooms,
-                "room limit of this connection reached",
-            ),
+            Refusal::TooMany => (ErrorCode::TooManyRooms, "room limit of this connection reached"),
             Refusal::Unauthenticated => (ErrorCode::Unauthenticated, "authenticate first"),
             Refusal::Unknown => return,
         };

@@ -117,10 +117,7 @@ impl Hub {
 
     /// The rooms `conn` is in, in the order it joined them.
     pub fn rooms_of(&self, conn: ConnId) -> impl Iterator<Item = &str> + '_ {
-        self.conns
-            .get(&conn)
-            .into_iter()
-            .flat_map(|c| c.rooms.iter().map(|r| &**r))
+        self.conns.get(&conn).into_iter().flat_map(|c| c.rooms.iter().map(|r| &**r))
     }
 
     /// Every user with local sessions.

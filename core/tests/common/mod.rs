@@ -8,26 +8,17 @@ use serde_json::Value;
 
 /// A config with auth required and short, round timeouts.
 pub fn auth_config() -> HubConfig {
-    HubConfig {
-        auth: AuthMode::Required,
-        ..HubConfig::default()
-    }
+    HubConfig { auth: AuthMode::Required, ..HubConfig::default() }
 }
 
 /// A config with the rate limit off, for tests that send many frames.
 pub fn unlimited() -> HubConfig {
-    HubConfig {
-        rate_limit: None,
-        ..HubConfig::default()
-    }
+    HubConfig { rate_limit: None, ..HubConfig::default() }
 }
 
 /// A config with a tight rate limit.
 pub fn limited(per_second: u32, burst: u32) -> HubConfig {
-    HubConfig {
-        rate_limit: Some(RateLimit { per_second, burst }),
-        ..HubConfig::default()
-    }
+    HubConfig { rate_limit: Some(RateLimit { per_second, burst }), ..HubConfig::default() }
 }
 
 pub fn conn(n: u128) -> ConnId {
@@ -45,10 +36,7 @@ pub fn frames(cluster: &mut Cluster, i: usize, c: ConnId) -> Vec<Value> {
 
 /// The events of the frames node `i` sent to `c`.
 pub fn events(cluster: &mut Cluster, i: usize, c: ConnId) -> Vec<String> {
-    frames(cluster, i, c)
-        .iter()
-        .map(|f| f["event"].as_str().unwrap_or("?").to_owned())
-        .collect()
+    frames(cluster, i, c).iter().map(|f| f["event"].as_str().unwrap_or("?").to_owned()).collect()
 }
 
 /// Connects `c` to node `i` and throws its `connected` frame away.
