@@ -81,6 +81,9 @@ pub enum EnvelopeError {
     /// `event` is empty or longer than 128 bytes.
     #[error("envelope event must be 1..=128 bytes")]
     BadEvent,
+    /// Nested deeper than [`MAX_DEPTH`](crate::wire::MAX_DEPTH).
+    #[error("envelope nested too deeply")]
+    TooDeep,
 }
 
 impl<'a> Envelope<'a> {
@@ -91,6 +94,9 @@ impl<'a> Envelope<'a> {
         }
         let envelope: Self =
             serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+        if crate::wire::too_deep(bytes) {
+            return Err(EnvelopeError::TooDeep);
+        }
         if !crate::wire::valid_event(&envelope.event) {
             return Err(EnvelopeError::BadEvent);
         }

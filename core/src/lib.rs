@@ -50,6 +50,7 @@
 //! - [`wire`]: wire protocol v1, client frames in, server frames out.
 //! - [`envelope`]: the bus envelope between instances, and channel names.
 //! - [`sim`]: a deterministic in-memory cluster of hubs, for tests of apps built on roomcast.
+//! - [`probe`]: one untrusted input through parsers and a hub, checking invariants (fuzzing).
 //!
 //! The full protocol is in `docs/protocol.md` of the repository.
 
@@ -66,6 +67,7 @@ mod id;
 mod identity;
 mod members;
 mod output;
+pub mod probe;
 mod rate;
 pub mod sim;
 mod timer;

@@ -15,6 +15,14 @@ use crate::RequestId;
 /// Longest event name, in bytes.
 pub const MAX_EVENT_BYTES: usize = 128;
 
+/// Deepest nesting of arrays and objects in a frame or an envelope, the frame itself included.
+///
+/// Forwarded `data` is never parsed into values, so without a limit one client could send every
+/// member of a room a frame nested 30,000 levels deep, which crashes recursive JSON parsers
+/// (serde_json stops at 128, Python's `json` near 1,000). Anything within this limit is
+/// parseable by all of them.
+pub const MAX_DEPTH: usize = 100;
+
 /// Event names the server sends; clients may not `publish` under them, so that no member of a
 /// room can forge a system frame for the others.
 pub const RESERVED_EVENTS: &[&str] = &["connected", "joined", "left", "error", "reply"];
@@ -46,6 +54,9 @@ pub enum FrameError {
     /// `id` is neither a string nor a number.
     #[error("\"id\" must be a string or a number")]
     BadId,
+    /// Arrays and objects nested deeper than [`MAX_DEPTH`].
+    #[error("nested deeper than 100 levels")]
+    TooDeep,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +83,9 @@ pub fn parse_client_frame(bytes: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
     }
     let raw: RawFrame<'_> =
         serde_json::from_slice(bytes).map_err(|e| FrameError::Json(e.to_string()))?;
+    if too_deep(bytes) {
+        return Err(FrameError::TooDeep);
+    }
     let event = match raw.event {
         Some(event) if valid_event(&event) => event,
         _ => return Err(FrameError::BadEvent),
@@ -86,6 +100,35 @@ pub fn parse_client_frame(bytes: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
 /// Whether `event` is a valid event name (1..=128 bytes).
 pub fn valid_event(event: &str) -> bool {
     (1..=MAX_EVENT_BYTES).contains(&event.len())
+}
+
+/// Whether valid JSON `bytes` nest arrays and objects deeper than [`MAX_DEPTH`]. One linear pass;
+/// only brackets outside strings count.
+pub(crate) fn too_deep(bytes: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether the first non-whitespace byte opens an object. Serde would also accept a JSON array
@@ -307,6 +350,20 @@ mod tests {
             parse_client_frame(br#"{"event":"a","event":"b"}"#),
             Err(FrameError::Json(_))
         ));
+    }
+
+    #[test]
+    fn nesting_is_limited_and_brackets_in_strings_do_not_count() {
+        let nested =
+            |n: usize| format!(r#"{{"event":"x","data":{}1{}}}"#, "[".repeat(n), "]".repeat(n));
+        assert!(parse_client_frame(nested(MAX_DEPTH - 1).as_bytes()).is_ok());
+        assert_eq!(
+            parse_client_frame(nested(MAX_DEPTH).as_bytes()).err(),
+            Some(FrameError::TooDeep)
+        );
+        let strings =
+            format!(r#"{{"event":"x","data":"{}\"{}"}}"#, "[".repeat(500), "{".repeat(500));
+        assert!(parse_client_frame(strings.as_bytes()).is_ok());
     }
 
     #[test]
