@@ -175,6 +175,15 @@ impl Hub {
         }
     }
 
+    /// The transport refused a frame over `max_frame_bytes` before reading it whole (as
+    /// tungstenite does with `max_message_size`): the connection is closed with 1009.
+    pub fn handle_oversized(&mut self, conn: ConnId, now: Instant) {
+        self.advance(now);
+        if self.conns.contains_key(&conn) {
+            self.close_conn(conn, CloseCode::MESSAGE_TOO_BIG, "frame too large");
+        }
+    }
+
     /// The socket is gone: the connection leaves every room and is forgotten. Unknown (or
     /// already closed) connections are ignored, so a driver may always report a socket's end.
     pub fn handle_disconnect(&mut self, conn: ConnId, now: Instant) {

@@ -9,7 +9,7 @@
 //! # Driving a hub
 //!
 //! 1. Feed an input: [`Hub::handle_connect`], [`Hub::handle_frame`], [`Hub::handle_pong`],
-//!    [`Hub::handle_binary`], [`Hub::handle_disconnect`], [`Hub::handle_bus`],
+//!    [`Hub::handle_binary`], [`Hub::handle_oversized`], [`Hub::handle_disconnect`], [`Hub::handle_bus`],
 //!    [`Hub::handle_timeout`], or an application call ([`Hub::join`], [`Hub::broadcast_room`],
 //!    [`Hub::accept_auth`], ...). Each takes the current time as an [`Instant`](std::time::Instant).
 //! 2. Drain [`Hub::poll_output`] until it returns `None`, carrying out each [`Output`]:
