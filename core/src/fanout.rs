@@ -39,19 +39,46 @@ impl Exclusion {
     }
 }
 
-/// The members of `set` not in `exclusion`, in the set's order.
+/// The members of `set` not in `exclusion`.
+///
+/// One copy of the member list, then one hash lookup and an O(1) removal per excluded connection
+/// that is a member: the cost per recipient does not grow with the size of the exclusion. The
+/// order is the set's, with each removed slot taken by the list's last entry (deterministic).
 pub(crate) fn recipients(set: &MemberSet, exclusion: &Exclusion) -> Vec<ConnId> {
-    match exclusion.conns.as_slice() {
-        [] => set.iter().copied().collect(),
-        [only] => {
-            let mut to = Vec::with_capacity(set.len());
-            to.extend(set.iter().filter(|c| *c != only).copied());
-            to
-        }
-        _ => {
-            let mut to = Vec::with_capacity(set.len());
-            to.extend(set.iter().filter(|c| !exclusion.contains(c)).copied());
-            to
+    let mut to: Vec<ConnId> = set.iter().copied().collect();
+    if exclusion.conns.is_empty() {
+        return to;
+    }
+    let mut slots: Vec<usize> =
+        exclusion.conns.iter().filter_map(|c| set.get_index_of(c)).collect();
+    // Highest slot first: every entry swapped in from the end is then one that stays.
+    slots.sort_unstable_by(|a, b| b.cmp(a));
+    for slot in slots {
+        to.swap_remove(slot);
+    }
+    to
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::members::Hasher;
+
+    #[test]
+    fn recipients_are_the_members_minus_the_exclusion_each_once() {
+        let index = MemberIndex::new(Hasher::with_seed(1));
+        let mut set = MemberSet::with_hasher(Hasher::with_seed(1));
+        set.extend((0..10).map(ConnId::from_u128));
+        for excluded in
+            [vec![], vec![9], vec![0], vec![0, 9, 5], vec![3, 4, 5, 6, 42], (0..10).collect()]
+        {
+            let exclusion =
+                Exclusion::new(excluded.iter().map(|&n| ConnId::from_u128(n)), [], &index);
+            let mut to = recipients(&set, &exclusion);
+            to.sort();
+            let expected: Vec<ConnId> =
+                (0..10).filter(|n| !excluded.contains(n)).map(ConnId::from_u128).collect();
+            assert_eq!(to, expected, "excluding {excluded:?}");
         }
     }
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite of roomcast: the README's test command, and what CI runs.
+#
+#   bash scripts/test.sh
+#
+# It installs what it needs (cargo-fuzz; later redis-server and chromium) or stops with a clear
+# message. Nothing is skipped silently. FUZZ_SECONDS (default 20) bounds each fuzz target's run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null || die "cargo is required (https://rustup.rs)"
+
+step "formatting (cargo fmt --check)"
+cargo fmt --all -- --check
+
+step "lints (cargo clippy -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests (unit, property, simulation, corpus replay, end-to-end, doc)"
+cargo test --workspace --locked
+
+step "benches compile and run once in test mode"
+cargo test -p roomcast-benches --benches --locked
+
+step "fuzz smoke: every target runs ${FUZZ_SECONDS:-20}s on nightly"
+cargo +nightly --version >/dev/null 2>&1 || die "the nightly toolchain is required for cargo-fuzz (rustup toolchain install nightly)"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+for target in client_frame bus_envelope hub_inputs; do
+  mkdir -p "$scratch/$target"
+  # New finds go to the scratch corpus (first directory); the committed seeds are only read.
+  (cd fuzz && cargo +nightly fuzz run "$target" "$scratch/$target" "corpus/$target" -- \
+    -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=4096 -print_final_stats=0 2>&1 | tail -n 2)
+done
+
+echo
+echo "all checks passed"
