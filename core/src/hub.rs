@@ -195,13 +195,20 @@ impl Hub {
     /// the silent ones. Early or repeated calls do nothing harmful.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
-        while let Some((at, id)) = self.timers.pop_due(now) {
-            match self.conns.get_mut(&id) {
-                Some(c) if c.scheduled == Some(at) => c.scheduled = None,
-                _ => continue,
+        while let Some((at, id)) = self.timers.peek_due(now) {
+            if !self.conns.get(&id).is_some_and(|c| c.scheduled == Some(at)) {
+                self.timers.pop(); // stale: the connection left, or its deadline moved
+                continue;
             }
             self.expire(id, now);
-            self.arm(id);
+            match self.conns.get_mut(&id) {
+                Some(c) => {
+                    let next = deadline(&self.config, c);
+                    c.scheduled = Some(next);
+                    self.timers.replace_top(next, id);
+                }
+                None => self.timers.pop(),
+            }
         }
         let conns = &self.conns;
         self.timers.prune(|at, id| conns.get(&id).is_some_and(|c| c.scheduled == Some(at)));
@@ -217,23 +224,10 @@ impl Hub {
         self.epoch.1.saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
     }
 
-    /// The earliest of a connection's deadlines.
-    fn deadline(&self, c: &Conn) -> Instant {
-        let idle = c.last_activity + self.config.heartbeat_timeout;
-        let ping = c.last_activity.max(c.last_ping) + self.config.ping_interval;
-        let next = idle.min(ping);
-        match c.state {
-            State::AwaitingAuth { deadline } | State::Authenticating { deadline } => {
-                next.min(deadline)
-            }
-            State::Authenticated => next,
-        }
-    }
-
     /// Makes sure the connection's earliest deadline has a live timer entry.
     fn arm(&mut self, id: ConnId) {
         let Some(c) = self.conns.get(&id) else { return };
-        let next = self.deadline(c);
+        let next = deadline(&self.config, c);
         if c.scheduled.is_none_or(|at| next < at) {
             if let Some(c) = self.conns.get_mut(&id) {
                 c.scheduled = Some(next);
@@ -505,6 +499,18 @@ fn close_reason(reason: Cow<'static, str>) -> Cow<'static, str> {
         end -= 1;
     }
     Cow::Owned(reason[..end].to_owned())
+}
+
+/// The earliest of a connection's deadlines: its auth deadline, its heartbeat deadline, its next
+/// ping.
+fn deadline(config: &HubConfig, c: &Conn) -> Instant {
+    let idle = c.last_activity + config.heartbeat_timeout;
+    let ping = c.last_activity.max(c.last_ping) + config.ping_interval;
+    let next = idle.min(ping);
+    match c.state {
+        State::AwaitingAuth { deadline } | State::Authenticating { deadline } => next.min(deadline),
+        State::Authenticated => next,
+    }
 }
 
 /// Three times the auth timeout: how long the application has to decide.

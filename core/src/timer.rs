@@ -31,13 +31,25 @@ impl Timers {
         self.heap.peek().map(|Reverse((at, _, _))| *at)
     }
 
-    /// Pops the earliest entry if it is due at `now`.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, ConnId)> {
+    /// The earliest entry, if it is due at `now`. It stays in the heap until [`pop`](Self::pop)
+    /// or [`replace_top`](Self::replace_top).
+    pub(crate) fn peek_due(&self, now: Instant) -> Option<(Instant, ConnId)> {
         match self.heap.peek() {
-            Some(Reverse((at, _, _))) if *at <= now => {
-                self.heap.pop().map(|Reverse((at, _, conn))| (at, conn))
-            }
+            Some(Reverse((at, _, conn))) if *at <= now => Some((*at, *conn)),
             _ => None,
+        }
+    }
+
+    /// Removes the earliest entry.
+    pub(crate) fn pop(&mut self) {
+        self.heap.pop();
+    }
+
+    /// Reschedules the earliest entry in place: one sift-down instead of a pop and a push.
+    pub(crate) fn replace_top(&mut self, at: Instant, conn: ConnId) {
+        self.seq += 1;
+        if let Some(mut top) = self.heap.peek_mut() {
+            *top = Reverse((at, self.seq, conn));
         }
     }
 
@@ -70,9 +82,27 @@ mod tests {
         timers.schedule(t + Duration::from_secs(1), ConnId::from_u128(5));
         timers.schedule(t + Duration::from_secs(1), ConnId::from_u128(3));
         assert_eq!(timers.next(), Some(t + Duration::from_secs(1)));
-        assert_eq!(timers.pop_due(t), None);
+        assert_eq!(timers.peek_due(t), None);
         let later = t + Duration::from_secs(5);
-        let order: Vec<_> = std::iter::from_fn(|| timers.pop_due(later)).map(|(_, c)| c).collect();
+        let order: Vec<_> = std::iter::from_fn(|| {
+            let due = timers.peek_due(later);
+            timers.pop();
+            due
+        })
+        .map(|(_, c)| c)
+        .collect();
         assert_eq!(order, [ConnId::from_u128(5), ConnId::from_u128(3), ConnId::from_u128(9)]);
+    }
+
+    #[test]
+    fn replacing_the_top_keeps_heap_order() {
+        let t = Instant::now();
+        let mut timers = Timers::default();
+        for (secs, n) in [(1, 1), (2, 2), (3, 3)] {
+            timers.schedule(t + Duration::from_secs(secs), ConnId::from_u128(n));
+        }
+        timers.replace_top(t + Duration::from_secs(10), ConnId::from_u128(1));
+        assert_eq!(timers.next(), Some(t + Duration::from_secs(2)));
+        assert_eq!(timers.len(), 3);
     }
 }
