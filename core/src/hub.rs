@@ -196,7 +196,7 @@ impl Hub {
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
         while let Some((at, id)) = self.timers.peek_due(now) {
-            if !self.conns.get(&id).is_some_and(|c| c.scheduled == Some(at)) {
+            if self.conns.get(&id).is_none_or(|c| c.scheduled != Some(at)) {
                 self.timers.pop(); // stale: the connection left, or its deadline moved
                 continue;
             }
