@@ -116,3 +116,16 @@ pub enum DisconnectReason {
     /// The hub closed it with this code (a protocol violation, a timeout, or the application).
     Closed(CloseCode),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Outputs are queued by the thousand during a busy tick: keep them small. Grow this bound
+    /// only on purpose (box the large variant instead).
+    #[test]
+    fn output_and_event_sizes_are_pinned() {
+        assert!(size_of::<Event>() <= 72, "Event is {} bytes", size_of::<Event>());
+        assert!(size_of::<Output>() <= 80, "Output is {} bytes", size_of::<Output>());
+    }
+}

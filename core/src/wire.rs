@@ -243,6 +243,19 @@ struct ErrorData<'a> {
     room: Option<&'a str>,
 }
 
+/// A frame the server writes itself: `{"event","id"?,"data"}`.
+#[derive(Serialize)]
+struct SystemFrame<'a, D> {
+    event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a RawValue>,
+    data: D,
+}
+
+fn system_frame<D: Serialize>(event: &'static str, id: Option<&RequestId>, data: D) -> Bytes {
+    to_bytes(&SystemFrame { event, id: id.map(RequestId::as_raw), data })
+}
+
 /// `{"event":"error","id"?:..,"data":{"code":..,"message":..,"room"?:..}}`.
 pub(crate) fn error_frame(
     code: ErrorCode,
@@ -250,18 +263,7 @@ pub(crate) fn error_frame(
     room: Option<&str>,
     id: Option<&RequestId>,
 ) -> Bytes {
-    #[derive(Serialize)]
-    struct Frame<'a> {
-        event: &'static str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        id: Option<&'a RawValue>,
-        data: ErrorData<'a>,
-    }
-    to_bytes(&Frame {
-        event: "error",
-        id: id.map(RequestId::as_raw),
-        data: ErrorData { code: code.as_str(), message, room },
-    })
+    system_frame("error", id, ErrorData { code: code.as_str(), message, room })
 }
 
 /// `{"event":"joined"|"left","id"?:..,"data":{"rooms":[..]}}`.
@@ -271,30 +273,14 @@ pub(crate) fn rooms_frame<'a>(
     rooms: impl Iterator<Item = &'a str>,
 ) -> Bytes {
     #[derive(Serialize)]
-    struct Frame<'a> {
-        event: &'static str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        id: Option<&'a RawValue>,
-        data: Rooms<'a>,
-    }
-    #[derive(Serialize)]
     struct Rooms<'a> {
         rooms: Vec<&'a str>,
     }
-    to_bytes(&Frame {
-        event,
-        id: id.map(RequestId::as_raw),
-        data: Rooms { rooms: rooms.collect() },
-    })
+    system_frame(event, id, Rooms { rooms: rooms.collect() })
 }
 
 /// `{"event":"connected","data":{"id":..,"userId":..,"time":ms}}`.
 pub(crate) fn connected_frame(conn: crate::ConnId, user_id: Option<&str>, time_ms: u64) -> Bytes {
-    #[derive(Serialize)]
-    struct Frame<'a> {
-        event: &'static str,
-        data: Data<'a>,
-    }
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Data<'a> {
@@ -302,10 +288,7 @@ pub(crate) fn connected_frame(conn: crate::ConnId, user_id: Option<&str>, time_m
         user_id: Option<&'a str>,
         time: u64,
     }
-    to_bytes(&Frame {
-        event: "connected",
-        data: Data { id: conn.to_string(), user_id, time: time_ms },
-    })
+    system_frame("connected", None, Data { id: conn.to_string(), user_id, time: time_ms })
 }
 
 /// Serializes a value made only of strings, numbers and raw JSON.

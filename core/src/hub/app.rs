@@ -100,23 +100,10 @@ impl Hub {
         now: Instant,
     ) -> Result<(), HubError> {
         self.advance(now);
-        let data = to_data(event, data)?;
-        let target = conn.to_string();
-        let delivery = Delivery {
-            kind: TargetKind::Client,
-            target: Some(&target),
-            event,
-            data: data.as_deref(),
-            exclude_conns: &[],
-            exclude_users: &[],
-        };
         // Connection ids are unique cluster-wide: a local one needs no publish.
-        if self.conns.contains_key(&conn) {
-            self.deliver_local(&delivery);
-        } else {
-            self.deliver(&delivery);
-        }
-        Ok(())
+        let local = self.conns.contains_key(&conn);
+        let target = conn.to_string();
+        self.send_out(TargetKind::Client, Some(&target), event, data, &Exclude::none(), local)
     }
 
     /// Sends `{"event","data"}` to every session of `user_id`, on every instance.
@@ -131,16 +118,7 @@ impl Hub {
         if !(1..=super::MAX_USER_ID_BYTES).contains(&user_id.len()) {
             return Err(HubError::InvalidUser);
         }
-        let data = to_data(event, data)?;
-        self.deliver(&Delivery {
-            kind: TargetKind::User,
-            target: Some(user_id),
-            event,
-            data: data.as_deref(),
-            exclude_conns: &[],
-            exclude_users: &[],
-        });
-        Ok(())
+        self.send_out(TargetKind::User, Some(user_id), event, data, &Exclude::none(), false)
     }
 
     /// Sends `{"event","room","data"}` to every member of `room` on every instance, except those
@@ -157,17 +135,7 @@ impl Hub {
         if !self.valid_room(room) {
             return Err(HubError::InvalidRoom { max: self.config.max_room_name_bytes });
         }
-        let data = to_data(event, data)?;
-        let users: Vec<&str> = exclude.users.iter().map(String::as_str).collect();
-        self.deliver(&Delivery {
-            kind: TargetKind::Room,
-            target: Some(room),
-            event,
-            data: data.as_deref(),
-            exclude_conns: &exclude.conns,
-            exclude_users: &users,
-        });
-        Ok(())
+        self.send_out(TargetKind::Room, Some(room), event, data, exclude, false)
     }
 
     /// Sends `{"event","data"}` to every authenticated connection on every instance, except
@@ -180,17 +148,7 @@ impl Hub {
         now: Instant,
     ) -> Result<(), HubError> {
         self.advance(now);
-        let data = to_data(event, data)?;
-        let users: Vec<&str> = exclude.users.iter().map(String::as_str).collect();
-        self.deliver(&Delivery {
-            kind: TargetKind::Broadcast,
-            target: None,
-            event,
-            data: data.as_deref(),
-            exclude_conns: &exclude.conns,
-            exclude_users: &users,
-        });
-        Ok(())
+        self.send_out(TargetKind::Broadcast, None, event, data, exclude, false)
     }
 
     /// Answers a client's request: `{"event":"reply","id":<id>,"data":..}`.
@@ -240,6 +198,37 @@ impl Hub {
         for conn in all {
             self.close_conn(conn, code, reason);
         }
+    }
+}
+
+impl Hub {
+    /// The path of every application send: serialize once, deliver locally, and unless the
+    /// target is known to be local, publish for the other instances.
+    fn send_out<T: Serialize + ?Sized>(
+        &mut self,
+        kind: TargetKind,
+        target: Option<&str>,
+        event: &str,
+        data: &T,
+        exclude: &Exclude,
+        local_only: bool,
+    ) -> Result<(), HubError> {
+        let data = to_data(event, data)?;
+        let users: Vec<&str> = exclude.users.iter().map(String::as_str).collect();
+        let delivery = Delivery {
+            kind,
+            target,
+            event,
+            data: data.as_deref(),
+            exclude_conns: &exclude.conns,
+            exclude_users: &users,
+        };
+        if local_only {
+            self.deliver_local(&delivery);
+        } else {
+            self.deliver(&delivery);
+        }
+        Ok(())
     }
 }
 
