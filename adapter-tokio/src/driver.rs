@@ -1,0 +1,263 @@
+//! The hub task: the one owner of the [`Hub`]. It applies commands from sockets, the bus and the
+//! application, carries out the hub's outputs, and sleeps until the next deadline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use roomcast_core::{CloseCode, ConnId, Event, Hub, Output};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::auth::{AuthRequest, Authenticator};
+use crate::bus::Bus;
+use crate::metrics::Metrics;
+use crate::socket::Tracker;
+
+/// What the hub task is asked to do.
+pub(crate) enum Command {
+    /// A socket opened; frames for it go into `outbox`.
+    Connect { conn: ConnId, outbox: Outbox },
+    /// A text frame.
+    Frame { conn: ConnId, frame: Bytes },
+    /// A binary frame.
+    Binary(ConnId),
+    /// A frame over the size limit, refused by the transport.
+    Oversized(ConnId),
+    /// A ping or pong from the peer.
+    Alive(ConnId),
+    /// The socket is gone.
+    Disconnect(ConnId),
+    /// An envelope from the bus.
+    Bus { channel: String, payload: Bytes },
+    /// An application call, run against the driver's state.
+    Call(Box<dyn FnOnce(&mut Driver) + Send>),
+    /// Close everyone with 1001, then report when every socket has flushed and closed.
+    Shutdown(oneshot::Sender<()>),
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connect { conn, .. } => write!(f, "Connect({conn})"),
+            Self::Frame { conn, frame } => write!(f, "Frame({conn}, {} bytes)", frame.len()),
+            Self::Binary(conn) => write!(f, "Binary({conn})"),
+            Self::Oversized(conn) => write!(f, "Oversized({conn})"),
+            Self::Alive(conn) => write!(f, "Alive({conn})"),
+            Self::Disconnect(conn) => write!(f, "Disconnect({conn})"),
+            Self::Bus { channel, .. } => write!(f, "Bus({channel})"),
+            Self::Call(_) => f.write_str("Call"),
+            Self::Shutdown(_) => f.write_str("Shutdown"),
+        }
+    }
+}
+
+/// What the socket writer is asked to send.
+#[derive(Debug)]
+pub(crate) enum Out {
+    Frame(Bytes),
+    Ping,
+}
+
+/// The hub's side of one socket: a bounded frame queue and the close signal.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    pub(crate) frames: mpsc::Sender<Out>,
+    pub(crate) close: oneshot::Sender<(u16, String)>,
+}
+
+/// The hub task's state. Application calls run as closures against it.
+pub(crate) struct Driver {
+    pub(crate) hub: Hub,
+    pub(crate) metrics: Metrics,
+    outboxes: HashMap<ConnId, Outbox>,
+    bus: Box<dyn Bus>,
+    events: mpsc::Sender<Event>,
+    auth: Option<Arc<dyn Authenticator>>,
+    /// For authentication tasks to hand their decision back; weak, so that it never keeps the
+    /// hub task alive on its own.
+    commands: mpsc::WeakSender<Command>,
+    tracker: Arc<Tracker>,
+    stopping: bool,
+    slow: Vec<ConnId>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        hub: Hub,
+        bus: Box<dyn Bus>,
+        events: mpsc::Sender<Event>,
+        auth: Option<Arc<dyn Authenticator>>,
+        commands: mpsc::WeakSender<Command>,
+        tracker: Arc<Tracker>,
+    ) -> Self {
+        Self {
+            hub,
+            metrics: Metrics::default(),
+            outboxes: HashMap::new(),
+            bus,
+            events,
+            auth,
+            commands,
+            tracker,
+            stopping: false,
+            slow: Vec::new(),
+        }
+    }
+
+    /// Runs until every handle and socket is gone, or until a shutdown completes.
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut deadline = self.hub.poll_timeout();
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365);
+        let sleep = tokio::time::sleep_until(deadline.map_or(far, Into::into));
+        tokio::pin!(sleep);
+        let mut shutdown: Option<oneshot::Sender<()>> = None;
+        loop {
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(Command::Shutdown(done)) => {
+                        self.begin_shutdown();
+                        shutdown = Some(done);
+                    }
+                    Some(command) => self.apply(command),
+                    None => break,
+                },
+                () = &mut sleep, if deadline.is_some() => self.hub.handle_timeout(Instant::now()),
+                () = self.tracker.idle(), if shutdown.is_some() => {
+                    if let Some(done) = shutdown.take() {
+                        let _ = done.send(());
+                    }
+                    break;
+                }
+            }
+            self.carry_out();
+            let next = self.hub.poll_timeout();
+            if next != deadline {
+                deadline = next;
+                sleep.as_mut().reset(next.map_or(far, Into::into));
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.stopping = true;
+        self.hub.close_all(CloseCode::GOING_AWAY, "server shutting down", Instant::now());
+    }
+
+    fn apply(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Connect { conn, outbox } => {
+                self.metrics.connections_opened += 1;
+                self.outboxes.insert(conn, outbox);
+                if self.hub.handle_connect(conn, now).is_err() {
+                    self.outboxes.remove(&conn);
+                } else if self.stopping {
+                    let _ =
+                        self.hub.close(conn, CloseCode::GOING_AWAY, "server shutting down", now);
+                }
+            }
+            Command::Frame { conn, frame } => self.hub.handle_frame(conn, &frame, now),
+            Command::Binary(conn) => self.hub.handle_binary(conn, now),
+            Command::Oversized(conn) => self.hub.handle_oversized(conn, now),
+            Command::Alive(conn) => self.hub.handle_pong(conn, now),
+            Command::Disconnect(conn) => {
+                self.outboxes.remove(&conn);
+                self.hub.handle_disconnect(conn, now);
+            }
+            Command::Bus { channel, payload } => self.hub.handle_bus(&channel, &payload, now),
+            Command::Call(call) => call(self),
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    /// Drains the hub's outputs: frames into socket queues, bus calls, events.
+    fn carry_out(&mut self) {
+        loop {
+            while let Some(output) = self.hub.poll_output() {
+                self.output(output);
+            }
+            if self.slow.is_empty() {
+                return;
+            }
+            // Queues that overflowed: close those sockets, never wait for them.
+            for conn in std::mem::take(&mut self.slow) {
+                self.metrics.queue_overflows += 1;
+                let _ =
+                    self.hub.close(conn, CloseCode::SLOW_CONSUMER, "slow consumer", Instant::now());
+            }
+        }
+    }
+
+    fn output(&mut self, output: Output) {
+        match output {
+            Output::Transmit(t) => {
+                for conn in t.to {
+                    let Some(outbox) = self.outboxes.get(&conn) else { continue };
+                    if let Err(mpsc::error::TrySendError::Full(_)) =
+                        outbox.frames.try_send(Out::Frame(t.frame.clone()))
+                    {
+                        self.slow.push(conn);
+                    }
+                }
+            }
+            Output::Ping(conn) => {
+                if let Some(outbox) = self.outboxes.get(&conn) {
+                    // A full queue means the socket is busy; the ping can wait for next time.
+                    let _ = outbox.frames.try_send(Out::Ping);
+                }
+            }
+            Output::Close { conn, code, reason } => {
+                *self.metrics.closes.entry(code.as_u16()).or_default() += 1;
+                if let Some(outbox) = self.outboxes.remove(&conn) {
+                    let _ = outbox.close.send((code.as_u16(), reason.into_owned()));
+                }
+            }
+            Output::Publish { channel, payload } => self.bus.publish(channel, payload),
+            Output::Subscribe(channel) => self.bus.subscribe(channel),
+            Output::Unsubscribe(channel) => self.bus.unsubscribe(channel),
+            Output::Event(Event::Authenticate { conn, token, credentials })
+                if self.auth.is_some() =>
+            {
+                self.authenticate(AuthRequest { conn, token, credentials });
+            }
+            Output::Event(event) => {
+                if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(event) {
+                    self.metrics.events_dropped += 1;
+                }
+            }
+        }
+    }
+
+    /// Runs the authenticator in its own task and feeds its decision back as a call.
+    fn authenticate(&mut self, request: AuthRequest) {
+        let (Some(auth), Some(commands)) = (self.auth.clone(), self.commands.upgrade()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let conn = request.conn;
+            let decision = auth.authenticate(request).await;
+            let call: Box<dyn FnOnce(&mut Driver) + Send> = Box::new(move |d: &mut Driver| {
+                let now = Instant::now();
+                // The connection may have timed out or gone meanwhile: nothing to decide then.
+                let _ = match decision {
+                    Ok(identity) => d.hub.accept_auth(conn, identity, now),
+                    Err(reason) => d.hub.reject_auth(conn, reason, now),
+                };
+            });
+            let _ = commands.send(Command::Call(call)).await;
+        });
+    }
+
+    /// Counters of the hub and of this driver.
+    pub(crate) fn snapshot(&self) -> crate::metrics::Snapshot {
+        crate::metrics::Snapshot {
+            connections: self.hub.connection_count(),
+            rooms: self.hub.room_count(),
+            users: self.hub.user_count(),
+            hub: self.hub.stats().clone(),
+            driver: self.metrics.clone(),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! roomcast-tokio: runs [`roomcast_core`] on tokio and tungstenite.
+//!
+//! One task owns the [`Hub`](roomcast_core::Hub) and is the only one that touches it; each socket
+//! has a reader task and a writer task with a bounded queue. The writer sends whatever is queued
+//! in one flush. A socket whose queue overflows (a client that stopped reading) is closed with
+//! 4005 and never slows the others. The hub's bus outputs go to a [`Bus`]: the in-process
+//! [`LocalBus`] by default, or Redis with roomcast-redis.
+//!
+//! ```no_run
+//! use roomcast_tokio::{Roomcast, serve};
+//! use roomcast_core::Event;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let (handle, mut events) = Roomcast::builder().start()?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! tokio::spawn(serve(listener, handle.clone()));
+//! while let Some(event) = events.recv().await {
+//!     if let Event::Message { conn, event, id: Some(id), .. } = event {
+//!         if event == "ping" {
+//!             handle.reply(conn, id, &"pong").await?;
+//!         }
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod auth;
+#[cfg(feature = "axum")]
+pub mod axum;
+mod bus;
+mod driver;
+mod handle;
+mod listen;
+mod message;
+mod metrics;
+mod options;
+mod socket;
+
+pub use auth::{AuthFuture, AuthRequest, Authenticator};
+pub use bus::{Bus, BusInbox, LocalBus, LocalPort};
+pub use handle::{Builder, Error, Events, Handle, Roomcast};
+pub use listen::{serve, websocket_config};
+pub use message::{Incoming, WsError, WsMessage};
+pub use metrics::Snapshot;
+pub use options::Options;
+pub use roomcast_core;

@@ -1,0 +1,186 @@
+//! The `roomcast` server: `roomcast serve --listen 127.0.0.1:8080`.
+//!
+//! WebSocket on `/` and `/ws`, a chat page on `/` for browsers, `/healthz`, and `/metrics` in the
+//! Prometheus text format. SIGINT or SIGTERM closes every client with 1001 after its queued
+//! frames, then exits.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use clap::{Args, Parser, Subcommand};
+use roomcast_tokio::roomcast_core::{AuthMode, HubConfig, RateLimit};
+use roomcast_tokio::{Handle, Options, Roomcast};
+
+#[derive(Parser, Debug)]
+#[command(name = "roomcast", version, about = "Rooms & broadcasting for WebSocket applications")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a server.
+    Serve(Serve),
+}
+
+#[derive(Args, Debug)]
+struct Serve {
+    /// Address to listen on.
+    #[arg(long, env = "ROOMCAST_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Require `authenticate` (anonymous mode otherwise).
+    #[arg(long)]
+    require_auth: bool,
+    /// Seconds a new connection has to authenticate.
+    #[arg(long, default_value_t = 5.0)]
+    auth_timeout: f64,
+    /// Seconds without a frame or pong before close 4002.
+    #[arg(long, default_value_t = 30.0)]
+    heartbeat_timeout: f64,
+    /// Seconds of silence before a connection is pinged.
+    #[arg(long, default_value_t = 10.0)]
+    ping_interval: f64,
+    /// Largest frame accepted, in bytes (larger: close 1009).
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_frame_bytes: usize,
+    /// Rooms one connection may be in.
+    #[arg(long, default_value_t = 100)]
+    max_rooms_per_conn: usize,
+    /// Longest room name, in bytes.
+    #[arg(long, default_value_t = 256)]
+    max_room_name_bytes: usize,
+    /// Frames per second per connection (0: no limit).
+    #[arg(long, default_value_t = 100)]
+    rate_limit: u32,
+    /// Frames a connection may send at once after a quiet period.
+    #[arg(long, default_value_t = 200)]
+    rate_burst: u32,
+    /// Frames queued per connection before close 4005.
+    #[arg(long, default_value_t = 1024)]
+    queue_frames: usize,
+    /// Prefix of bus channels.
+    #[arg(long, default_value = "ws")]
+    channel_prefix: String,
+}
+
+impl Serve {
+    fn options(&self) -> Result<Options, String> {
+        let secs = |name: &str, value: f64| {
+            Duration::try_from_secs_f64(value)
+                .map_err(|_| format!("--{name} must be a non-negative number of seconds"))
+        };
+        let hub = HubConfig {
+            channel_prefix: self.channel_prefix.clone(),
+            auth: if self.require_auth { AuthMode::Required } else { AuthMode::Anonymous },
+            auth_timeout: secs("auth-timeout", self.auth_timeout)?,
+            heartbeat_timeout: secs("heartbeat-timeout", self.heartbeat_timeout)?,
+            ping_interval: secs("ping-interval", self.ping_interval)?,
+            max_frame_bytes: self.max_frame_bytes,
+            max_rooms_per_conn: self.max_rooms_per_conn,
+            max_room_name_bytes: self.max_room_name_bytes,
+            rate_limit: (self.rate_limit > 0).then_some(RateLimit {
+                per_second: self.rate_limit,
+                burst: self.rate_burst.max(1),
+            }),
+            ..HubConfig::default()
+        };
+        Ok(Options { hub, queue_frames: self.queue_frames, ..Options::default() })
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let Command::Serve(serve) = Cli::parse().command;
+    match run(serve).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
+    let options = serve.options()?;
+    let (handle, events) = Roomcast::builder().options(options).start()?;
+    // The standalone server has no application logic: client messages need no consumer.
+    drop(events);
+    let app = Router::new()
+        .route("/", get(index))
+        .route("/ws", get(roomcast_tokio::axum::upgrade))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .with_state(handle.clone());
+    let listener = tokio::net::TcpListener::bind(serve.listen).await?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        server_id = %handle.options().hub.server_id,
+        "roomcast serving WebSocket on / and /ws, chat page on /, /healthz, /metrics"
+    );
+    let stopping = handle.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing every client with 1001");
+            stopping.shutdown().await;
+        })
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `/`: the chat page for a browser, or a WebSocket for a client that asks to upgrade.
+async fn index(
+    State(handle): State<Handle>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match ws {
+        Ok(ws) => roomcast_tokio::axum::upgrade(State(handle), ws).await,
+        Err(_) => Html(include_str!("chat.html")).into_response(),
+    }
+}
+
+async fn metrics(State(handle): State<Handle>) -> Response {
+    match handle.metrics().await {
+        Ok(snapshot) => {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], snapshot.to_prometheus())
+                .into_response()
+        }
+        Err(e) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::warn!("no SIGTERM handler: {e}");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

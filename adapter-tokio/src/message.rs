@@ -1,0 +1,121 @@
+//! One socket loop for every WebSocket implementation: the messages and errors of
+//! tokio-tungstenite and of axum, seen the same way.
+
+use bytes::Bytes;
+
+/// What arrived on a socket, as the driver needs it.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A text frame.
+    Text(Bytes),
+    /// A binary frame (refused by the protocol).
+    Binary,
+    /// A ping or a pong: the peer is alive.
+    Alive,
+    /// The peer closed.
+    Close,
+    /// Nothing the driver acts on.
+    Other,
+}
+
+/// A WebSocket message type the driver can read and write.
+pub trait WsMessage: Send + Sized + 'static {
+    /// A text frame from an already-serialized UTF-8 buffer; `None` if it is not UTF-8.
+    fn text(frame: Bytes) -> Option<Self>;
+    /// A ping.
+    fn ping() -> Self;
+    /// A close frame.
+    fn close(code: u16, reason: &str) -> Self;
+    /// What this message means to the driver.
+    fn incoming(self) -> Incoming;
+}
+
+/// A WebSocket error type the driver can classify.
+pub trait WsError: std::fmt::Display + Send + 'static {
+    /// The peer sent a frame over the configured maximum size.
+    fn too_big(&self) -> bool;
+}
+
+mod tungstenite_impl {
+    use bytes::Bytes;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
+
+    use super::{Incoming, WsError, WsMessage};
+
+    impl WsMessage for Message {
+        fn text(frame: Bytes) -> Option<Self> {
+            Utf8Bytes::try_from(frame).ok().map(Message::Text)
+        }
+
+        fn ping() -> Self {
+            Message::Ping(Bytes::new())
+        }
+
+        fn close(code: u16, reason: &str) -> Self {
+            Message::Close(Some(CloseFrame { code: code.into(), reason: reason.into() }))
+        }
+
+        fn incoming(self) -> Incoming {
+            match self {
+                Message::Text(text) => Incoming::Text(text.into()),
+                Message::Binary(_) => Incoming::Binary,
+                Message::Ping(_) | Message::Pong(_) => Incoming::Alive,
+                Message::Close(_) => Incoming::Close,
+                Message::Frame(_) => Incoming::Other,
+            }
+        }
+    }
+
+    impl WsError for Error {
+        fn too_big(&self) -> bool {
+            matches!(self, Error::Capacity(_))
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+mod axum_impl {
+    use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+    use bytes::Bytes;
+
+    use super::{Incoming, WsError, WsMessage};
+
+    impl WsMessage for Message {
+        fn text(frame: Bytes) -> Option<Self> {
+            Utf8Bytes::try_from(frame).ok().map(Message::Text)
+        }
+
+        fn ping() -> Self {
+            Message::Ping(Bytes::new())
+        }
+
+        fn close(code: u16, reason: &str) -> Self {
+            Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+        }
+
+        fn incoming(self) -> Incoming {
+            match self {
+                Message::Text(text) => Incoming::Text(text.into()),
+                Message::Binary(_) => Incoming::Binary,
+                Message::Ping(_) | Message::Pong(_) => Incoming::Alive,
+                Message::Close(_) => Incoming::Close,
+            }
+        }
+    }
+
+    impl WsError for axum::Error {
+        fn too_big(&self) -> bool {
+            // axum wraps tungstenite's error; the workspace uses the same tungstenite version.
+            let mut source: Option<&(dyn std::error::Error + 'static)> =
+                std::error::Error::source(self);
+            while let Some(e) = source {
+                if let Some(e) = e.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
+                    return e.too_big();
+                }
+                source = e.source();
+            }
+            false
+        }
+    }
+}

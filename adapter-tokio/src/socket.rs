@@ -1,0 +1,226 @@
+//! One WebSocket connection: a reader task feeding the hub, a writer task draining the
+//! connection's queue in batches (one flush per batch), and the close handshake.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use roomcast_core::ConnId;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::timeout;
+
+use crate::driver::{Command, Out, Outbox};
+use crate::message::{Incoming, WsError, WsMessage};
+use crate::options::Options;
+
+/// Counts live sockets, so that shutdown can wait until every one has flushed and closed.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    live: AtomicUsize,
+    changed: Notify,
+}
+
+impl Tracker {
+    fn enter(&self) {
+        self.live.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn leave(&self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Completes when no socket is live.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let changed = self.changed.notified();
+            if self.live.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+/// Runs one upgraded socket until it closes. `commands` leads to the hub task.
+pub(crate) async fn run<S, M, E>(
+    socket: S,
+    commands: mpsc::Sender<Command>,
+    tracker: Arc<Tracker>,
+    options: &Options,
+) where
+    S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Send + Unpin + 'static,
+    M: WsMessage,
+    E: WsError,
+{
+    let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
+    let (frames_tx, frames) = mpsc::channel(options.queue_frames.max(1));
+    let (close_tx, close) = oneshot::channel();
+    let outbox = Outbox { frames: frames_tx, close: close_tx };
+    if commands.send(Command::Connect { conn, outbox }).await.is_err() {
+        return;
+    }
+    tracker.enter();
+    let (sink, mut stream) = socket.split();
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        frames,
+        close,
+        options.batch_frames.max(1),
+        options.close_timeout,
+    ));
+    let writer_done = tokio::select! {
+        () = read_loop(&mut stream, conn, &commands) => false,
+        _ = &mut writer => true,
+    };
+    let _ = commands.send(Command::Disconnect(conn)).await;
+    if writer_done {
+        // Our close frame is out (or the peer is gone). As RFC 6455 asks, let the peer answer
+        // with its own close before the TCP connection is dropped, within `close_timeout`.
+        let _ = timeout(options.close_timeout, async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
+    } else {
+        // The hub drops the outbox on Disconnect; the writer then flushes what it can and ends.
+        if timeout(options.close_timeout + Duration::from_secs(1), &mut writer).await.is_err() {
+            writer.abort();
+        }
+    }
+    tracker.leave();
+}
+
+async fn read_loop<St, M, E>(stream: &mut St, conn: ConnId, commands: &mpsc::Sender<Command>)
+where
+    St: Stream<Item = Result<M, E>> + Unpin,
+    M: WsMessage,
+    E: WsError,
+{
+    while let Some(item) = stream.next().await {
+        let command = match item {
+            Ok(message) => match message.incoming() {
+                Incoming::Text(frame) => Command::Frame { conn, frame },
+                Incoming::Binary => Command::Binary(conn),
+                Incoming::Alive => Command::Alive(conn),
+                Incoming::Close => return,
+                Incoming::Other => continue,
+            },
+            Err(e) if e.too_big() => {
+                // The transport refused the frame; the hub decides (1009), and the stream is
+                // not readable after this.
+                let _ = commands.send(Command::Oversized(conn)).await;
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(%conn, error = %e, "socket read ended");
+                return;
+            }
+        };
+        // Waits while the hub is busy: backpressure reaches the client through TCP.
+        if commands.send(command).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_loop<Si, M>(
+    mut sink: Si,
+    mut frames: mpsc::Receiver<Out>,
+    mut close: oneshot::Receiver<(u16, String)>,
+    batch: usize,
+    close_timeout: Duration,
+) where
+    Si: Sink<M> + Unpin,
+    M: WsMessage,
+{
+    loop {
+        tokio::select! {
+            biased;
+            closing = &mut close => {
+                finish(&mut sink, &mut frames, closing.ok(), close_timeout).await;
+                return;
+            }
+            first = frames.recv() => {
+                let Some(first) = first else {
+                    finish(&mut sink, &mut frames, None, close_timeout).await;
+                    return;
+                };
+                // A client that stops reading stalls this write; the hub then overflows the
+                // queue, and the close signal interrupts the stalled write.
+                tokio::select! {
+                    biased;
+                    closing = &mut close => {
+                        finish(&mut sink, &mut frames, closing.ok(), close_timeout).await;
+                        return;
+                    }
+                    written = write_batch(&mut sink, first, &mut frames, batch) => {
+                        if written.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes `first` and whatever else is queued (up to `batch` frames), then flushes once.
+async fn write_batch<Si, M>(
+    sink: &mut Si,
+    first: Out,
+    frames: &mut mpsc::Receiver<Out>,
+    batch: usize,
+) -> Result<(), Si::Error>
+where
+    Si: Sink<M> + Unpin,
+    M: WsMessage,
+{
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(out) = next.take() {
+        if let Some(message) = to_message(out) {
+            sink.feed(message).await?;
+        }
+        written += 1;
+        if written < batch {
+            next = frames.try_recv().ok();
+        }
+    }
+    sink.flush().await
+}
+
+/// Sends what is still queued and the close frame (if the hub closed the connection), within
+/// `close_timeout`, then closes the sink.
+async fn finish<Si, M>(
+    sink: &mut Si,
+    frames: &mut mpsc::Receiver<Out>,
+    close: Option<(u16, String)>,
+    close_timeout: Duration,
+) where
+    Si: Sink<M> + Unpin,
+    M: WsMessage,
+{
+    let flushed = timeout(close_timeout, async {
+        if let Some((code, reason)) = close {
+            while let Ok(out) = frames.try_recv() {
+                if let Some(message) = to_message(out) {
+                    sink.feed(message).await?;
+                }
+            }
+            sink.feed(M::close(code, &reason)).await?;
+        }
+        sink.close().await
+    })
+    .await;
+    if !matches!(flushed, Ok(Ok(()))) {
+        tracing::debug!("socket closed without flushing (peer not reading or gone)");
+    }
+}
+
+fn to_message<M: WsMessage>(out: Out) -> Option<M> {
+    match out {
+        Out::Frame(frame) => M::text(frame),
+        Out::Ping => Some(M::ping()),
+    }
+}

@@ -1,0 +1,126 @@
+//! The `roomcast` binary as people run it: HTTP endpoints, WebSocket on `/` and `/ws`, and a
+//! graceful shutdown on SIGTERM.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Client;
+use serde_json::json;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_server(extra: &[&str]) -> Server {
+    // A free port: bound, then released for the server (retried below if it was taken meanwhile).
+    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_roomcast"))
+        .args(["serve", "--listen", &addr.to_string()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child, addr };
+    let deadline = Instant::now() + common::PATIENCE;
+    while http_get(addr, "/healthz").is_none() {
+        assert!(Instant::now() < deadline, "the server did not come up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+/// A minimal HTTP/1.1 GET: `(status line, body)`.
+fn http_get(addr: SocketAddr, path: &str) -> Option<(String, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_owned(), body.to_owned()))
+}
+
+#[tokio::test]
+async fn binary_serves_health_metrics_the_chat_page_and_websockets_on_both_paths() {
+    let server = spawn_server(&[]);
+    let (status, body) = http_get(server.addr, "/healthz").unwrap();
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body, "ok\n");
+    let (status, page) = http_get(server.addr, "/").unwrap();
+    assert!(status.contains("200"));
+    assert!(page.contains("new WebSocket(") && page.contains("roomcast chat"));
+
+    let mut a = Client::connect(server.addr).await; // on /ws
+    assert_eq!(a.recv().await["event"], "connected");
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let url = format!("ws://{}/", server.addr);
+    let (ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let mut b = Client { ws };
+    assert_eq!(b.recv().await["event"], "connected");
+    for c in [&mut a, &mut b] {
+        c.send(json!({"event":"join","data":{"rooms":["lobby"]},"id":1})).await;
+        c.recv().await;
+    }
+    a.send(json!({"event":"publish","data":{"room":"lobby","event":"chat","data":{"text":"hi"}}}))
+        .await;
+    assert_eq!(b.recv().await, json!({"event":"chat","room":"lobby","data":{"text":"hi"}}));
+
+    let (status, metrics) = http_get(server.addr, "/metrics").unwrap();
+    assert!(status.contains("200"));
+    assert!(metrics.contains("roomcast_connections 2\n"), "{metrics}");
+    assert!(metrics.contains("roomcast_rooms 1\n"));
+    assert!(metrics.contains("# TYPE roomcast_deliveries_total counter"));
+}
+
+#[tokio::test]
+async fn sigterm_closes_every_client_with_1001_and_exits_cleanly() {
+    let mut server = spawn_server(&[]);
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut client = Client::connect(server.addr).await;
+        client.recv().await;
+        clients.push(client);
+    }
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut c| tokio::spawn(async move { c.close_code().await }))
+        .collect();
+    let killed =
+        Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    for reader in readers {
+        assert_eq!(reader.await.unwrap(), 1001);
+    }
+    let deadline = Instant::now() + common::PATIENCE;
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn invalid_flags_are_refused_with_a_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_roomcast"))
+        .args(["serve", "--auth-timeout", "-1"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+}
