@@ -33,6 +33,8 @@ pub mod axum;
 mod bus;
 mod driver;
 mod handle;
+#[cfg(feature = "jwt")]
+mod jwt;
 mod listen;
 mod message;
 mod metrics;
@@ -42,6 +44,8 @@ mod socket;
 pub use auth::{AuthFuture, AuthRequest, Authenticator};
 pub use bus::{Bus, BusInbox, LocalBus, LocalPort};
 pub use handle::{Builder, Error, Events, Handle, Roomcast};
+#[cfg(feature = "jwt")]
+pub use jwt::JwtAuth;
 pub use listen::{serve, websocket_config};
 pub use message::{Incoming, WsError, WsMessage};
 pub use metrics::Snapshot;

@@ -16,7 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use clap::{Args, Parser, Subcommand};
 use roomcast_tokio::roomcast_core::{AuthMode, HubConfig, RateLimit};
-use roomcast_tokio::{Handle, Options, Roomcast};
+use roomcast_tokio::{Handle, JwtAuth, Options, Roomcast};
 
 #[derive(Parser, Debug)]
 #[command(name = "roomcast", version, about = "Rooms & broadcasting for WebSocket applications")]
@@ -36,9 +36,10 @@ struct Serve {
     /// Address to listen on.
     #[arg(long, env = "ROOMCAST_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Require `authenticate` (anonymous mode otherwise).
-    #[arg(long)]
-    require_auth: bool,
+    /// Require `authenticate` with an HS256 JWT signed with this secret (user id from `sub`,
+    /// allowed rooms from an optional `rooms` claim, `exp` enforced). Anonymous mode without it.
+    #[arg(long, env = "ROOMCAST_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
     /// Seconds a new connection has to authenticate.
     #[arg(long, default_value_t = 5.0)]
     auth_timeout: f64,
@@ -79,7 +80,7 @@ impl Serve {
         };
         let hub = HubConfig {
             channel_prefix: self.channel_prefix.clone(),
-            auth: if self.require_auth { AuthMode::Required } else { AuthMode::Anonymous },
+            auth: if self.jwt_secret.is_some() { AuthMode::Required } else { AuthMode::Anonymous },
             auth_timeout: secs("auth-timeout", self.auth_timeout)?,
             heartbeat_timeout: secs("heartbeat-timeout", self.heartbeat_timeout)?,
             ping_interval: secs("ping-interval", self.ping_interval)?,
@@ -115,7 +116,11 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
     let options = serve.options()?;
-    let (handle, events) = Roomcast::builder().options(options).start()?;
+    let mut builder = Roomcast::builder().options(options);
+    if let Some(secret) = &serve.jwt_secret {
+        builder = builder.authenticator(JwtAuth::hs256(secret.as_bytes()));
+    }
+    let (handle, events) = builder.start()?;
     // The standalone server has no application logic: client messages need no consumer.
     drop(events);
     let app = Router::new()
@@ -128,6 +133,7 @@ async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(
         listen = %listener.local_addr()?,
         server_id = %handle.options().hub.server_id,
+        auth = if serve.jwt_secret.is_some() { "jwt" } else { "anonymous" },
         "roomcast serving WebSocket on / and /ws, chat page on /, /healthz, /metrics"
     );
     let stopping = handle.clone();

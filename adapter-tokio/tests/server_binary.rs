@@ -116,6 +116,19 @@ async fn sigterm_closes_every_client_with_1001_and_exits_cleanly() {
     assert!(status.success(), "exit status {status}");
 }
 
+#[tokio::test]
+async fn jwt_secret_flag_requires_a_signed_token() {
+    let server = spawn_server(&["--jwt-secret", "s3cret"]);
+    let claims = json!({"sub": "carol"});
+    let key = jsonwebtoken::EncodingKey::from_secret(b"s3cret");
+    let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+    let mut client = Client::connect(server.addr).await;
+    client.send(json!({"event":"join","data":{"rooms":["r"]},"id":1})).await;
+    assert_eq!(client.recv().await["data"]["code"], "unauthenticated");
+    client.send(json!({"event":"authenticate","data":{"token":token}})).await;
+    assert_eq!(client.recv().await["data"]["userId"], "carol");
+}
+
 #[test]
 fn invalid_flags_are_refused_with_a_message() {
     let output = Command::new(env!("CARGO_BIN_EXE_roomcast"))
