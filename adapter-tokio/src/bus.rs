@@ -23,22 +23,30 @@ pub trait Bus: Send + 'static {
 }
 
 /// Where a bus delivers envelopes for one instance.
+///
+/// It does not keep the instance alive: once every [`Handle`](crate::Handle) and socket is gone,
+/// deliveries fail and the bus can let go.
 #[derive(Clone, Debug)]
 pub struct BusInbox {
-    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) commands: mpsc::WeakSender<Command>,
 }
 
 impl BusInbox {
     /// Hands an envelope that arrived on `channel` to the instance, waiting while its queue is
     /// full. `false` once the instance has stopped.
     pub async fn deliver(&self, channel: String, payload: Bytes) -> bool {
-        self.commands.send(Command::Bus { channel, payload }).await.is_ok()
+        match self.commands.upgrade() {
+            Some(commands) => commands.send(Command::Bus { channel, payload }).await.is_ok(),
+            None => false,
+        }
     }
 
     /// Hands an envelope over without waiting; `false` if the queue is full (the envelope is
     /// dropped: delivery is at most once) or the instance has stopped.
     pub fn try_deliver(&self, channel: String, payload: Bytes) -> bool {
-        self.commands.try_send(Command::Bus { channel, payload }).is_ok()
+        self.commands
+            .upgrade()
+            .is_some_and(|c| c.try_send(Command::Bus { channel, payload }).is_ok())
     }
 }
 
@@ -70,6 +78,11 @@ impl LocalBus {
         let id = registry.next;
         registry.inboxes.insert(id, inbox);
         LocalPort { id, bus: self.clone() }
+    }
+
+    /// How many instances are attached (their hub tasks still run).
+    pub fn instances(&self) -> usize {
+        self.lock().inboxes.len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {

@@ -96,7 +96,7 @@ impl Builder {
         let hub = Hub::new(options.hub.clone(), Instant::now(), unix_ms)?;
         let (commands, inbox) = mpsc::channel(options.command_queue.max(1));
         let (events_tx, events) = mpsc::channel(options.event_queue.max(1));
-        let bus_inbox = BusInbox { commands: commands.clone() };
+        let bus_inbox = BusInbox { commands: commands.downgrade() };
         let bus = match self.bus {
             Some(make) => make(bus_inbox),
             None => Box::new(LocalBus::new().port(bus_inbox)),

@@ -7,6 +7,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::{Handle, Options};
 
+/// How long to wait after a failed accept (e.g. no file descriptor left) before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// How long a client may take to complete the WebSocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -27,7 +30,15 @@ pub fn websocket_config(options: &Options) -> WebSocketConfig {
 pub async fn serve(listener: TcpListener, handle: Handle) -> std::io::Result<()> {
     let config = websocket_config(handle.options());
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, or a connection reset before accept: keep serving.
+                tracing::warn!(error = %e, "accept failed; retrying");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
         if handle.is_stopped() {
             return Ok(());
         }

@@ -11,7 +11,7 @@ use futures_util::SinkExt;
 use roomcast_tokio::roomcast_core::{
     AuthMode, ConnId, Event, Exclude, HubConfig, Identity, RateLimit,
 };
-use roomcast_tokio::{AuthFuture, AuthRequest, Authenticator, Options, Roomcast};
+use roomcast_tokio::{AuthFuture, AuthRequest, Authenticator, LocalBus, Options, Roomcast};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -222,4 +222,23 @@ async fn shutdown_flushes_queued_frames_then_closes_everyone_with_1001() {
         assert_eq!(reader.await.unwrap(), 1001);
     }
     assert!(handle.is_stopped());
+}
+
+#[tokio::test]
+async fn the_hub_task_ends_when_every_handle_is_dropped() {
+    let bus = LocalBus::new();
+    let port_bus = bus.clone();
+    let (handle, events) =
+        Roomcast::builder().bus(move |inbox| port_bus.port(inbox)).start().unwrap();
+    assert_eq!(handle.connections().await.unwrap().len(), 0);
+    assert_eq!(bus.instances(), 1);
+    drop(events);
+    drop(handle);
+    // The hub task ends, drops its bus port, and the port leaves the bus: nothing leaked.
+    with_timeout(async {
+        while bus.instances() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
 }

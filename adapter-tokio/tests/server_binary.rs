@@ -79,6 +79,12 @@ async fn binary_serves_health_metrics_the_chat_page_and_websockets_on_both_paths
         .await;
     assert_eq!(b.recv().await, json!({"event":"chat","room":"lobby","data":{"text":"hi"}}));
 
+    // The transport limit holds on the axum path too.
+    let mut big = Client::connect(server.addr).await;
+    big.recv().await;
+    big.send(json!({"event":"x","data":"y".repeat(70_000)})).await;
+    assert_eq!(big.close_code().await, 1009);
+
     let (status, metrics) = http_get(server.addr, "/metrics").unwrap();
     assert!(status.contains("200"));
     assert!(metrics.contains("roomcast_connections 2\n"), "{metrics}");
