@@ -32,7 +32,7 @@ pub fn configure(ws: WebSocketUpgrade, handle: &Handle) -> WebSocketUpgrade {
     let max = options.hub.max_frame_bytes;
     ws.read_buffer_size(options.read_buffer_bytes)
         .write_buffer_size(options.write_buffer_bytes)
-        .max_write_buffer_size(options.write_buffer_bytes.saturating_mul(64).max(max * 2))
+        .max_write_buffer_size(options.max_write_buffer_bytes())
         .max_message_size(max)
         .max_frame_size(max)
 }

@@ -20,7 +20,7 @@ pub fn websocket_config(options: &Options) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(options.read_buffer_bytes)
         .write_buffer_size(options.write_buffer_bytes)
-        .max_write_buffer_size(options.write_buffer_bytes.saturating_mul(64).max(max * 2))
+        .max_write_buffer_size(options.max_write_buffer_bytes())
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
 }

@@ -27,6 +27,14 @@ pub struct Options {
     pub write_buffer_bytes: usize,
 }
 
+impl Options {
+    /// The most a socket's write buffer may hold while the peer is slow: 64 flushes' worth, and
+    /// at least two of the largest frames.
+    pub fn max_write_buffer_bytes(&self) -> usize {
+        self.write_buffer_bytes.saturating_mul(64).max(self.hub.max_frame_bytes.saturating_mul(2))
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {
