@@ -3,7 +3,7 @@
 #
 #   bash scripts/test.sh
 #
-# It installs what it needs (chromium, cargo-fuzz; later redis-server) or stops with a clear
+# It installs what it needs (chromium, redis-server, cargo-fuzz) or stops with a clear
 # message. Nothing is skipped silently. FUZZ_SECONDS (default 20) bounds each fuzz target's run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,14 +13,19 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 command -v cargo >/dev/null || die "cargo is required (https://rustup.rs)"
 
-# The browser test drives Debian's Chromium (adapter-tokio/tests/browser_chat.rs).
-if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
-  step "installing chromium (Debian package) for the browser test"
-  command -v apt-get >/dev/null || die "chromium is missing and apt-get is not available: install Chromium and set CHROMIUM=/path/to/chromium"
+# Debian packages the tests use: Chromium (the browser test), redis-server and redis-cli (the
+# multi-instance tests start their own servers on free loopback ports).
+missing=()
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+if [ "${#missing[@]}" -gt 0 ]; then
+  step "installing ${missing[*]} (Debian packages)"
+  command -v apt-get >/dev/null || die "missing ${missing[*]} and apt-get is not available: install them (set CHROMIUM=/path/to/chromium for the browser)"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null || die "could not install chromium"
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null || die "could not install ${missing[*]}"
 fi
 
 step "formatting (cargo fmt --check)"

@@ -136,3 +136,44 @@ impl Drop for LocalPort {
         });
     }
 }
+
+#[cfg(feature = "redis")]
+mod redis_impl {
+    use bytes::Bytes;
+    use roomcast_redis::{RedisBus, RedisConfig};
+
+    use super::{Bus, BusInbox};
+
+    impl Bus for RedisBus {
+        fn publish(&mut self, channel: String, payload: Bytes) {
+            RedisBus::publish(self, channel, payload);
+        }
+
+        fn subscribe(&mut self, channel: String) {
+            RedisBus::subscribe(self, channel);
+        }
+
+        fn unsubscribe(&mut self, channel: String) {
+            RedisBus::unsubscribe(self, channel);
+        }
+    }
+
+    /// The Redis bus for [`Builder::bus`](crate::Builder::bus): starts a [`RedisBus`] and
+    /// forwards what arrives from Redis into the instance (waiting while the hub is busy).
+    pub fn redis_bus(config: RedisConfig) -> impl FnOnce(BusInbox) -> RedisBus + Send + 'static {
+        move |inbox| {
+            let (bus, mut inbound) = RedisBus::start(config);
+            tokio::spawn(async move {
+                while let Some((channel, payload)) = inbound.recv().await {
+                    if !inbox.deliver(channel, payload).await {
+                        break;
+                    }
+                }
+            });
+            bus
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+pub use redis_impl::redis_bus;

@@ -42,6 +42,8 @@ mod options;
 mod socket;
 
 pub use auth::{AuthFuture, AuthRequest, Authenticator};
+#[cfg(feature = "redis")]
+pub use bus::redis_bus;
 pub use bus::{Bus, BusInbox, LocalBus, LocalPort};
 pub use handle::{Builder, Error, Events, Handle, Roomcast};
 #[cfg(feature = "jwt")]
@@ -51,3 +53,5 @@ pub use message::{Incoming, WsError, WsMessage};
 pub use metrics::Snapshot;
 pub use options::Options;
 pub use roomcast_core;
+#[cfg(feature = "redis")]
+pub use roomcast_redis;

@@ -16,6 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use clap::{Args, Parser, Subcommand};
 use roomcast_tokio::roomcast_core::{AuthMode, HubConfig, RateLimit};
+use roomcast_tokio::roomcast_redis::{RedisConfig, Topology};
 use roomcast_tokio::{Handle, JwtAuth, Options, Roomcast};
 
 #[derive(Parser, Debug)]
@@ -67,6 +68,14 @@ struct Serve {
     /// Frames queued per connection before close 4005.
     #[arg(long, default_value_t = 1024)]
     queue_frames: usize,
+    /// Join other instances through Redis at this URL (`redis://host:port`); in-process bus
+    /// (a single node) without it.
+    #[arg(long, env = "ROOMCAST_REDIS", conflicts_with = "redis_cluster")]
+    redis: Option<String>,
+    /// Join other instances through a Redis Cluster (sharded pub/sub), given seed node URLs
+    /// separated by commas.
+    #[arg(long, env = "ROOMCAST_REDIS_CLUSTER", value_delimiter = ',')]
+    redis_cluster: Vec<String>,
     /// Prefix of bus channels.
     #[arg(long, default_value = "ws")]
     channel_prefix: String,
@@ -117,6 +126,22 @@ async fn main() -> std::process::ExitCode {
 async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
     let options = serve.options()?;
     let mut builder = Roomcast::builder().options(options);
+    let redis = match (&serve.redis, serve.redis_cluster.is_empty()) {
+        (Some(url), _) => Some(RedisConfig::single(url.clone())),
+        (None, false) => Some(RedisConfig::cluster(serve.redis_cluster.clone())),
+        (None, true) => None,
+    };
+    let bus = match &redis {
+        Some(RedisConfig { topology: Topology::Single(url), .. }) => format!("redis {url}"),
+        Some(RedisConfig { topology: Topology::Cluster(seeds), .. }) => {
+            format!("redis cluster {}", seeds.join(","))
+        }
+        None => "in-process".to_owned(),
+    };
+    if let Some(config) = redis {
+        let config = RedisConfig { channel_prefix: serve.channel_prefix.clone(), ..config };
+        builder = builder.bus(roomcast_tokio::redis_bus(config));
+    }
     if let Some(secret) = &serve.jwt_secret {
         builder = builder.authenticator(JwtAuth::hs256(secret.as_bytes()));
     }
@@ -134,6 +159,7 @@ async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
         listen = %listener.local_addr()?,
         server_id = %handle.options().hub.server_id,
         auth = if serve.jwt_secret.is_some() { "jwt" } else { "anonymous" },
+        %bus,
         "roomcast serving WebSocket on / and /ws, chat page on /, /healthz, /metrics"
     );
     let stopping = handle.clone();

@@ -1,0 +1,145 @@
+//! One connection to Redis, single node or cluster, with pub/sub pushes delivered to a channel.
+
+use bytes::Bytes;
+use redis::aio::MultiplexedConnection;
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    AsyncConnectionConfig, Client, ProtocolVersion, PushInfo, PushKind, RedisResult, Value,
+};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::{RedisConfig, Topology};
+
+/// A live connection (RESP3, so that pub/sub messages arrive as pushes on the same connection
+/// that publishes).
+#[derive(Clone)]
+pub(crate) enum Connection {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    /// Connects; pushes (messages, and the library's `Disconnection`) go to `pushes`.
+    pub(crate) async fn open(
+        config: &RedisConfig,
+        pushes: Option<UnboundedSender<PushInfo>>,
+    ) -> RedisResult<Self> {
+        match &config.topology {
+            Topology::Single(url) => {
+                let client = Client::open(resp3(url))?;
+                let mut settings = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(config.timeout))
+                    .set_response_timeout(Some(config.timeout));
+                if let Some(pushes) = pushes {
+                    settings = settings.set_push_sender(pushes);
+                }
+                Ok(Self::Single(
+                    client.get_multiplexed_async_connection_with_config(&settings).await?,
+                ))
+            }
+            Topology::Cluster(seeds) => {
+                let mut builder = ClusterClientBuilder::new(seeds.iter().map(|s| resp3(s)))
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .connection_timeout(config.timeout)
+                    .response_timeout(config.timeout);
+                if let Some(pushes) = pushes {
+                    builder = builder.push_sender(pushes);
+                }
+                Ok(Self::Cluster(builder.build()?.get_async_connection().await?))
+            }
+        }
+    }
+
+    pub(crate) async fn subscribe(&mut self, channel: &str) -> RedisResult<()> {
+        match self {
+            Self::Single(c) => c.subscribe(channel).await,
+            Self::Cluster(c) => c.ssubscribe(channel).await,
+        }
+    }
+
+    pub(crate) async fn unsubscribe(&mut self, channel: &str) -> RedisResult<()> {
+        match self {
+            Self::Single(c) => c.unsubscribe(channel).await,
+            Self::Cluster(c) => c.sunsubscribe(channel).await,
+        }
+    }
+
+    /// Publishes every message in order, in one round trip where the topology allows.
+    pub(crate) async fn publish(&mut self, messages: &[(String, Bytes)]) -> RedisResult<()> {
+        match self {
+            Self::Single(c) => {
+                let mut pipe = redis::pipe();
+                for (channel, payload) in messages {
+                    pipe.cmd("PUBLISH").arg(channel).arg(payload.as_ref()).ignore();
+                }
+                pipe.query_async::<()>(c).await
+            }
+            Self::Cluster(c) => {
+                // Each channel hashes to its own shard: one command each, in order.
+                for (channel, payload) in messages {
+                    redis::cmd("SPUBLISH")
+                        .arg(channel)
+                        .arg(payload.as_ref())
+                        .query_async::<()>(c)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The URL with `protocol=3` (RESP3) added.
+fn resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&protocol=3")
+    } else {
+        format!("{url}?protocol=3")
+    }
+}
+
+/// What a push means for the bus.
+pub(crate) enum Push {
+    /// A message on a channel.
+    Message(String, Bytes),
+    /// The connection is gone.
+    Disconnected,
+    /// Subscription confirmations and the like.
+    Other,
+}
+
+pub(crate) fn classify(push: PushInfo) -> Push {
+    match push.kind {
+        PushKind::Message | PushKind::SMessage => {
+            let mut data = push.data.into_iter();
+            match (data.next(), data.next()) {
+                (Some(channel), Some(payload)) => match (text(channel), bytes(payload)) {
+                    (Some(channel), Some(payload)) => Push::Message(channel, payload),
+                    _ => Push::Other,
+                },
+                _ => Push::Other,
+            }
+        }
+        PushKind::Disconnection => Push::Disconnected,
+        _ => Push::Other,
+    }
+}
+
+fn text(value: Value) -> Option<String> {
+    match value {
+        Value::BulkString(b) => String::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn bytes(value: Value) -> Option<Bytes> {
+    match value {
+        Value::BulkString(b) => Some(Bytes::from(b)),
+        Value::SimpleString(s) => Some(Bytes::from(s)),
+        _ => None,
+    }
+}
