@@ -144,3 +144,89 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// A Redis Cluster of three masters (no replicas) on free loopback ports.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts three `--cluster-enabled` servers and joins them with `redis-cli --cluster create`.
+    pub fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "5000",
+                ])
+            })
+            .collect();
+        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())).collect();
+        let output = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            output.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let cluster = Self { nodes };
+        let deadline = Instant::now() + PATIENCE;
+        while !cluster
+            .nodes
+            .iter()
+            .all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        {
+            assert!(Instant::now() < deadline, "the cluster did not become ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// The seed URLs of every node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// Sharded subscribers of `channel` (`PUBSUB SHARDNUMSUB`), summed over the nodes: only the
+    /// node owning the channel's slot counts any (the others answer with a redirection).
+    pub fn shardnumsub(&self, channel: &str) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let out = n.cli(&["PUBSUB", "SHARDNUMSUB", channel]);
+                out.lines().nth(1).and_then(|c| c.trim().parse::<usize>().ok()).unwrap_or(0)
+            })
+            .sum()
+    }
+
+    /// The port of the node whose shard serves `channel` (where it has sharded subscribers).
+    pub fn serving_node(&self, channel: &str) -> Option<u16> {
+        self.nodes
+            .iter()
+            .find(|n| {
+                let out = n.cli(&["PUBSUB", "SHARDNUMSUB", channel]);
+                out.lines().nth(1).and_then(|c| c.trim().parse::<usize>().ok()).unwrap_or(0) > 0
+            })
+            .map(RedisServer::port)
+    }
+
+    /// Waits until `channel` has `n` sharded subscribers.
+    pub fn wait_shardnumsub(&self, channel: &str, n: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.shardnumsub(channel) != n {
+            assert!(
+                Instant::now() < deadline,
+                "{channel} has {} shard subscribers, expected {n}",
+                self.shardnumsub(channel)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
