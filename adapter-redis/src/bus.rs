@@ -36,16 +36,31 @@ pub struct RedisBus {
     publish_queue: usize,
 }
 
-/// Messages arriving from Redis for this instance: `(channel, payload)`.
+/// What arrives from Redis for this instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrival {
+    /// A message on a subscribed channel.
+    Message {
+        /// The channel.
+        channel: String,
+        /// The envelope.
+        payload: Bytes,
+    },
+    /// The connection was lost and is back, with every subscription restored: messages
+    /// published meanwhile are lost (feed this to `Hub::handle_bus_gap`).
+    Resubscribed,
+}
+
+/// Arrivals from Redis for this instance.
 #[derive(Debug)]
 pub struct Inbound {
-    messages: mpsc::Receiver<(String, Bytes)>,
+    arrivals: mpsc::Receiver<Arrival>,
 }
 
 impl Inbound {
-    /// The next message; `None` once the bus has stopped.
-    pub async fn recv(&mut self) -> Option<(String, Bytes)> {
-        self.messages.recv().await
+    /// The next arrival; `None` once the bus has stopped.
+    pub async fn recv(&mut self) -> Option<Arrival> {
+        self.arrivals.recv().await
     }
 }
 
@@ -86,11 +101,11 @@ impl RedisBus {
     /// [`Inbound`]; the task ends when the `RedisBus` is dropped.
     pub fn start(config: RedisConfig) -> (Self, Inbound) {
         let (ops, ops_rx) = mpsc::unbounded_channel();
-        let (messages_tx, messages) = mpsc::channel(config.inbound_queue.max(1));
+        let (arrivals_tx, arrivals) = mpsc::channel(config.inbound_queue.max(1));
         let stats = Arc::new(Counters::default());
         let publish_queue = config.publish_queue.max(1);
-        tokio::spawn(run(config, ops_rx, messages_tx, stats.clone()));
-        (Self { ops, stats, publish_queue }, Inbound { messages })
+        tokio::spawn(run(config, ops_rx, arrivals_tx, stats.clone()));
+        (Self { ops, stats, publish_queue }, Inbound { arrivals })
     }
 
     /// Publishes `payload` on `channel`; dropped (and counted) if too many publishes are waiting.
@@ -141,7 +156,7 @@ enum Ended {
 struct Task {
     config: RedisConfig,
     ops: mpsc::UnboundedReceiver<Op>,
-    inbound: mpsc::Sender<(String, Bytes)>,
+    inbound: mpsc::Sender<Arrival>,
     stats: Arc<Counters>,
     interest: BTreeSet<String>,
 }
@@ -149,7 +164,7 @@ struct Task {
 async fn run(
     config: RedisConfig,
     ops: mpsc::UnboundedReceiver<Op>,
-    inbound: mpsc::Sender<(String, Bytes)>,
+    inbound: mpsc::Sender<Arrival>,
     stats: Arc<Counters>,
 ) {
     let mut task = Task { config, ops, inbound, stats, interest: BTreeSet::new() };
@@ -161,6 +176,10 @@ async fn run(
             Ok(mut conn) => {
                 if ever_connected {
                     task.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    // Whatever was published while we were away is lost: say so.
+                    if task.inbound.send(Arrival::Resubscribed).await.is_err() {
+                        return;
+                    }
                 }
                 ever_connected = true;
                 backoff = task.config.backoff_min;
@@ -219,7 +238,7 @@ impl Task {
                 push = pushes.recv() => match push.map(classify) {
                     Some(Push::Message(channel, payload)) => {
                         self.stats.received.fetch_add(1, Ordering::Relaxed);
-                        if self.inbound.try_send((channel, payload)).is_err() {
+                        if self.inbound.try_send(Arrival::Message { channel, payload }).is_err() {
                             self.stats.received_dropped.fetch_add(1, Ordering::Relaxed);
                         }
                     }

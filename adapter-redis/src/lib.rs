@@ -5,7 +5,8 @@
 //!   subscriptions (never a pattern: a node only hears the rooms it has members in). Messages
 //!   from Redis come back through [`Inbound`]. It reconnects with capped backoff and subscribes
 //!   to everything again; publishes made while Redis is down are dropped and counted (delivery
-//!   is at most once).
+//!   is at most once), and reports the gap ([`Arrival::Resubscribed`]) so that clients can be
+//!   told to resync.
 //! - [`Emitter`] publishes to clients from processes without sockets, in the envelope format of
 //!   roomcast (and of ignis emitters).
 //!
@@ -19,6 +20,6 @@ mod config;
 mod connection;
 mod emitter;
 
-pub use bus::{BusStats, Inbound, RedisBus};
+pub use bus::{Arrival, BusStats, Inbound, RedisBus};
 pub use config::{RedisConfig, Topology};
 pub use emitter::{EmitError, Emitter};

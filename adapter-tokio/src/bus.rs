@@ -20,6 +20,25 @@ pub trait Bus: Send + 'static {
     fn subscribe(&mut self, channel: String);
     /// This instance no longer needs `channel`.
     fn unsubscribe(&mut self, channel: String);
+
+    /// The bus's own counters, for `/metrics`. None by default.
+    fn metrics(&self) -> BusMetrics {
+        BusMetrics::default()
+    }
+}
+
+/// Counters of a bus.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BusMetrics {
+    /// Whether the bus is connected (`None`: it has no connection, e.g. in-process).
+    pub connected: Option<bool>,
+    /// Envelopes dropped on the way out (the bus was down, or its queue full).
+    pub publish_dropped: u64,
+    /// Envelopes dropped on the way in (the hub did not take them in time).
+    pub received_dropped: u64,
+    /// Times the bus reconnected.
+    pub reconnects: u64,
 }
 
 /// Where a bus delivers envelopes for one instance.
@@ -37,6 +56,15 @@ impl BusInbox {
     pub async fn deliver(&self, channel: String, payload: Bytes) -> bool {
         match self.commands.upgrade() {
             Some(commands) => commands.send(Command::Bus { channel, payload }).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Reports that the bus may have lost envelopes (it reconnected): members of every room are
+    /// told to resync. `false` once the instance has stopped.
+    pub async fn gap(&self) -> bool {
+        match self.commands.upgrade() {
+            Some(commands) => commands.send(Command::BusGap).await.is_ok(),
             None => false,
         }
     }
@@ -140,9 +168,9 @@ impl Drop for LocalPort {
 #[cfg(feature = "redis")]
 mod redis_impl {
     use bytes::Bytes;
-    use roomcast_redis::{RedisBus, RedisConfig};
+    use roomcast_redis::{Arrival, RedisBus, RedisConfig};
 
-    use super::{Bus, BusInbox};
+    use super::{Bus, BusInbox, BusMetrics};
 
     impl Bus for RedisBus {
         fn publish(&mut self, channel: String, payload: Bytes) {
@@ -156,16 +184,33 @@ mod redis_impl {
         fn unsubscribe(&mut self, channel: String) {
             RedisBus::unsubscribe(self, channel);
         }
+
+        fn metrics(&self) -> BusMetrics {
+            let stats = self.stats();
+            BusMetrics {
+                connected: Some(stats.connected),
+                publish_dropped: stats.publish_dropped,
+                received_dropped: stats.received_dropped,
+                reconnects: stats.reconnects,
+            }
+        }
     }
 
     /// The Redis bus for [`Builder::bus`](crate::Builder::bus): starts a [`RedisBus`] and
-    /// forwards what arrives from Redis into the instance (waiting while the hub is busy).
+    /// forwards what arrives from Redis into the instance (waiting while the hub is busy),
+    /// including the gaps after a reconnection.
     pub fn redis_bus(config: RedisConfig) -> impl FnOnce(BusInbox) -> RedisBus + Send + 'static {
         move |inbox| {
             let (bus, mut inbound) = RedisBus::start(config);
             tokio::spawn(async move {
-                while let Some((channel, payload)) = inbound.recv().await {
-                    if !inbox.deliver(channel, payload).await {
+                while let Some(arrival) = inbound.recv().await {
+                    let open = match arrival {
+                        Arrival::Message { channel, payload } => {
+                            inbox.deliver(channel, payload).await
+                        }
+                        Arrival::Resubscribed => inbox.gap().await,
+                    };
+                    if !open {
                         break;
                     }
                 }

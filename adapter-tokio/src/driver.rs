@@ -30,6 +30,8 @@ pub(crate) enum Command {
     Disconnect(ConnId),
     /// An envelope from the bus.
     Bus { channel: String, payload: Bytes },
+    /// The bus may have lost envelopes (it reconnected).
+    BusGap,
     /// An application call, run against the driver's state.
     Call(Box<dyn FnOnce(&mut Driver) + Send>),
     /// Close everyone with 1001, then report when every socket has flushed and closed.
@@ -46,6 +48,7 @@ impl std::fmt::Debug for Command {
             Self::Alive(conn) => write!(f, "Alive({conn})"),
             Self::Disconnect(conn) => write!(f, "Disconnect({conn})"),
             Self::Bus { channel, .. } => write!(f, "Bus({channel})"),
+            Self::BusGap => f.write_str("BusGap"),
             Self::Call(_) => f.write_str("Call"),
             Self::Shutdown(_) => f.write_str("Shutdown"),
         }
@@ -167,6 +170,7 @@ impl Driver {
                 self.hub.handle_disconnect(conn, now);
             }
             Command::Bus { channel, payload } => self.hub.handle_bus(&channel, &payload, now),
+            Command::BusGap => self.hub.handle_bus_gap(now),
             Command::Call(call) => call(self),
             Command::Shutdown(_) => {}
         }
@@ -258,6 +262,7 @@ impl Driver {
             users: self.hub.user_count(),
             hub: self.hub.stats().clone(),
             driver: self.metrics.clone(),
+            bus: self.bus.metrics(),
         }
     }
 }

@@ -44,7 +44,7 @@ mod socket;
 pub use auth::{AuthFuture, AuthRequest, Authenticator};
 #[cfg(feature = "redis")]
 pub use bus::redis_bus;
-pub use bus::{Bus, BusInbox, LocalBus, LocalPort};
+pub use bus::{Bus, BusInbox, BusMetrics, LocalBus, LocalPort};
 pub use handle::{Builder, Error, Events, Handle, Roomcast};
 #[cfg(feature = "jwt")]
 pub use jwt::JwtAuth;

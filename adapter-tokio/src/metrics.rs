@@ -26,6 +26,8 @@ pub struct Snapshot {
     /// The hub's counters.
     pub hub: HubStats,
     pub(crate) driver: Metrics,
+    /// The bus's counters.
+    pub bus: crate::BusMetrics,
 }
 
 impl Snapshot {
@@ -51,77 +53,72 @@ impl Snapshot {
 
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn to_prometheus(&self) -> String {
+        let (hub, driver, bus) = (&self.hub, &self.driver, &self.bus);
+        let gauge = "gauge";
+        let counter = "counter";
+        let mut rows: Vec<(&str, &str, &str, u64)> = vec![
+            ("connections", gauge, "Open WebSocket connections.", self.connections as u64),
+            ("rooms", gauge, "Rooms with at least one local member.", self.rooms as u64),
+            ("users", gauge, "Users with at least one local session.", self.users as u64),
+            (
+                "connections_opened_total",
+                counter,
+                "Connections accepted.",
+                driver.connections_opened,
+            ),
+            ("frames_in_total", counter, "Text frames received from clients.", hub.frames_in),
+            ("bad_frames_total", counter, "Client frames refused as bad_frame.", hub.bad_frames),
+            ("frames_out_total", counter, "Frames serialized for sending.", hub.transmits),
+            (
+                "deliveries_total",
+                counter,
+                "Frames handed to connections, per recipient.",
+                hub.deliveries,
+            ),
+            ("published_total", counter, "Envelopes published to the bus.", hub.published),
+            ("bus_received_total", counter, "Envelopes received from the bus.", hub.bus_in),
+            ("bus_invalid_total", counter, "Envelopes dropped as malformed.", hub.bus_invalid),
+            ("queue_overflows_total", counter, "Sockets closed with 4005.", driver.queue_overflows),
+            (
+                "events_dropped_total",
+                counter,
+                "Application events not consumed.",
+                driver.events_dropped,
+            ),
+            (
+                "bus_publish_dropped_total",
+                counter,
+                "Envelopes lost on the way out.",
+                bus.publish_dropped,
+            ),
+            (
+                "bus_received_dropped_total",
+                counter,
+                "Envelopes lost on the way in.",
+                bus.received_dropped,
+            ),
+            ("bus_reconnects_total", counter, "Times the bus reconnected.", bus.reconnects),
+        ];
+        if let Some(connected) = bus.connected {
+            rows.push((
+                "bus_connected",
+                gauge,
+                "Whether the bus is connected.",
+                u64::from(connected),
+            ));
+        }
         let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP roomcast_{name} {help}\n# TYPE roomcast_{name} {kind}\nroomcast_{name} {value}"
-            );
-        };
-        metric("connections", "gauge", "Open WebSocket connections.", self.connections as u64);
-        metric("rooms", "gauge", "Rooms with at least one local member.", self.rooms as u64);
-        metric("users", "gauge", "Users with at least one local session.", self.users as u64);
-        metric(
-            "connections_opened_total",
-            "counter",
-            "Connections accepted.",
-            self.driver.connections_opened,
-        );
-        metric(
-            "frames_in_total",
-            "counter",
-            "Text frames received from clients.",
-            self.hub.frames_in,
-        );
-        metric(
-            "bad_frames_total",
-            "counter",
-            "Client frames refused as bad_frame.",
-            self.hub.bad_frames,
-        );
-        metric(
-            "frames_out_total",
-            "counter",
-            "Frames serialized for sending (one per send, whatever the recipients).",
-            self.hub.transmits,
-        );
-        metric(
-            "deliveries_total",
-            "counter",
-            "Frames handed to connections (one per recipient).",
-            self.hub.deliveries,
-        );
-        metric("published_total", "counter", "Envelopes published to the bus.", self.hub.published);
-        metric(
-            "bus_received_total",
-            "counter",
-            "Envelopes received from the bus.",
-            self.hub.bus_in,
-        );
-        metric(
-            "bus_invalid_total",
-            "counter",
-            "Envelopes dropped as malformed.",
-            self.hub.bus_invalid,
-        );
-        metric(
-            "queue_overflows_total",
-            "counter",
-            "Sockets closed with 4005 (slow consumer).",
-            self.driver.queue_overflows,
-        );
-        metric(
-            "events_dropped_total",
-            "counter",
-            "Application events dropped (not consumed in time).",
-            self.driver.events_dropped,
-        );
+        for (name, kind, help, value) in rows {
+            let _ = writeln!(out, "# HELP roomcast_{name} {help}");
+            let _ = writeln!(out, "# TYPE roomcast_{name} {kind}");
+            let _ = writeln!(out, "roomcast_{name} {value}");
+        }
         let _ = writeln!(
             out,
-            "# HELP roomcast_closes_total Connections closed by the server, by close code."
+            "# HELP roomcast_closes_total Connections closed by the server, by code."
         );
         let _ = writeln!(out, "# TYPE roomcast_closes_total counter");
-        for (code, count) in &self.driver.closes {
+        for (code, count) in &driver.closes {
             let _ = writeln!(out, "roomcast_closes_total{{code=\"{code}\"}} {count}");
         }
         out

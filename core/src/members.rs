@@ -69,6 +69,11 @@ impl MemberIndex {
         self.groups.get(name)
     }
 
+    /// Every group with its members.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &MemberSet)> + '_ {
+        self.groups.iter().map(|(k, v)| (&**k, v))
+    }
+
     /// The names of every non-empty group.
     pub(crate) fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.groups.keys().map(|k| &**k)

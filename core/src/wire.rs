@@ -25,7 +25,7 @@ pub const MAX_DEPTH: usize = 100;
 
 /// Event names the server sends; clients may not `publish` under them, so that no member of a
 /// room can forge a system frame for the others.
-pub const RESERVED_EVENTS: &[&str] = &["connected", "joined", "left", "error", "reply"];
+pub const RESERVED_EVENTS: &[&str] = &["connected", "joined", "left", "error", "reply", "resync"];
 
 /// One parsed client frame, borrowing from the input bytes.
 #[derive(Debug)]

@@ -144,3 +144,22 @@ fn envelopes_from_emitters_reach_the_right_local_connections_and_own_ones_are_ig
     let stats = cluster.hub(0).stats();
     assert_eq!((stats.bus_own, stats.bus_invalid), (1, 2));
 }
+
+#[test]
+fn a_bus_gap_tells_every_member_of_every_room_to_resync_once() {
+    let mut cluster = Cluster::new(1, |_| HubConfig::default());
+    let (a, b, loner) = (conn(1), conn(2), conn(3));
+    for c in [a, b, loner] {
+        connect(&mut cluster, 0, c);
+    }
+    join(&mut cluster, 0, a, &["r", "s"]);
+    join(&mut cluster, 0, b, &["r"]);
+    let now = cluster.now();
+    cluster.hub(0).handle_bus_gap(now);
+    cluster.drive().unwrap();
+    let resync =
+        |room: &str| json!({"event":"resync","room":room,"data":{"reason":"bus_reconnected"}});
+    assert_eq!(frames(&mut cluster, 0, a), [resync("r"), resync("s")]);
+    assert_eq!(frames(&mut cluster, 0, b), [resync("r")]);
+    assert!(cluster.take_frames(0, loner).is_empty(), "not in a room: nothing to resync");
+}

@@ -153,13 +153,23 @@ async fn when_redis_dies_local_delivery_goes_on_and_cross_instance_delivery_resu
     assert_eq!(local.recv().await["data"], "during", "local delivery does not need Redis");
 
     blocking(|| redis.restart());
-    // Both instances reconnect and subscribe again on their own.
+    // Both instances reconnect, subscribe again on their own, and tell their members that they
+    // may have missed messages.
     blocking(|| redis.wait_numsub("ws:room:r", 2));
+    let resync = json!({"event":"resync","room":"r","data":{"reason":"bus_reconnected"}});
+    for client in [&mut sender, &mut local, &mut remote] {
+        assert_eq!(client.recv().await, resync);
+    }
     sender.send(json!({"event":"publish","data":{"room":"r","event":"m","data":"after"}})).await;
     assert_eq!(local.recv().await["data"], "after");
     // At most once: the message published during the outage is gone, not delivered late.
     assert_eq!(remote.recv().await["data"], "after");
     remote.expect_nothing_pending().await;
+    let metrics = a.handle.metrics().await.unwrap();
+    assert_eq!(metrics.bus.connected, Some(true));
+    assert_eq!(metrics.bus.reconnects, 1);
+    assert!(metrics.bus.publish_dropped >= 1, "the outage's publish was dropped and counted");
+    assert!(metrics.to_prometheus().contains("roomcast_bus_reconnects_total 1\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

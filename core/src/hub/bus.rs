@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use serde_json::value::RawValue;
+
 use super::{Delivery, Hub};
 use crate::ConnId;
 use crate::envelope::Envelope;
@@ -38,5 +40,26 @@ impl Hub {
             exclude_conns: &exclude_conns,
             exclude_users: &exclude_users,
         });
+    }
+}
+
+impl Hub {
+    /// The bus may have lost envelopes (it was disconnected, and is now subscribed again): every
+    /// local member of every room is sent
+    /// `{"event":"resync","room":<room>,"data":{"reason":"bus_reconnected"}}`, so that clients
+    /// can fetch what they may have missed. One frame per room, shared by its members.
+    pub fn handle_bus_gap(&mut self, now: Instant) {
+        self.advance(now);
+        let data: Option<&RawValue> = serde_json::from_str(r#"{"reason":"bus_reconnected"}"#).ok();
+        let (out, stats) = (&mut self.out, &mut self.stats);
+        for (room, members) in self.rooms.iter() {
+            let frame =
+                crate::wire::ServerFrame { event: "resync", room: Some(room), id: None, data }
+                    .encode();
+            stats.transmits += 1;
+            stats.deliveries += members.len() as u64;
+            let to = members.iter().copied().collect();
+            out.push_back(crate::Output::Transmit(crate::Transmit { to, frame }));
+        }
     }
 }
