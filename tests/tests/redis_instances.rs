@@ -147,6 +147,7 @@ async fn when_redis_dies_local_delivery_goes_on_and_cross_instance_delivery_resu
     sender.send(json!({"event":"publish","data":{"room":"r","event":"m","data":"before"}})).await;
     assert_eq!(local.recv().await["data"], "before");
     assert_eq!(remote.recv().await["data"], "before");
+    let tasks_before = tokio::runtime::Handle::current().metrics().num_alive_tasks();
 
     blocking(|| redis.kill());
     sender.send(json!({"event":"publish","data":{"room":"r","event":"m","data":"during"}})).await;
@@ -165,6 +166,9 @@ async fn when_redis_dies_local_delivery_goes_on_and_cross_instance_delivery_resu
     // At most once: the message published during the outage is gone, not delivered late.
     assert_eq!(remote.recv().await["data"], "after");
     remote.expect_nothing_pending().await;
+    // No task leaked by the outage: reconnecting replaced the connection, it did not pile up.
+    let tasks_after = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    assert_eq!(tasks_after, tasks_before, "tasks alive before the outage and after recovery");
     let metrics = a.handle.metrics().await.unwrap();
     assert_eq!(metrics.bus.connected, Some(true));
     assert_eq!(metrics.bus.reconnects, 1);
