@@ -16,6 +16,20 @@ pub enum AuthMode {
     Required,
 }
 
+/// Presence notices: the other members of a room are told when someone joins or leaves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PresenceEvents {
+    /// No notices (the default).
+    #[default]
+    Off,
+    /// `member_joined` / `member_left` for every connection.
+    Connections,
+    /// Per user: `member_joined` when a user's first session joins, `member_left` when the last
+    /// one leaves (one person with three tabs is one member). Anonymous connections count as
+    /// users of their own.
+    Users,
+}
+
 /// A per-connection rate limit on incoming frames: a token bucket refilled at `per_second`
 /// that holds at most `burst` tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +86,10 @@ pub struct HubConfig {
     pub max_room_name_bytes: usize,
     /// Per-connection limit on incoming frames; `None` switches it off. Default 100/s, burst 200.
     pub rate_limit: Option<RateLimit>,
+    /// Presence notices to the other members of a room (default: off).
+    pub presence_events: PresenceEvents,
+    /// The rooms presence notices apply to (default: all of them when `presence_events` is on).
+    pub presence_rooms: crate::RoomAcl,
     /// Seed of the hash function of the hub's indexes. Output order never depends on it; an
     /// adapter facing the internet should pass a random value so that clients cannot aim for
     /// hash collisions with chosen room names.
@@ -91,6 +109,8 @@ impl Default for HubConfig {
             max_rooms_per_conn: 100,
             max_room_name_bytes: 256,
             rate_limit: Some(RateLimit::default()),
+            presence_events: PresenceEvents::Off,
+            presence_rooms: crate::RoomAcl::Any,
             hash_seed: 0,
         }
     }

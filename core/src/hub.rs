@@ -17,12 +17,13 @@ use serde_json::value::RawValue;
 use crate::envelope::{Channels, Envelope, TargetKind};
 use crate::fanout::{Exclusion, recipients};
 use crate::members::{Hasher, MemberIndex, MemberSet};
+use crate::presence::{self, PresenceEntry};
 use crate::rate::{Bucket, Pace};
 use crate::timer::Timers;
 use crate::wire::{self, ErrorCode};
 use crate::{
     AuthMode, CloseCode, ConnId, DisconnectReason, Event, HubConfig, HubError, Identity, Output,
-    RequestId, RoomAcl, Transmit,
+    PresenceEvents, RequestId, RoomAcl, Transmit,
 };
 
 pub use app::Exclude;
@@ -325,6 +326,7 @@ impl Hub {
             self.out.push_back(Output::Subscribe(self.channels.room(room)));
         }
         self.event(Event::Joined { conn: id, room: room.to_owned() });
+        self.presence_notice("member_joined", room, id, None);
         Ok(true)
     }
 
@@ -339,10 +341,48 @@ impl Hub {
         c.rooms.remove(pos);
         let emptied = self.rooms.remove(room, id) == Some(true);
         self.event(Event::Left { conn: id, room: room.to_owned() });
+        self.presence_notice("member_left", room, id, None);
         if emptied {
             self.out.push_back(Output::Unsubscribe(self.channels.room(room)));
         }
         true
+    }
+
+    /// Tells the other members of `room` that `who` joined or left it, as the presence settings
+    /// ask. `gone` is the connection's state when it has already left the hub.
+    fn presence_notice(
+        &mut self,
+        event: &'static str,
+        room: &str,
+        who: ConnId,
+        gone: Option<&Conn>,
+    ) {
+        let mode = self.config.presence_events;
+        if mode == PresenceEvents::Off || !self.config.presence_rooms.allows(room) {
+            return;
+        }
+        let Some(c) = gone.or_else(|| self.conns.get(&who)) else { return };
+        let Some(members) = self.rooms.get(room) else { return };
+        if mode == PresenceEvents::Users {
+            if let Some(user) = c.user.as_deref() {
+                // The person is still (or already) here through another session: no notice.
+                let sessions = self.users.get(user);
+                if sessions.is_some_and(|s| s.iter().any(|s| *s != who && members.contains(s))) {
+                    return;
+                }
+            }
+        }
+        let to: Vec<ConnId> = members.iter().filter(|m| **m != who).copied().collect();
+        if to.is_empty() {
+            return;
+        }
+        let entry = PresenceEntry {
+            conn: who,
+            user_id: c.user.as_deref(),
+            metadata: c.metadata.as_deref(),
+        };
+        let frame = presence::notice(event, room, &entry);
+        self.transmit(to, frame);
     }
 
     fn valid_room(&self, room: &str) -> bool {
@@ -367,6 +407,7 @@ impl Hub {
         for room in &conn.rooms {
             let emptied = self.rooms.remove(room, id) == Some(true);
             self.event(Event::Left { conn: id, room: room.to_string() });
+            self.presence_notice("member_left", room, id, Some(&conn));
             if emptied {
                 self.out.push_back(Output::Unsubscribe(self.channels.room(room)));
             }

@@ -25,7 +25,17 @@ pub const MAX_DEPTH: usize = 100;
 
 /// Event names the server sends; clients may not `publish` under them, so that no member of a
 /// room can forge a system frame for the others.
-pub const RESERVED_EVENTS: &[&str] = &["connected", "joined", "left", "error", "reply", "resync"];
+pub const RESERVED_EVENTS: &[&str] = &[
+    "connected",
+    "joined",
+    "left",
+    "error",
+    "reply",
+    "resync",
+    "presence",
+    "member_joined",
+    "member_left",
+];
 
 /// One parsed client frame, borrowing from the input bytes.
 #[derive(Debug)]
@@ -160,6 +170,13 @@ pub(crate) struct AuthData<'a> {
 pub(crate) struct RoomsData<'a> {
     #[serde(borrow)]
     pub(crate) rooms: Vec<Cow<'a, str>>,
+}
+
+/// `data` of `presence`.
+#[derive(Deserialize)]
+pub(crate) struct PresenceData<'a> {
+    #[serde(borrow)]
+    pub(crate) room: Cow<'a, str>,
 }
 
 /// `data` of `publish`.

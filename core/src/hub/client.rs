@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use super::{Delivery, Hub, Refusal, State, decision_window};
 use crate::envelope::TargetKind;
-use crate::wire::{self, AuthData, ClientFrame, ErrorCode, PublishData, RoomsData};
+use crate::wire::{self, AuthData, ClientFrame, ErrorCode, PresenceData, PublishData, RoomsData};
 use crate::{CloseCode, ConnId, Event, RequestId};
 
 impl Hub {
@@ -46,6 +46,7 @@ impl Hub {
             "join" => self.on_join(conn, &frame),
             "leave" => self.on_leave(conn, &frame),
             "publish" => self.on_publish(conn, &frame),
+            "presence" => self.on_presence(conn, &frame),
             _ => self.event(Event::Message {
                 conn,
                 event: frame.event.into_owned(),
@@ -165,6 +166,25 @@ impl Hub {
             exclude_conns,
             exclude_users: &exclude_users,
         });
+    }
+
+    /// `{"event":"presence","data":{"room":..}}`: who is in a room the connection is in.
+    fn on_presence(&mut self, conn: ConnId, frame: &ClientFrame<'_>) {
+        let id = frame.id.as_ref();
+        let request = match wire::parse_data::<PresenceData<'_>>(frame.data) {
+            Ok(request) => request,
+            Err(message) => return self.error(conn, ErrorCode::BadFrame, &message, None, id),
+        };
+        let room = &*request.room;
+        if !self.valid_room(room) {
+            return self.refuse(conn, Refusal::InvalidRoom, room, id);
+        }
+        if !self.rooms_of(conn).any(|r| r == room) {
+            let message = "only members of a room may ask who is in it";
+            return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
+        }
+        let answer = crate::presence::answer(room, &self.presence(room), &[], id);
+        self.transmit(vec![conn], answer);
     }
 
     fn refuse(&mut self, conn: ConnId, refusal: Refusal, room: &str, id: Option<&RequestId>) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 
 use super::{Hub, State};
-use crate::ConnId;
+use crate::{ConnId, PresenceEntry};
 
 /// Where a connection is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +128,25 @@ impl Hub {
     /// The local sessions of `user_id`.
     pub fn user_connections(&self, user_id: &str) -> impl Iterator<Item = ConnId> + '_ {
         self.users.get(user_id).into_iter().flatten().copied()
+    }
+
+    /// The local members of `room`, with their user and metadata.
+    pub fn presence(&self, room: &str) -> Vec<PresenceEntry<'_>> {
+        self.room_members(room)
+            .filter_map(|conn| {
+                let c = self.conns.get(&conn)?;
+                Some(PresenceEntry {
+                    conn,
+                    user_id: c.user.as_deref(),
+                    metadata: c.metadata.as_deref(),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether `user_id` has at least one local session.
+    pub fn user_online(&self, user_id: &str) -> bool {
+        self.users.get(user_id).is_some()
     }
 
     /// Every bus channel this instance has interest in right now: what `Subscribe` outputs
