@@ -292,6 +292,29 @@ impl Handle {
         self.call(move |d| d.hub.user_connections(&user).collect()).await
     }
 
+    /// The local members of `room`, with their user id and metadata.
+    pub async fn presence(&self, room: &str) -> Result<Vec<Member>, Error> {
+        let room = room.to_owned();
+        self.call(move |d| {
+            d.hub
+                .presence(&room)
+                .iter()
+                .map(|e| Member {
+                    conn: e.conn,
+                    user_id: e.user_id.map(str::to_owned),
+                    metadata: e.metadata.map(RawValue::to_owned),
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Whether a user has a session on this instance.
+    pub async fn user_online(&self, user_id: &str) -> Result<bool, Error> {
+        let user = user_id.to_owned();
+        self.call(move |d| d.hub.user_online(&user)).await
+    }
+
     /// Every counter of this instance.
     pub async fn metrics(&self) -> Result<Snapshot, Error> {
         self.call(|d| d.snapshot()).await
@@ -310,6 +333,17 @@ impl Handle {
     pub fn is_stopped(&self) -> bool {
         self.shared.commands.is_closed()
     }
+}
+
+/// One member of a room, as [`Handle::presence`] reports it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The connection.
+    pub conn: ConnId,
+    /// Its user, if authenticated as one.
+    pub user_id: Option<String>,
+    /// The metadata given at authentication.
+    pub metadata: Option<Box<RawValue>>,
 }
 
 /// Serializes once, in the caller's task, so the hub task only copies raw JSON.

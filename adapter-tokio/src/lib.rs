@@ -45,7 +45,7 @@ pub use auth::{AuthFuture, AuthRequest, Authenticator};
 #[cfg(feature = "redis")]
 pub use bus::redis_bus;
 pub use bus::{Bus, BusInbox, BusMetrics, LocalBus, LocalPort};
-pub use handle::{Builder, Error, Events, Handle, Roomcast};
+pub use handle::{Builder, Error, Events, Handle, Member, Roomcast};
 #[cfg(feature = "jwt")]
 pub use jwt::JwtAuth;
 pub use listen::{serve, websocket_config};

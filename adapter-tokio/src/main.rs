@@ -15,7 +15,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use clap::{Args, Parser, Subcommand};
-use roomcast_tokio::roomcast_core::{AuthMode, HubConfig, RateLimit};
+use roomcast_tokio::roomcast_core::{AuthMode, HubConfig, PresenceEvents, RateLimit, RoomAcl};
 use roomcast_tokio::roomcast_redis::{RedisConfig, Topology};
 use roomcast_tokio::{Handle, JwtAuth, Options, Roomcast};
 
@@ -76,6 +76,14 @@ struct Serve {
     /// separated by commas.
     #[arg(long, env = "ROOMCAST_REDIS_CLUSTER", value_delimiter = ',')]
     redis_cluster: Vec<String>,
+    /// Tell the other members of a room who joins and leaves: `off`, `connections` (every
+    /// connection) or `users` (a user's first session joins, last one leaves).
+    #[arg(long, default_value = "off", value_parser = ["off", "connections", "users"])]
+    presence_events: String,
+    /// Rooms the presence notices apply to (exact names, or prefixes ending in `*`); all rooms
+    /// when not given.
+    #[arg(long, value_delimiter = ',')]
+    presence_rooms: Vec<String>,
     /// Prefix of bus channels.
     #[arg(long, default_value = "ws")]
     channel_prefix: String,
@@ -100,6 +108,16 @@ impl Serve {
                 per_second: self.rate_limit,
                 burst: self.rate_burst.max(1),
             }),
+            presence_events: match self.presence_events.as_str() {
+                "connections" => PresenceEvents::Connections,
+                "users" => PresenceEvents::Users,
+                _ => PresenceEvents::Off,
+            },
+            presence_rooms: if self.presence_rooms.is_empty() {
+                RoomAcl::Any
+            } else {
+                RoomAcl::Only(self.presence_rooms.clone())
+            },
             ..HubConfig::default()
         };
         Ok(Options { hub, queue_frames: self.queue_frames, ..Options::default() })

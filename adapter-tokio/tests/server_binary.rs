@@ -135,6 +135,44 @@ async fn jwt_secret_flag_requires_a_signed_token() {
     assert_eq!(client.recv().await["data"]["userId"], "carol");
 }
 
+#[tokio::test]
+async fn presence_flags_announce_members_and_answer_who_is_in_a_room() {
+    let server = spawn_server(&["--presence-events", "connections", "--presence-rooms", "lobby"]);
+    let mut alice = Client::connect(server.addr).await;
+    let alice_id = alice.recv().await["data"]["id"].clone();
+    alice.send(json!({"event":"join","data":{"rooms":["lobby","quiet"]}})).await;
+    alice.recv().await;
+    let mut bob = Client::connect(server.addr).await;
+    let bob_id = bob.recv().await["data"]["id"].clone();
+    bob.send(json!({"event":"join","data":{"rooms":["lobby","quiet"]}})).await;
+    bob.recv().await;
+    assert_eq!(
+        alice.recv().await,
+        json!({"event":"member_joined","room":"lobby","data":{"id":bob_id,"userId":null}})
+    );
+    bob.send(json!({"event":"presence","data":{"room":"lobby"},"id":"who"})).await;
+    let answer = bob.recv().await;
+    assert_eq!(answer["id"], "who");
+    let mut ids: Vec<String> = answer["data"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let mut expected =
+        vec![alice_id.as_str().unwrap().to_owned(), bob_id.as_str().unwrap().to_owned()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    drop(bob);
+    // Only "lobby" has notices: alice hears of bob leaving it, and of nothing else.
+    assert_eq!(
+        alice.recv().await,
+        json!({"event":"member_left","room":"lobby","data":{"id":bob_id,"userId":null}})
+    );
+    alice.expect_nothing_pending().await;
+}
+
 #[test]
 fn invalid_flags_are_refused_with_a_message() {
     let output = Command::new(env!("CARGO_BIN_EXE_roomcast"))
