@@ -101,6 +101,14 @@ def envelopes():
     write(t, "server-id-number", '{"serverId":7,"type":"broadcast","event":"x","data":1}')
     write(t, "invalid-utf8", b'{"serverId":"\xff","type":"broadcast","event":"x","data":1}')
     write(t, "empty", b"")
+    write(t, "presence-join", '{"serverId":"p2","op":"join","room":"r","members":[{"id":"' + UUID + '","userId":"ann","info":{"n":1}}]}')
+    write(t, "presence-sync", '{"serverId":"p2","op":"sync","room":"r","members":[{"id":"' + UUID + '"},{"id":"junk"}]}')
+    write(t, "presence-leave", '{"serverId":"p2","op":"leave","room":"r","members":[{"id":"' + UUID + '"}]}')
+    write(t, "presence-sync-request", '{"serverId":"p3","op":"sync_request","room":"r"}')
+    write(t, "presence-heartbeat", '{"serverId":"p3","op":"heartbeat"}')
+    write(t, "presence-own", '{"serverId":"probe","op":"heartbeat"}')
+    write(t, "presence-unknown-op", '{"serverId":"p3","op":"explode","room":"r"}')
+    write(t, "presence-many", json.dumps({"serverId": "p4", "op": "sync", "room": "r", "members": [{"id": UUID, "userId": "u%d" % i} for i in range(5000)]}))
 
 
 def hub_programs():

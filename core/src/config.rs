@@ -90,6 +90,13 @@ pub struct HubConfig {
     pub presence_events: PresenceEvents,
     /// The rooms presence notices apply to (default: all of them when `presence_events` is on).
     pub presence_rooms: crate::RoomAcl,
+    /// Replicate presence across instances over the bus (default: off). Each instance then
+    /// knows every member of the rooms it has members in, on any instance, and drops the members
+    /// of an instance whose lease (see [`Hub::handle_peer_lease`](crate::Hub::handle_peer_lease))
+    /// runs out.
+    pub cluster_presence: bool,
+    /// How long a peer instance heard from, but with no lease reported, counts as alive.
+    pub peer_timeout: Duration,
     /// Seed of the hash function of the hub's indexes. Output order never depends on it; an
     /// adapter facing the internet should pass a random value so that clients cannot aim for
     /// hash collisions with chosen room names.
@@ -111,6 +118,8 @@ impl Default for HubConfig {
             rate_limit: Some(RateLimit::default()),
             presence_events: PresenceEvents::Off,
             presence_rooms: crate::RoomAcl::Any,
+            cluster_presence: false,
+            peer_timeout: Duration::from_secs(10),
             hash_seed: 0,
         }
     }

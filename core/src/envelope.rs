@@ -153,6 +153,29 @@ impl Channels {
         format!("{}:broadcast", self.prefix)
     }
 
+    /// The presence channel of a room (cluster presence).
+    pub fn presence(&self, room: &str) -> String {
+        format!("{}:presence:{room}", self.prefix)
+    }
+
+    /// The private channel of one instance (replies to it).
+    pub fn server(&self, server_id: &str) -> String {
+        format!("{}:server:{server_id}", self.prefix)
+    }
+
+    /// The channel every instance with cluster presence hears: heartbeats.
+    pub fn peers(&self) -> String {
+        format!("{}:peers", self.prefix)
+    }
+
+    /// Whether `channel` carries presence traffic (a room's presence channel, a server's, or the
+    /// peers channel).
+    pub fn is_presence(&self, channel: &str) -> bool {
+        channel.strip_prefix(self.prefix.as_str()).is_some_and(|rest| {
+            rest.starts_with(":presence:") || rest.starts_with(":server:") || rest == ":peers"
+        })
+    }
+
     /// The channel an envelope for `kind`/`target` travels on.
     pub fn for_target(&self, kind: TargetKind, target: Option<&str>) -> String {
         match (kind, target) {

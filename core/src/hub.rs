@@ -3,6 +3,7 @@
 mod app;
 mod bus;
 mod client;
+mod cluster;
 mod query;
 
 use std::borrow::Cow;
@@ -53,6 +54,12 @@ pub struct Hub {
     /// Every authenticated connection: the target of server-wide broadcasts.
     everyone: MemberSet,
     timers: Timers,
+    /// Cluster presence: the other instances' members of rooms this one has members in.
+    remote: cluster::Replica,
+    /// Cluster presence: live peers and the end of their lease.
+    peers: IndexMap<Arc<str>, Instant, Hasher>,
+    /// Cluster presence: when this instance's next heartbeat is due.
+    next_heartbeat: Option<Instant>,
     out: VecDeque<Output>,
     stats: HubStats,
 }
@@ -92,17 +99,26 @@ impl Hub {
     pub fn new(config: HubConfig, now: Instant, unix_ms: u64) -> Result<Self, HubError> {
         config.validate()?;
         let hasher = Hasher::with_seed(config.hash_seed);
+        let channels = Channels::new(config.channel_prefix.clone());
+        let mut out = VecDeque::new();
+        if config.cluster_presence {
+            out.push_back(Output::Subscribe(channels.server(&config.server_id)));
+            out.push_back(Output::Subscribe(channels.peers()));
+        }
         Ok(Self {
             pace: config.rate_limit.map(Pace::new),
-            channels: Channels::new(config.channel_prefix.clone()),
+            channels,
             now,
             epoch: (now, unix_ms),
             conns: IndexMap::with_hasher(hasher.clone()),
             rooms: MemberIndex::new(hasher.clone()),
             users: MemberIndex::new(hasher.clone()),
-            everyone: MemberSet::with_hasher(hasher),
+            everyone: MemberSet::with_hasher(hasher.clone()),
             timers: Timers::default(),
-            out: VecDeque::new(),
+            remote: cluster::Replica::with_hasher(hasher.clone()),
+            peers: IndexMap::with_hasher(hasher.clone()),
+            next_heartbeat: config.cluster_presence.then_some(now),
+            out,
             stats: HubStats::default(),
             config,
         })
@@ -128,7 +144,10 @@ impl Hub {
     /// connection has a deadline. Calling it earlier is harmless.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        match (self.timers.next(), self.cluster_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// A socket opened. With [`AuthMode::Anonymous`] the connection is authenticated at once and
@@ -213,6 +232,10 @@ impl Hub {
         }
         let conns = &self.conns;
         self.timers.prune(|at, id| conns.get(&id).is_some_and(|c| c.scheduled == Some(at)));
+        if self.config.cluster_presence {
+            self.heartbeat(now);
+            self.expire_peers(now);
+        }
     }
 
     fn advance(&mut self, now: Instant) -> Instant {
@@ -324,6 +347,9 @@ impl Hub {
         c.rooms.push(inserted.name);
         if inserted.new_group {
             self.out.push_back(Output::Subscribe(self.channels.room(room)));
+            if self.config.cluster_presence {
+                self.presence_interest_begins(room);
+            }
         }
         self.event(Event::Joined { conn: id, room: room.to_owned() });
         self.presence_notice("member_joined", room, id, None);
@@ -343,13 +369,22 @@ impl Hub {
         self.event(Event::Left { conn: id, room: room.to_owned() });
         self.presence_notice("member_left", room, id, None);
         if emptied {
-            self.out.push_back(Output::Unsubscribe(self.channels.room(room)));
+            self.room_interest_ends(room);
         }
         true
     }
 
-    /// Tells the other members of `room` that `who` joined or left it, as the presence settings
-    /// ask. `gone` is the connection's state when it has already left the hub.
+    /// The last local member of `room` left: bus interest in it ends.
+    fn room_interest_ends(&mut self, room: &str) {
+        self.out.push_back(Output::Unsubscribe(self.channels.room(room)));
+        if self.config.cluster_presence {
+            self.presence_interest_ends(room);
+        }
+    }
+
+    /// A local connection joined or left `room`: the other local members are told, as the
+    /// presence settings ask, and (with cluster presence) so are the other instances. `gone` is
+    /// the connection's state when it has already left the hub.
     fn presence_notice(
         &mut self,
         event: &'static str,
@@ -357,32 +392,69 @@ impl Hub {
         who: ConnId,
         gone: Option<&Conn>,
     ) {
-        let mode = self.config.presence_events;
-        if mode == PresenceEvents::Off || !self.config.presence_rooms.allows(room) {
+        let cluster = self.config.cluster_presence;
+        if self.config.presence_events == PresenceEvents::Off && !cluster {
             return;
         }
         let Some(c) = gone.or_else(|| self.conns.get(&who)) else { return };
-        let Some(members) = self.rooms.get(room) else { return };
-        if mode == PresenceEvents::Users {
-            if let Some(user) = c.user.as_deref() {
-                // The person is still (or already) here through another session: no notice.
-                let sessions = self.users.get(user);
-                if sessions.is_some_and(|s| s.iter().any(|s| *s != who && members.contains(s))) {
-                    return;
-                }
-            }
-        }
-        let to: Vec<ConnId> = members.iter().filter(|m| **m != who).copied().collect();
-        if to.is_empty() {
-            return;
-        }
         let entry = PresenceEntry {
             conn: who,
             user_id: c.user.as_deref(),
             metadata: c.metadata.as_deref(),
         };
-        let frame = presence::notice(event, room, &entry);
-        self.transmit(to, frame);
+        let notice = self.notice_for(event, room, &entry);
+        let delta = cluster.then(|| {
+            let op = if event == "member_joined" {
+                presence::PresenceOp::Join
+            } else {
+                presence::PresenceOp::Leave
+            };
+            self.presence_payload(op, room, vec![presence::WireMember::from(&entry)])
+        });
+        if let Some((to, frame)) = notice {
+            self.transmit(to, frame);
+        }
+        if let Some(payload) = delta {
+            let channel = self.channels.presence(room);
+            self.push_publish(channel, payload);
+        }
+    }
+
+    /// The notice telling the local members of `room` (all but `entry` itself) that it joined or
+    /// left, if the presence settings ask for one.
+    fn notice_for(
+        &self,
+        event: &'static str,
+        room: &str,
+        entry: &PresenceEntry<'_>,
+    ) -> Option<(Vec<ConnId>, Bytes)> {
+        let mode = self.config.presence_events;
+        if mode == PresenceEvents::Off || !self.config.presence_rooms.allows(room) {
+            return None;
+        }
+        let members = self.rooms.get(room)?;
+        if mode == PresenceEvents::Users {
+            if let Some(user) = entry.user_id {
+                // The person is still (or already) here through another session: no notice.
+                if self.user_in_room(room, user, entry.conn) {
+                    return None;
+                }
+            }
+        }
+        let to: Vec<ConnId> = members.iter().filter(|m| **m != entry.conn).copied().collect();
+        if to.is_empty() {
+            return None;
+        }
+        Some((to, presence::notice(event, room, entry)))
+    }
+
+    /// Whether `user` is in `room` through a session other than `except`, here or elsewhere.
+    fn user_in_room(&self, room: &str, user: &str, except: ConnId) -> bool {
+        let members = self.rooms.get(room);
+        let local = self.users.get(user).is_some_and(|sessions| {
+            sessions.iter().any(|s| *s != except && members.is_some_and(|m| m.contains(s)))
+        });
+        local || self.remote_presence(room).any(|e| e.conn != except && e.user_id == Some(user))
     }
 
     fn valid_room(&self, room: &str) -> bool {
@@ -409,7 +481,7 @@ impl Hub {
             self.event(Event::Left { conn: id, room: room.to_string() });
             self.presence_notice("member_left", room, id, Some(&conn));
             if emptied {
-                self.out.push_back(Output::Unsubscribe(self.channels.room(room)));
+                self.room_interest_ends(room);
             }
         }
         if let Some(user) = &conn.user {

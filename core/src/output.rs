@@ -98,6 +98,11 @@ pub enum Event {
         /// The room.
         room: String,
     },
+    /// Another instance stopped renewing its lease (cluster presence): its members were removed.
+    PeerGone {
+        /// Its server id.
+        server_id: String,
+    },
     /// The connection is gone; the hub holds nothing of it any more.
     Disconnected {
         /// The connection.

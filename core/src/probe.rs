@@ -46,6 +46,23 @@ pub fn bus_envelope(bytes: &[u8]) {
     check_outputs(&mut hub);
     assert_eq!(hub.connection_count(), 2, "an envelope never closes a connection");
     check_indexes(&hub);
+    // The same bytes as cluster presence traffic, on each kind of presence channel.
+    let config =
+        HubConfig { cluster_presence: true, server_id: "probe".into(), ..HubConfig::default() };
+    if let Ok(mut hub) = Hub::new(config, now, 0) {
+        for conn in [ConnId::from_u128(1), ConnId::from_u128(2)] {
+            assert!(hub.handle_connect(conn, now).is_ok() && hub.join(conn, "r", now).is_ok());
+        }
+        for channel in ["ws:presence:r", "ws:server:probe", "ws:peers"] {
+            hub.handle_bus(channel, bytes, now);
+            check_outputs(&mut hub);
+        }
+        // Past every peer's timeout (10 s), within the local heartbeat timeout (30 s).
+        hub.handle_timeout(now + Duration::from_secs(11));
+        check_outputs(&mut hub);
+        assert_eq!(hub.presence("r").len(), 2, "remote entries expire with their peer");
+        check_indexes(&hub);
+    }
 }
 
 /// Reads `bytes` as a program of hub inputs (connects, frames cut from the input itself,

@@ -66,6 +66,8 @@ pub struct Cluster {
     hubs: Vec<Hub>,
     records: Vec<NodeRecord>,
     bus: VecDeque<(String, Bytes)>,
+    /// Nodes that crashed: they take no input, fire no deadline, and their outputs are lost.
+    crashed: Vec<bool>,
 }
 
 impl Cluster {
@@ -91,6 +93,7 @@ impl Cluster {
             hubs,
             records: (0..n).map(|_| NodeRecord::default()).collect(),
             bus: VecDeque::new(),
+            crashed: vec![false; n],
         }
     }
 
@@ -139,6 +142,14 @@ impl Cluster {
         self.drive().map(|_| ())
     }
 
+    /// Node `i` dies without a goodbye (`kill -9`): from now on it takes no input, fires no
+    /// deadline, and everything it would have sent is lost.
+    pub fn crash(&mut self, i: usize) {
+        self.crashed[i] = true;
+        while self.hubs[i].poll_output().is_some() {}
+        self.records[i].subscriptions.clear();
+    }
+
     /// Publishes an envelope on the bus as an outside process would (an Emitter).
     pub fn emit(&mut self, channel: impl Into<String>, payload: impl Into<Bytes>) {
         self.bus.push_back((channel.into(), payload.into()));
@@ -158,10 +169,14 @@ impl Cluster {
     /// subscribers. `false` when there was nothing to do.
     pub fn step(&mut self) -> bool {
         let mut busy = false;
-        for (hub, record) in self.hubs.iter_mut().zip(&mut self.records) {
+        for ((hub, record), crashed) in
+            self.hubs.iter_mut().zip(&mut self.records).zip(&self.crashed)
+        {
             while let Some(output) = hub.poll_output() {
-                busy = true;
-                carry_out(output, record, &mut self.bus);
+                if !crashed {
+                    busy = true;
+                    carry_out(output, record, &mut self.bus);
+                }
             }
         }
         if let Some((channel, payload)) = self.bus.pop_front() {
@@ -195,13 +210,21 @@ impl Cluster {
     pub fn advance(&mut self, by: Duration) -> Result<(), Livelock> {
         let until = self.now + by;
         loop {
-            let next = self.hubs.iter().filter_map(Hub::poll_timeout).min();
+            let next = self
+                .hubs
+                .iter()
+                .zip(&self.crashed)
+                .filter(|(_, crashed)| !**crashed)
+                .filter_map(|(hub, _)| hub.poll_timeout())
+                .min();
             match next {
                 Some(at) if at <= until => {
                     self.now = self.now.max(at);
                     let now = self.now;
-                    for hub in &mut self.hubs {
-                        hub.handle_timeout(now);
+                    for (hub, crashed) in self.hubs.iter_mut().zip(&self.crashed) {
+                        if !crashed {
+                            hub.handle_timeout(now);
+                        }
                     }
                     self.drive()?;
                 }

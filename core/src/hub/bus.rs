@@ -16,9 +16,12 @@ impl Hub {
     /// `channel` is the one it arrived on; delivery follows the envelope's `type` and `target`,
     /// as ignis emitters expect, so the channel only shows up in statistics.
     pub fn handle_bus(&mut self, channel: &str, payload: &[u8], now: Instant) {
-        self.advance(now);
+        let now = self.advance(now);
         self.stats.bus_in += 1;
         self.stats.bus_bytes_in += (channel.len() + payload.len()) as u64;
+        if self.config.cluster_presence && self.channels.is_presence(channel) {
+            return self.on_presence_message(payload, now);
+        }
         let envelope = match Envelope::parse(payload) {
             Ok(envelope) => envelope,
             Err(_) => {
@@ -44,12 +47,26 @@ impl Hub {
 }
 
 impl Hub {
-    /// The bus may have lost envelopes (it was disconnected, and is now subscribed again): every
+    /// The bus may have lost envelopes (it was disconnected, and is now subscribed again): with
+    /// cluster presence, every room's members are asked for again; and every
     /// local member of every room is sent
     /// `{"event":"resync","room":<room>,"data":{"reason":"bus_reconnected"}}`, so that clients
     /// can fetch what they may have missed. One frame per room, shared by its members.
     pub fn handle_bus_gap(&mut self, now: Instant) {
         self.advance(now);
+        if self.config.cluster_presence {
+            // Presence deltas may have been lost too: ask for every room's members again.
+            let rooms: Vec<String> = self.rooms.names().map(str::to_owned).collect();
+            for room in rooms {
+                let channel = self.channels.presence(&room);
+                self.publish_presence(
+                    channel,
+                    crate::presence::PresenceOp::SyncRequest,
+                    &room,
+                    Vec::new(),
+                );
+            }
+        }
         let data: Option<&RawValue> = serde_json::from_str(r#"{"reason":"bus_reconnected"}"#).ok();
         let (out, stats) = (&mut self.out, &mut self.stats);
         for (room, members) in self.rooms.iter() {

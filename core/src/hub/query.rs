@@ -130,8 +130,16 @@ impl Hub {
         self.users.get(user_id).into_iter().flatten().copied()
     }
 
-    /// The local members of `room`, with their user and metadata.
+    /// The members of `room`, with their user and metadata: the local ones, and with cluster
+    /// presence the other instances' too (local first).
     pub fn presence(&self, room: &str) -> Vec<PresenceEntry<'_>> {
+        let mut all = self.local_presence(room);
+        all.extend(self.remote_presence(room));
+        all
+    }
+
+    /// The local members of `room`.
+    pub(crate) fn local_presence(&self, room: &str) -> Vec<PresenceEntry<'_>> {
         self.room_members(room)
             .filter_map(|conn| {
                 let c = self.conns.get(&conn)?;
@@ -144,9 +152,11 @@ impl Hub {
             .collect()
     }
 
-    /// Whether `user_id` has at least one local session.
+    /// Whether `user_id` has a local session, or (with cluster presence) a session elsewhere in a
+    /// room this instance has members in.
     pub fn user_online(&self, user_id: &str) -> bool {
         self.users.get(user_id).is_some()
+            || self.remote.values().any(|r| r.values().any(|m| m.user.as_deref() == Some(user_id)))
     }
 
     /// Every bus channel this instance has interest in right now: what `Subscribe` outputs
@@ -158,6 +168,11 @@ impl Hub {
         all.extend(self.everyone.iter().map(|c| ch.client(*c)));
         if !self.everyone.is_empty() {
             all.push(ch.broadcast());
+        }
+        if self.config.cluster_presence {
+            all.extend(self.rooms.names().map(|r| ch.presence(r)));
+            all.push(ch.server(&self.config.server_id));
+            all.push(ch.peers());
         }
         all
     }

@@ -1,0 +1,261 @@
+//! Presence across instances: a replica of the other instances' members of the rooms this one
+//! has members in, their liveness (heartbeats and leases), and the messages that keep it true.
+//!
+//! Every decision is here, in the core; the bus only carries the messages:
+//! - a local join or leave is published on the room's presence channel;
+//! - an instance that gains its first member of a room asks the others for theirs (`sync`);
+//! - each instance sends a heartbeat on the peers channel every third of `peer_timeout`; a peer
+//!   not heard from (and without a lease) for `peer_timeout` is gone, and its members with it.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use serde_json::value::RawValue;
+
+use super::Hub;
+use crate::members::Hasher;
+use crate::presence::{PresenceEntry, PresenceMessage, PresenceOp, WireMember};
+use crate::{ConnId, Event, Output};
+
+/// A member that lives on another instance.
+#[derive(Debug)]
+pub(crate) struct RemoteMember {
+    pub(crate) server: Arc<str>,
+    pub(crate) user: Option<Arc<str>>,
+    pub(crate) info: Option<Box<RawValue>>,
+}
+
+/// Room → remote members.
+pub(crate) type Replica = IndexMap<Arc<str>, IndexMap<ConnId, RemoteMember, Hasher>, Hasher>;
+
+impl Hub {
+    /// Another instance holds a lease until `valid_until` (e.g. a Redis key with a TTL): its
+    /// members count as present until then. Heartbeats on the bus extend it too.
+    pub fn handle_peer_lease(&mut self, server_id: &str, valid_until: Instant, now: Instant) {
+        self.advance(now);
+        self.touch_peer(server_id, valid_until);
+    }
+
+    /// The other instances this one knows to be alive, with the end of their lease.
+    pub fn peers(&self) -> impl ExactSizeIterator<Item = (&str, Instant)> + '_ {
+        self.peers.iter().map(|(id, until)| (&**id, *until))
+    }
+
+    /// Extends a peer's life to `until`; returns its shared id.
+    fn touch_peer(&mut self, server_id: &str, until: Instant) -> Option<Arc<str>> {
+        if server_id == self.config.server_id {
+            return None;
+        }
+        match self.peers.get_full_mut(server_id) {
+            Some((_, id, expiry)) => {
+                *expiry = (*expiry).max(until);
+                Some(id.clone())
+            }
+            None => {
+                let id: Arc<str> = Arc::from(server_id);
+                self.peers.insert(id.clone(), until);
+                Some(id)
+            }
+        }
+    }
+
+    /// Publishes a presence message for `room` on `channel`.
+    pub(super) fn publish_presence(
+        &mut self,
+        channel: String,
+        op: PresenceOp,
+        room: &str,
+        members: Vec<WireMember<'_>>,
+    ) {
+        let payload = self.presence_payload(op, room, members);
+        self.push_publish(channel, payload);
+    }
+
+    pub(super) fn presence_payload(
+        &self,
+        op: PresenceOp,
+        room: &str,
+        members: Vec<WireMember<'_>>,
+    ) -> bytes::Bytes {
+        PresenceMessage {
+            server_id: Cow::Borrowed(&self.config.server_id),
+            op,
+            room: Cow::Borrowed(room),
+            members,
+        }
+        .encode()
+    }
+
+    pub(super) fn push_publish(&mut self, channel: String, payload: bytes::Bytes) {
+        self.stats.published += 1;
+        self.out.push_back(Output::Publish { channel, payload });
+    }
+
+    /// The first local member of `room` arrived: hear its presence channel, ask for its members.
+    pub(super) fn presence_interest_begins(&mut self, room: &str) {
+        self.out.push_back(Output::Subscribe(self.channels.presence(room)));
+        self.publish_presence(
+            self.channels.presence(room),
+            PresenceOp::SyncRequest,
+            room,
+            Vec::new(),
+        );
+    }
+
+    /// The last local member of `room` left: the replica of it would go stale, drop it.
+    pub(super) fn presence_interest_ends(&mut self, room: &str) {
+        self.out.push_back(Output::Unsubscribe(self.channels.presence(room)));
+        self.remote.shift_remove(room);
+    }
+
+    /// Sends the heartbeat when it is due; returns when the next one is.
+    pub(super) fn heartbeat(&mut self, now: Instant) {
+        if self.next_heartbeat.is_some_and(|at| at <= now) {
+            self.publish_presence(self.channels.peers(), PresenceOp::Heartbeat, "", Vec::new());
+            self.next_heartbeat = Some(now + self.config.peer_timeout / 3);
+        }
+    }
+
+    /// Forgets peers whose lease ran out, with their members (and tells local members).
+    pub(super) fn expire_peers(&mut self, now: Instant) {
+        let gone: Vec<Arc<str>> = self
+            .peers
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for server in gone {
+            self.peers.shift_remove(&server);
+            let rooms: Vec<Arc<str>> = self.remote.keys().cloned().collect();
+            for room in rooms {
+                let leaving: Vec<ConnId> = self.remote[&room]
+                    .iter()
+                    .filter(|(_, m)| m.server == server)
+                    .map(|(c, _)| *c)
+                    .collect();
+                for conn in leaving {
+                    self.remote_leaves(&room, conn);
+                }
+            }
+            self.event(Event::PeerGone { server_id: server.to_string() });
+        }
+    }
+
+    /// The earliest of the peers' lease ends and the next heartbeat.
+    pub(super) fn cluster_deadline(&self) -> Option<Instant> {
+        let lease = self.peers.values().min().copied();
+        match (lease, self.next_heartbeat) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A message on a presence channel, a server channel, or the peers channel.
+    pub(super) fn on_presence_message(&mut self, payload: &[u8], now: Instant) {
+        let message: PresenceMessage<'_> = match serde_json::from_slice(payload) {
+            Ok(message) if !crate::wire::too_deep(payload) => message,
+            _ => {
+                self.stats.bus_invalid += 1;
+                return;
+            }
+        };
+        let Some(server) = self.touch_peer(&message.server_id, now + self.config.peer_timeout)
+        else {
+            self.stats.bus_own += 1;
+            return;
+        };
+        let room = &*message.room;
+        match message.op {
+            PresenceOp::Heartbeat => {}
+            PresenceOp::SyncRequest => {
+                let mine = self.local_presence(room);
+                let reply = (!mine.is_empty()).then(|| {
+                    self.presence_payload(
+                        PresenceOp::Sync,
+                        room,
+                        mine.iter().map(WireMember::from).collect(),
+                    )
+                });
+                if let Some(payload) = reply {
+                    let reply_to = self.channels.server(&message.server_id);
+                    self.push_publish(reply_to, payload);
+                }
+            }
+            PresenceOp::Sync | PresenceOp::Join => {
+                if self.rooms.get(room).is_none() {
+                    return; // no local interest: nothing to keep
+                }
+                if message.op == PresenceOp::Sync {
+                    // A sync is the sender's whole truth for the room: replace what we had of it.
+                    if let Some(replica) = self.remote.get_mut(room) {
+                        replica.retain(|_, m| m.server != server);
+                    }
+                }
+                for member in &message.members {
+                    let Ok(conn) = member.id.parse::<ConnId>() else { continue };
+                    let remote = RemoteMember {
+                        server: server.clone(),
+                        user: member.user_id.as_deref().map(Arc::from),
+                        info: member.info.map(RawValue::to_owned),
+                    };
+                    self.remote_joins(room, conn, remote, message.op == PresenceOp::Join);
+                }
+            }
+            PresenceOp::Leave => {
+                for member in &message.members {
+                    if let Ok(conn) = member.id.parse::<ConnId>() {
+                        self.remote_leaves(room, conn);
+                    }
+                }
+            }
+        }
+    }
+
+    fn remote_joins(&mut self, room: &str, conn: ConnId, member: RemoteMember, announce: bool) {
+        if announce {
+            let entry = PresenceEntry {
+                conn,
+                user_id: member.user.as_deref(),
+                metadata: member.info.as_deref(),
+            };
+            if let Some((to, frame)) = self.notice_for("member_joined", room, &entry) {
+                self.transmit(to, frame);
+            }
+        }
+        let key = match self.remote.get_key_value(room) {
+            Some((key, _)) => key.clone(),
+            None => Arc::from(room),
+        };
+        self.remote.entry(key).or_default().insert(conn, member);
+    }
+
+    fn remote_leaves(&mut self, room: &str, conn: ConnId) {
+        let Some(replica) = self.remote.get_mut(room) else { return };
+        let Some(member) = replica.shift_remove(&conn) else { return };
+        if replica.is_empty() {
+            self.remote.shift_remove(room);
+        }
+        let entry = PresenceEntry {
+            conn,
+            user_id: member.user.as_deref(),
+            metadata: member.info.as_deref(),
+        };
+        if let Some((to, frame)) = self.notice_for("member_left", room, &entry) {
+            self.transmit(to, frame);
+        }
+    }
+
+    /// The remote members of `room`.
+    pub(super) fn remote_presence(
+        &self,
+        room: &str,
+    ) -> impl Iterator<Item = PresenceEntry<'_>> + '_ {
+        self.remote.get(room).into_iter().flatten().map(|(conn, m)| PresenceEntry {
+            conn: *conn,
+            user_id: m.user.as_deref(),
+            metadata: m.info.as_deref(),
+        })
+    }
+}
