@@ -49,6 +49,14 @@ pub enum Arrival {
     /// The connection was lost and is back, with every subscription restored: messages
     /// published meanwhile are lost (feed this to `Hub::handle_bus_gap`).
     Resubscribed,
+    /// Another instance holds a lease for `remaining` from now (feed this to
+    /// `Hub::handle_peer_lease`).
+    Lease {
+        /// Its server id.
+        server_id: String,
+        /// How long its lease still runs.
+        remaining: Duration,
+    },
 }
 
 /// Arrivals from Redis for this instance.
@@ -220,8 +228,17 @@ impl Task {
         conn: &mut Connection,
         pushes: &mut mpsc::UnboundedReceiver<redis::PushInfo>,
     ) -> Ended {
+        let renew_every =
+            self.config.lease.as_ref().map_or(Duration::from_secs(3600), |(_, ttl)| *ttl / 3);
+        let mut renew = tokio::time::interval(renew_every);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = renew.tick(), if self.config.lease.is_some() => {
+                    if self.renew_lease(conn).await.is_err() {
+                        return Ended::Lost;
+                    }
+                }
                 op = self.ops.recv() => {
                     let Some(op) = op else { return Ended::Stopped };
                     let mut batch = vec![op];
@@ -247,6 +264,20 @@ impl Task {
                 },
             }
         }
+    }
+
+    /// Renews this instance's lease and reports the others'.
+    async fn renew_lease(&mut self, conn: &mut Connection) -> redis::RedisResult<()> {
+        let Some((server_id, ttl)) = self.config.lease.clone() else { return Ok(()) };
+        let key = format!("{}:leases", self.config.channel_prefix);
+        for (peer, remaining) in conn.renew_lease(&key, &server_id, ttl).await? {
+            if peer != server_id
+                && self.inbound.try_send(Arrival::Lease { server_id: peer, remaining }).is_err()
+            {
+                self.stats.received_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
     }
 
     /// Runs a batch in order; consecutive publishes go out together.

@@ -29,6 +29,9 @@ pub struct RedisConfig {
     pub inbound_queue: usize,
     /// Timeout of connecting and of each command.
     pub timeout: Duration,
+    /// This instance's lease (cluster presence): its server id, and how long a lease lasts.
+    /// `None`: no lease is held or read.
+    pub lease: Option<(String, Duration)>,
 }
 
 impl RedisConfig {
@@ -51,6 +54,7 @@ impl RedisConfig {
             publish_queue: 64 * 1024,
             inbound_queue: 64 * 1024,
             timeout: Duration::from_secs(5),
+            lease: None,
         }
     }
 }

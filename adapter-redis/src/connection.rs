@@ -90,6 +90,36 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Renews this instance's lease in the sorted set `key` (score: expiry in Redis's own clock,
+    /// milliseconds) and returns every live lease with the time it has left.
+    pub(crate) async fn renew_lease(
+        &mut self,
+        key: &str,
+        server_id: &str,
+        ttl: std::time::Duration,
+    ) -> RedisResult<Vec<(String, std::time::Duration)>> {
+        let (secs, micros): (u64, u64) = match self {
+            Self::Single(c) => redis::cmd("TIME").query_async(c).await?,
+            Self::Cluster(c) => redis::cmd("TIME").query_async(c).await?,
+        };
+        let now_ms = secs * 1000 + micros / 1000;
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZADD").arg(key).arg(now_ms.saturating_add(ttl_ms)).arg(server_id).ignore();
+        pipe.cmd("ZREMRANGEBYSCORE").arg(key).arg("-inf").arg(now_ms).ignore();
+        pipe.cmd("ZRANGEBYSCORE").arg(key).arg(now_ms).arg("+inf").arg("WITHSCORES");
+        let (live,): (Vec<(String, u64)>,) = match self {
+            Self::Single(c) => pipe.query_async(c).await?,
+            Self::Cluster(c) => pipe.query_async(c).await?,
+        };
+        Ok(live
+            .into_iter()
+            .map(|(id, until)| (id, std::time::Duration::from_millis(until.saturating_sub(now_ms))))
+            .collect())
+    }
+}
+
 /// The URL with `protocol=3` (RESP3) added.
 fn resp3(url: &str) -> String {
     if url.contains("protocol=") {

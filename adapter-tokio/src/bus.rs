@@ -69,6 +69,16 @@ impl BusInbox {
         }
     }
 
+    /// Reports that another instance holds a lease for `remaining` from now (cluster presence).
+    pub async fn lease(&self, server_id: String, remaining: std::time::Duration) -> bool {
+        match self.commands.upgrade() {
+            Some(commands) => {
+                commands.send(Command::PeerLease { server_id, remaining }).await.is_ok()
+            }
+            None => false,
+        }
+    }
+
     /// Hands an envelope over without waiting; `false` if the queue is full (the envelope is
     /// dropped: delivery is at most once) or the instance has stopped.
     pub fn try_deliver(&self, channel: String, payload: Bytes) -> bool {
@@ -209,6 +219,9 @@ mod redis_impl {
                             inbox.deliver(channel, payload).await
                         }
                         Arrival::Resubscribed => inbox.gap().await,
+                        Arrival::Lease { server_id, remaining } => {
+                            inbox.lease(server_id, remaining).await
+                        }
                     };
                     if !open {
                         break;

@@ -32,6 +32,8 @@ pub(crate) enum Command {
     Bus { channel: String, payload: Bytes },
     /// The bus may have lost envelopes (it reconnected).
     BusGap,
+    /// Another instance holds a lease for this long from now.
+    PeerLease { server_id: String, remaining: std::time::Duration },
     /// An application call, run against the driver's state.
     Call(Box<dyn FnOnce(&mut Driver) + Send>),
     /// Close everyone with 1001, then report when every socket has flushed and closed.
@@ -49,6 +51,7 @@ impl std::fmt::Debug for Command {
             Self::Disconnect(conn) => write!(f, "Disconnect({conn})"),
             Self::Bus { channel, .. } => write!(f, "Bus({channel})"),
             Self::BusGap => f.write_str("BusGap"),
+            Self::PeerLease { server_id, .. } => write!(f, "PeerLease({server_id})"),
             Self::Call(_) => f.write_str("Call"),
             Self::Shutdown(_) => f.write_str("Shutdown"),
         }
@@ -171,6 +174,9 @@ impl Driver {
             }
             Command::Bus { channel, payload } => self.hub.handle_bus(&channel, &payload, now),
             Command::BusGap => self.hub.handle_bus_gap(now),
+            Command::PeerLease { server_id, remaining } => {
+                self.hub.handle_peer_lease(&server_id, now + remaining, now);
+            }
             Command::Call(call) => call(self),
             Command::Shutdown(_) => {}
         }

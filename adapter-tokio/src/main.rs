@@ -84,6 +84,14 @@ struct Serve {
     /// when not given.
     #[arg(long, value_delimiter = ',')]
     presence_rooms: Vec<String>,
+    /// Replicate presence across instances (needs --redis or --redis-cluster): presence answers
+    /// and notices cover every instance, and a crashed instance's members leave everywhere
+    /// within --peer-timeout.
+    #[arg(long)]
+    cluster_presence: bool,
+    /// Seconds an instance's lease (and heartbeat) lasts with cluster presence.
+    #[arg(long, default_value_t = 10.0)]
+    peer_timeout: f64,
     /// Prefix of bus channels.
     #[arg(long, default_value = "ws")]
     channel_prefix: String,
@@ -108,6 +116,8 @@ impl Serve {
                 per_second: self.rate_limit,
                 burst: self.rate_burst.max(1),
             }),
+            cluster_presence: self.cluster_presence,
+            peer_timeout: secs("peer-timeout", self.peer_timeout)?,
             presence_events: match self.presence_events.as_str() {
                 "connections" => PresenceEvents::Connections,
                 "users" => PresenceEvents::Users,
@@ -120,6 +130,8 @@ impl Serve {
             },
             ..HubConfig::default()
         };
+        // Chosen here, not by the builder, because the Redis lease names the instance too.
+        let hub = HubConfig { server_id: uuid::Uuid::new_v4().to_string(), ..hub };
         Ok(Options { hub, queue_frames: self.queue_frames, ..Options::default() })
     }
 }
@@ -143,6 +155,8 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
     let options = serve.options()?;
+    let lease =
+        serve.cluster_presence.then(|| (options.hub.server_id.clone(), options.hub.peer_timeout));
     let mut builder = Roomcast::builder().options(options);
     let redis = match (&serve.redis, serve.redis_cluster.is_empty()) {
         (Some(url), _) => Some(RedisConfig::single(url.clone())),
@@ -156,8 +170,11 @@ async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => "in-process".to_owned(),
     };
+    if serve.cluster_presence && redis.is_none() {
+        return Err("--cluster-presence needs --redis or --redis-cluster".into());
+    }
     if let Some(config) = redis {
-        let config = RedisConfig { channel_prefix: serve.channel_prefix.clone(), ..config };
+        let config = RedisConfig { channel_prefix: serve.channel_prefix.clone(), lease, ..config };
         builder = builder.bus(roomcast_tokio::redis_bus(config));
     }
     if let Some(secret) = &serve.jwt_secret {
