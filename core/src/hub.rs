@@ -4,6 +4,7 @@ mod app;
 mod bus;
 mod client;
 mod cluster;
+mod queries;
 mod query;
 
 use std::borrow::Cow;
@@ -60,6 +61,9 @@ pub struct Hub {
     peers: IndexMap<Arc<str>, Instant, Hasher>,
     /// Cluster presence: when this instance's next heartbeat is due.
     next_heartbeat: Option<Instant>,
+    /// Cluster queries waiting for answers, by request number.
+    queries: IndexMap<u64, queries::Pending, Hasher>,
+    next_query: u64,
     out: VecDeque<Output>,
     stats: HubStats,
 }
@@ -118,6 +122,8 @@ impl Hub {
             remote: cluster::Replica::with_hasher(hasher.clone()),
             peers: IndexMap::with_hasher(hasher.clone()),
             next_heartbeat: config.cluster_presence.then_some(now),
+            queries: IndexMap::with_hasher(hasher.clone()),
+            next_query: 0,
             out,
             stats: HubStats::default(),
             config,
@@ -144,10 +150,10 @@ impl Hub {
     /// connection has a deadline. Calling it earlier is harmless.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.timers.next(), self.cluster_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.timers.next(), self.cluster_deadline(), self.queries_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// A socket opened. With [`AuthMode::Anonymous`] the connection is authenticated at once and
@@ -236,6 +242,7 @@ impl Hub {
             self.heartbeat(now);
             self.expire_peers(now);
         }
+        self.expire_queries(now);
     }
 
     fn advance(&mut self, now: Instant) -> Instant {

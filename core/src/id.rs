@@ -50,6 +50,19 @@ impl FromStr for ConnId {
     }
 }
 
+impl serde::Serialize for ConnId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.hyphenated())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ConnId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl From<Uuid> for ConnId {
     fn from(uuid: Uuid) -> Self {
         Self(uuid)

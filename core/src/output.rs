@@ -103,6 +103,8 @@ pub enum Event {
         /// Its server id.
         server_id: String,
     },
+    /// A cluster query ([`Hub::query`](crate::Hub::query)) is complete, or its deadline came.
+    QueryDone(Box<crate::QueryResult>),
     /// The connection is gone; the hub holds nothing of it any more.
     Disconnected {
         /// The connection.

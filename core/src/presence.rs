@@ -88,6 +88,18 @@ pub(crate) struct PresenceMessage<'a> {
     pub(crate) room: Cow<'a, str>,
     #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) members: Vec<WireMember<'a>>,
+    /// The id of a query, and of its answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) request: Option<u64>,
+    /// A query, for every instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) query: Option<crate::Query>,
+    /// An answer's connections found (members or sessions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) found: Vec<crate::ClusterMember>,
+    /// An answer's count of connections acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) affected: Option<u64>,
 }
 
 /// The kinds of presence message.
@@ -104,6 +116,10 @@ pub(crate) enum PresenceOp {
     Sync,
     /// The sender is alive (sent every third of `peer_timeout` on the peers channel).
     Heartbeat,
+    /// A cluster query, for every instance (on the peers channel).
+    Query,
+    /// An instance's answer to a query (on the asker's server channel).
+    Answer,
 }
 
 /// A member as instances exchange it.

@@ -84,6 +84,10 @@ impl Hub {
             op,
             room: Cow::Borrowed(room),
             members,
+            request: None,
+            query: None,
+            found: Vec::new(),
+            affected: None,
         }
         .encode()
     }
@@ -169,6 +173,8 @@ impl Hub {
         let room = &*message.room;
         match message.op {
             PresenceOp::Heartbeat => {}
+            PresenceOp::Query => self.answer_query(&message, now),
+            PresenceOp::Answer => self.take_answer(&server, message),
             PresenceOp::SyncRequest => {
                 let mine = self.local_presence(room);
                 let reply = (!mine.is_empty()).then(|| {

@@ -1,0 +1,187 @@
+//! Cluster queries: run here and on every live peer; complete when all have answered, or at the
+//! deadline with the silent ones named. Nothing waits forever.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Hub;
+use crate::presence::{PresenceEntry, PresenceMessage, PresenceOp};
+use crate::{CloseCode, ClusterMember, ConnId, Event, Query, QueryId, QueryResult, Target};
+
+/// A query waiting for answers.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    expected: Vec<Arc<str>>,
+    answered: Vec<Arc<str>>,
+    members: Vec<ClusterMember>,
+    affected: u64,
+    deadline: Instant,
+}
+
+impl Hub {
+    /// Runs `query` on this instance and on every live peer (peers are known with cluster
+    /// presence on; without it, the query covers this instance only). The result comes as
+    /// [`Event::QueryDone`] once every peer has answered, or at `now + timeout` naming the
+    /// peers that did not.
+    pub fn query(&mut self, query: Query, timeout: Duration, now: Instant) -> QueryId {
+        let now = self.advance(now);
+        self.next_query += 1;
+        let id = self.next_query;
+        let (members, affected) = self.run_query(&query, now);
+        let expected: Vec<Arc<str>> = self.peers.keys().cloned().collect();
+        if !expected.is_empty() {
+            let payload = self.query_message(PresenceOp::Query, id, Some(query), Vec::new(), None);
+            let channel = self.channels.peers();
+            self.push_publish(channel, payload);
+        }
+        self.queries.insert(
+            id,
+            Pending { expected, answered: Vec::new(), members, affected, deadline: now + timeout },
+        );
+        self.finish_if_answered(id);
+        QueryId(id)
+    }
+
+    fn query_message(
+        &self,
+        op: PresenceOp,
+        request: u64,
+        query: Option<Query>,
+        found: Vec<ClusterMember>,
+        affected: Option<u64>,
+    ) -> bytes::Bytes {
+        PresenceMessage {
+            server_id: Cow::Borrowed(&self.config.server_id),
+            op,
+            room: Cow::Borrowed(""),
+            members: Vec::new(),
+            request: Some(request),
+            query,
+            found,
+            affected,
+        }
+        .encode()
+    }
+
+    /// What `query` finds or does on this instance.
+    fn run_query(&mut self, query: &Query, now: Instant) -> (Vec<ClusterMember>, u64) {
+        match query {
+            Query::Members { room } => (self.cluster_members(&self.local_presence(room)), 0),
+            Query::Sessions { user } => {
+                let sessions: Vec<ConnId> = self.user_connections(user).collect();
+                let entries: Vec<PresenceEntry<'_>> = sessions
+                    .iter()
+                    .filter_map(|c| {
+                        let conn = self.conns.get(c)?;
+                        Some(PresenceEntry {
+                            conn: *c,
+                            user_id: conn.user.as_deref(),
+                            metadata: conn.metadata.as_deref(),
+                        })
+                    })
+                    .collect();
+                (self.cluster_members(&entries), 0)
+            }
+            Query::Disconnect { target } => {
+                let conns = self.target_conns(target);
+                for conn in &conns {
+                    self.close_conn(*conn, CloseCode::NORMAL, "disconnected by the server");
+                }
+                (Vec::new(), conns.len() as u64)
+            }
+            Query::Join { target, room } => {
+                let conns = self.target_conns(target);
+                let joined =
+                    conns.iter().filter(|c| self.join(**c, room, now).unwrap_or(false)).count();
+                (Vec::new(), joined as u64)
+            }
+            Query::Leave { target, room } => {
+                let conns = self.target_conns(target);
+                let left =
+                    conns.iter().filter(|c| self.leave(**c, room, now).unwrap_or(false)).count();
+                (Vec::new(), left as u64)
+            }
+        }
+    }
+
+    fn cluster_members(&self, entries: &[PresenceEntry<'_>]) -> Vec<ClusterMember> {
+        entries
+            .iter()
+            .map(|e| ClusterMember {
+                server_id: self.config.server_id.clone(),
+                conn: e.conn,
+                user_id: e.user_id.map(str::to_owned),
+                metadata: e.metadata.map(serde_json::value::RawValue::to_owned),
+            })
+            .collect()
+    }
+
+    /// The local connections a target names.
+    fn target_conns(&self, target: &Target) -> Vec<ConnId> {
+        match target {
+            Target::Conn(conn) if self.conns.contains_key(conn) => vec![*conn],
+            Target::Conn(_) => Vec::new(),
+            Target::User(user) => self.user_connections(user).collect(),
+        }
+    }
+
+    /// A peer asks: run its query here and answer on its server channel.
+    pub(super) fn answer_query(&mut self, message: &PresenceMessage<'_>, now: Instant) {
+        let (Some(request), Some(query)) = (message.request, &message.query) else { return };
+        let (found, affected) = self.run_query(query, now);
+        let payload = self.query_message(PresenceOp::Answer, request, None, found, Some(affected));
+        let channel = self.channels.server(&message.server_id);
+        self.push_publish(channel, payload);
+    }
+
+    /// A peer answers one of our queries.
+    pub(super) fn take_answer(&mut self, server: &Arc<str>, message: PresenceMessage<'_>) {
+        let Some(request) = message.request else { return };
+        let Some(pending) = self.queries.get_mut(&request) else { return }; // late: already done
+        if !pending.expected.contains(server) || pending.answered.contains(server) {
+            return;
+        }
+        pending.answered.push(server.clone());
+        pending.members.extend(message.found);
+        pending.affected += message.affected.unwrap_or(0);
+        self.finish_if_answered(request);
+    }
+
+    fn finish_if_answered(&mut self, id: u64) {
+        if self.queries.get(&id).is_some_and(|p| p.answered.len() >= p.expected.len()) {
+            self.finish_query(id);
+        }
+    }
+
+    fn finish_query(&mut self, id: u64) {
+        let Some(pending) = self.queries.shift_remove(&id) else { return };
+        let missing = pending
+            .expected
+            .iter()
+            .filter(|s| !pending.answered.contains(s))
+            .map(|s| s.to_string())
+            .collect();
+        let result = QueryResult {
+            id: QueryId(id),
+            members: pending.members,
+            affected: pending.affected,
+            missing,
+        };
+        self.event(Event::QueryDone(Box::new(result)));
+    }
+
+    /// Completes the queries whose deadline came.
+    pub(super) fn expire_queries(&mut self, now: Instant) {
+        let due: Vec<u64> =
+            self.queries.iter().filter(|(_, p)| p.deadline <= now).map(|(id, _)| *id).collect();
+        for id in due {
+            self.finish_query(id);
+        }
+    }
+
+    /// The earliest query deadline.
+    pub(super) fn queries_deadline(&self) -> Option<Instant> {
+        self.queries.values().map(|p| p.deadline).min()
+    }
+}

@@ -1,0 +1,124 @@
+//! Cluster-wide queries and orders with honest partial answers, in the three-hub simulation.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use roomcast_core::sim::Cluster;
+use roomcast_core::{CloseCode, ConnId, Event, HubConfig, Identity, Query, QueryResult, Target};
+
+fn cluster() -> Cluster {
+    let mut cluster = Cluster::new(3, |_| HubConfig {
+        cluster_presence: true,
+        rate_limit: None,
+        ..auth_config()
+    });
+    cluster.advance(Duration::ZERO).unwrap(); // first heartbeats: every node knows the others
+    cluster
+}
+
+fn enter(cluster: &mut Cluster, node: usize, c: ConnId, user: &str, rooms: &[&str]) {
+    cluster.connect(node, c).unwrap();
+    let now = cluster.now();
+    cluster.hub(node).accept_auth(c, Identity::user(user), now).unwrap();
+    cluster.drive().unwrap();
+    join(cluster, node, c, rooms);
+}
+
+fn result(cluster: &mut Cluster, node: usize) -> Option<QueryResult> {
+    cluster.take_events(node).into_iter().find_map(|e| match e {
+        Event::QueryDone(result) => Some(*result),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_query_completes_as_soon_as_every_instance_has_answered() {
+    let mut cluster = cluster();
+    for (node, n) in [(0, 1), (1, 2), (2, 3)] {
+        enter(&mut cluster, node, conn(n), &format!("u{n}"), &["r"]);
+    }
+    let now = cluster.now();
+    cluster.hub(0).query(Query::Members { room: "r".into() }, Duration::from_secs(5), now);
+    cluster.drive().unwrap();
+    let answer = result(&mut cluster, 0).expect("complete without waiting for the deadline");
+    assert!(answer.missing.is_empty());
+    let mut found: Vec<(String, ConnId)> =
+        answer.members.iter().map(|m| (m.server_id.clone(), m.conn)).collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [("node-0".into(), conn(1)), ("node-1".into(), conn(2)), ("node-2".into(), conn(3))]
+    );
+}
+
+#[test]
+fn an_instance_that_does_not_answer_is_named_missing_at_the_deadline() {
+    let mut cluster = cluster();
+    enter(&mut cluster, 0, conn(1), "ann", &["r"]);
+    enter(&mut cluster, 1, conn(2), "ann", &["r"]);
+    enter(&mut cluster, 2, conn(3), "ann", &["r"]);
+    cluster.crash(2); // stopped, but its lease has not run out yet
+    let now = cluster.now();
+    cluster.hub(0).query(Query::Sessions { user: "ann".into() }, Duration::from_secs(2), now);
+    cluster.drive().unwrap();
+    assert!(result(&mut cluster, 0).is_none(), "still waiting for node-2");
+    cluster.advance(Duration::from_secs(2)).unwrap();
+    let answer = result(&mut cluster, 0).expect("the deadline completes it");
+    assert_eq!(answer.missing, ["node-2"]);
+    let mut sessions: Vec<ConnId> = answer.members.iter().map(|m| m.conn).collect();
+    sessions.sort();
+    assert_eq!(sessions, [conn(1), conn(2)]);
+}
+
+#[test]
+fn disconnect_join_and_leave_act_on_every_instance() {
+    let mut cluster = cluster();
+    enter(&mut cluster, 0, conn(1), "ann", &["r"]);
+    enter(&mut cluster, 2, conn(2), "ann", &["r"]);
+    enter(&mut cluster, 2, conn(3), "bob", &["r"]);
+    let now = cluster.now();
+
+    cluster.hub(0).query(
+        Query::Join { target: Target::Conn(conn(3)), room: "x".into() },
+        Duration::from_secs(5),
+        now,
+    );
+    cluster.drive().unwrap();
+    assert_eq!(result(&mut cluster, 0).unwrap().affected, 1);
+    assert!(cluster.hub(2).rooms_of(conn(3)).any(|r| r == "x"));
+
+    cluster.hub(0).query(
+        Query::Leave { target: Target::Conn(conn(3)), room: "x".into() },
+        Duration::from_secs(5),
+        now,
+    );
+    cluster.drive().unwrap();
+    assert_eq!(result(&mut cluster, 0).unwrap().affected, 1);
+    assert!(!cluster.hub(2).rooms_of(conn(3)).any(|r| r == "x"));
+
+    cluster.hub(1).query(
+        Query::Disconnect { target: Target::User("ann".into()) },
+        Duration::from_secs(5),
+        now,
+    );
+    cluster.drive().unwrap();
+    let answer = result(&mut cluster, 1).unwrap();
+    assert_eq!((answer.affected, answer.missing.len()), (2, 0));
+    assert_eq!(cluster.record(0).closes.last(), Some(&(conn(1), CloseCode::NORMAL)));
+    assert_eq!(cluster.record(2).closes.last(), Some(&(conn(2), CloseCode::NORMAL)));
+    assert!(cluster.hub(2).connection(conn(3)).is_some(), "bob stays");
+}
+
+#[test]
+fn without_peers_a_query_answers_at_once_from_this_instance() {
+    let mut cluster = Cluster::new(1, |_| HubConfig { rate_limit: None, ..auth_config() });
+    enter(&mut cluster, 0, conn(1), "ann", &["r"]);
+    let now = cluster.now();
+    cluster.hub(0).query(Query::Members { room: "r".into() }, Duration::from_secs(5), now);
+    cluster.drive().unwrap();
+    let answer = result(&mut cluster, 0).unwrap();
+    assert_eq!((answer.members.len(), answer.missing.len()), (1, 0));
+}
