@@ -86,6 +86,9 @@ pub(crate) struct Driver {
     tracker: Arc<Tracker>,
     stopping: bool,
     slow: Vec<ConnId>,
+    /// Callers waiting for a cluster query's result.
+    pub(crate) queries:
+        HashMap<roomcast_core::QueryId, oneshot::Sender<roomcast_core::QueryResult>>,
 }
 
 impl Driver {
@@ -108,6 +111,7 @@ impl Driver {
             tracker,
             stopping: false,
             slow: Vec::new(),
+            queries: HashMap::new(),
         }
     }
 
@@ -231,6 +235,11 @@ impl Driver {
                 if self.auth.is_some() =>
             {
                 self.authenticate(AuthRequest { conn, token, credentials });
+            }
+            Output::Event(Event::QueryDone(result)) if self.queries.contains_key(&result.id) => {
+                if let Some(waiting) = self.queries.remove(&result.id) {
+                    let _ = waiting.send(*result);
+                }
             }
             Output::Event(event) => {
                 if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(event) {

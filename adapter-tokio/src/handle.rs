@@ -315,6 +315,22 @@ impl Handle {
         self.call(move |d| d.hub.user_online(&user)).await
     }
 
+    /// Runs a query or order on every instance (see [`Query`](roomcast_core::Query)); answers
+    /// within `timeout` with what came back, naming the instances that did not answer.
+    pub async fn cluster_query(
+        &self,
+        query: roomcast_core::Query,
+        timeout: std::time::Duration,
+    ) -> Result<roomcast_core::QueryResult, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.call(move |d| {
+            let id = d.hub.query(query, timeout, Instant::now());
+            d.queries.insert(id, tx);
+        })
+        .await?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
     /// Every counter of this instance.
     pub async fn metrics(&self) -> Result<Snapshot, Error> {
         self.call(|d| d.snapshot()).await

@@ -5,15 +5,16 @@
 //! frames, then exits.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{FromRef, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use clap::{Args, Parser, Subcommand};
 use roomcast_tokio::roomcast_core::{AuthMode, HubConfig, PresenceEvents, RateLimit, RoomAcl};
 use roomcast_tokio::roomcast_redis::{RedisConfig, Topology};
@@ -92,6 +93,10 @@ struct Serve {
     /// Seconds an instance's lease (and heartbeat) lasts with cluster presence.
     #[arg(long, default_value_t = 10.0)]
     peer_timeout: f64,
+    /// Enable the HTTP API (`/api/...`: cluster-wide presence, sessions, disconnects), for
+    /// requests that carry `Authorization: Bearer KEY`. Disabled without it.
+    #[arg(long, env = "ROOMCAST_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
     /// Prefix of bus channels.
     #[arg(long, default_value = "ws")]
     channel_prefix: String,
@@ -183,12 +188,20 @@ async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
     let (handle, events) = builder.start()?;
     // The standalone server has no application logic: client messages need no consumer.
     drop(events);
+    let state = AppState { handle: handle.clone(), api_key: serve.api_key.clone().map(Arc::from) };
     let app = Router::new()
         .route("/", get(index))
         .route("/ws", get(roomcast_tokio::axum::upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .with_state(handle.clone());
+        .route("/api/info", get(api::info))
+        .route("/api/rooms/{room}/members", get(api::room_members))
+        .route("/api/users/{user}/sessions", get(api::user_sessions))
+        .route("/api/users/{user}/disconnect", post(api::disconnect_user))
+        .route("/api/connections/{conn}/disconnect", post(api::disconnect_conn))
+        .route("/api/rooms/{room}/join", post(api::join))
+        .route("/api/rooms/{room}/leave", post(api::leave))
+        .with_state(state);
     let listener = tokio::net::TcpListener::bind(serve.listen).await?;
     tracing::info!(
         listen = %listener.local_addr()?,
@@ -207,6 +220,186 @@ async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What the routes share: the instance, and the API key if the API is on.
+#[derive(Clone)]
+struct AppState {
+    handle: Handle,
+    api_key: Option<Arc<str>>,
+}
+
+impl FromRef<AppState> for Handle {
+    fn from_ref(state: &AppState) -> Self {
+        state.handle.clone()
+    }
+}
+
+/// The HTTP API: cluster-wide queries and orders, answered within `timeout_ms` (default 1000)
+/// with `{"members":[..],"affected":n,"missing":[server ids that did not answer]}`.
+mod api {
+    use std::time::Duration;
+
+    use axum::extract::{Path, Query, State};
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use roomcast_tokio::roomcast_core::{self, ConnId, Target};
+    use serde::Deserialize;
+
+    use super::AppState;
+
+    #[derive(Deserialize)]
+    pub(super) struct Params {
+        timeout_ms: Option<u64>,
+        /// For join and leave: a user (every session)...
+        user: Option<String>,
+        /// ...or one connection.
+        conn: Option<String>,
+    }
+
+    impl Params {
+        fn target(&self) -> Option<Target> {
+            match (&self.user, &self.conn) {
+                (Some(user), None) => Some(Target::User(user.clone())),
+                (None, Some(conn)) => conn.parse::<ConnId>().ok().map(Target::Conn),
+                _ => None,
+            }
+        }
+    }
+
+    fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+        let Some(key) = &state.api_key else {
+            return Err(
+                (StatusCode::NOT_FOUND, "the API is off (start with --api-key)\n").into_response()
+            );
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(&**key) {
+            return Err(
+                (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n").into_response()
+            );
+        }
+        Ok(())
+    }
+
+    fn json(status: StatusCode, body: &serde_json::Value) -> Response {
+        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    }
+
+    async fn run(
+        state: &AppState,
+        headers: &HeaderMap,
+        query: roomcast_core::Query,
+        params: &Params,
+    ) -> Response {
+        if let Err(refused) = authorize(state, headers) {
+            return refused;
+        }
+        let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(1000).clamp(1, 30_000));
+        match state.handle.cluster_query(query, timeout).await {
+            Ok(result) => json(
+                StatusCode::OK,
+                &serde_json::json!({"members": result.members, "affected": result.affected, "missing": result.missing}),
+            ),
+            Err(e) => {
+                json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"error": e.to_string()}))
+            }
+        }
+    }
+
+    pub(super) async fn info(State(state): State<AppState>, headers: HeaderMap) -> Response {
+        if let Err(refused) = authorize(&state, &headers) {
+            return refused;
+        }
+        json(StatusCode::OK, &serde_json::json!({"serverId": state.handle.options().hub.server_id}))
+    }
+
+    pub(super) async fn room_members(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(room): Path<String>,
+        Query(params): Query<Params>,
+    ) -> Response {
+        run(&state, &headers, roomcast_core::Query::Members { room }, &params).await
+    }
+
+    pub(super) async fn user_sessions(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(user): Path<String>,
+        Query(params): Query<Params>,
+    ) -> Response {
+        run(&state, &headers, roomcast_core::Query::Sessions { user }, &params).await
+    }
+
+    pub(super) async fn disconnect_user(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(user): Path<String>,
+        Query(params): Query<Params>,
+    ) -> Response {
+        run(
+            &state,
+            &headers,
+            roomcast_core::Query::Disconnect { target: Target::User(user) },
+            &params,
+        )
+        .await
+    }
+
+    pub(super) async fn join(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(room): Path<String>,
+        Query(params): Query<Params>,
+    ) -> Response {
+        let Some(target) = params.target() else {
+            return json(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({"error": "give ?user= or ?conn="}),
+            );
+        };
+        run(&state, &headers, roomcast_core::Query::Join { target, room }, &params).await
+    }
+
+    pub(super) async fn leave(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(room): Path<String>,
+        Query(params): Query<Params>,
+    ) -> Response {
+        let Some(target) = params.target() else {
+            return json(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({"error": "give ?user= or ?conn="}),
+            );
+        };
+        run(&state, &headers, roomcast_core::Query::Leave { target, room }, &params).await
+    }
+
+    pub(super) async fn disconnect_conn(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        Path(conn): Path<String>,
+        Query(params): Query<Params>,
+    ) -> Response {
+        let Ok(conn) = conn.parse::<ConnId>() else {
+            return json(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({"error": "not a connection id"}),
+            );
+        };
+        run(
+            &state,
+            &headers,
+            roomcast_core::Query::Disconnect { target: Target::Conn(conn) },
+            &params,
+        )
+        .await
+    }
 }
 
 /// `/`: the chat page for a browser, or a WebSocket for a client that asks to upgrade.

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use roomcast_tests::client::Client;
+use roomcast_tests::http::request;
 use roomcast_tests::redis::RedisServer;
 use serde_json::json;
 
@@ -70,8 +71,21 @@ async fn a_killed_instance_members_leave_everywhere_within_its_lease() {
     assert_eq!(clients[0].recv().await["event"], "member_joined");
     assert_eq!(clients[0].recv().await["data"]["id"], ids[2].as_str());
     assert_eq!(clients[1].recv().await["data"]["id"], ids[2].as_str());
-    clients[0].send(json!({"event":"presence","data":{"room":"r"},"id":"who"})).await;
-    assert_eq!(clients[0].recv().await["data"]["members"].as_array().unwrap().len(), 3);
+    // Presence agrees on every instance.
+    for client in &mut clients {
+        client.send(json!({"event":"presence","data":{"room":"r"},"id":"who"})).await;
+        let answer = client.recv().await;
+        let mut found: Vec<String> = answer["data"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect();
+        found.sort();
+        let mut expected = ids.clone();
+        expected.sort();
+        assert_eq!(found, expected);
+    }
 
     // Each instance holds a lease in Redis.
     let leases = tokio::task::block_in_place(|| redis.cli(&["ZCARD", "ws:leases"]));
@@ -88,4 +102,59 @@ async fn a_killed_instance_members_leave_everywhere_within_its_lease() {
     }
     clients[0].send(json!({"event":"presence","data":{"room":"r"},"id":"who"})).await;
     assert_eq!(clients[0].recv().await["data"]["members"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_while_an_instance_is_stopped_answers_in_time_naming_it() {
+    let redis = RedisServer::start();
+    let flags = ["--cluster-presence", "--api-key", "k", "--peer-timeout", "30"];
+    let servers: Vec<Server> = (0..3).map(|_| spawn_with(&redis, &flags)).collect();
+    let mut clients = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let mut client = Client::connected(server.1).await;
+        client.join(&["r"]).await;
+        tokio::task::block_in_place(|| redis.wait_numsub("ws:presence:r", i + 1));
+        clients.push(client);
+    }
+    let ask = |addr| {
+        let (status, body) = request(addr, "GET", "/api/rooms/r/members?timeout_ms=500", Some("k"))
+            .expect("an answer");
+        assert!(status.contains("200"), "{status}: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    // Wait until the first instance hears both others (their heartbeats) and all answer.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = tokio::task::block_in_place(|| ask(servers[0].1));
+        if answer["members"].as_array().unwrap().len() == 3 && answer["missing"] == json!([]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the instances never all answered: {answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, info) = request(servers[2].1, "GET", "/api/info", Some("k")).unwrap();
+    let stopped_id = serde_json::from_str::<serde_json::Value>(&info).unwrap()["serverId"].clone();
+
+    // SIGSTOP: alive to its lease, deaf to queries.
+    let pid = servers[2].0.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let answer = tokio::task::block_in_place(|| ask(servers[0].1));
+    assert_eq!(answer["missing"], json!([stopped_id]), "{answer}");
+    assert_eq!(answer["members"].as_array().unwrap().len(), 2, "what the others answered");
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    // Orders reach other instances: make the first instance's client join a room from the second.
+    let path = format!(
+        "/api/rooms/ordered/join?conn={}&timeout_ms=2000",
+        clients[0].id.as_deref().unwrap()
+    );
+    let (status, body) =
+        tokio::task::block_in_place(|| request(servers[1].1, "POST", &path, Some("k"))).unwrap();
+    assert!(status.contains("200"), "{status}: {body}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["affected"], 1);
+    clients[0].send(json!({"event":"leave","data":{"rooms":["none"]},"id":"rooms"})).await;
+    let rooms = clients[0].recv().await;
+    assert_eq!(rooms["data"]["rooms"], json!(["r", "ordered"]));
+    // Without the key, the API refuses.
+    let (status, _) = request(servers[0].1, "GET", "/api/info", None).unwrap();
+    assert!(status.contains("401"), "{status}");
 }

@@ -4,12 +4,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Client;
+use roomcast_tests::http::get as http_get;
 use serde_json::json;
 
 struct Server {
@@ -41,17 +41,6 @@ fn spawn_server(extra: &[&str]) -> Server {
         std::thread::sleep(Duration::from_millis(20));
     }
     server
-}
-
-/// A minimal HTTP/1.1 GET: `(status line, body)`.
-fn http_get(addr: SocketAddr, path: &str) -> Option<(String, String)> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_owned(), body.to_owned()))
 }
 
 #[tokio::test]

@@ -11,4 +11,5 @@
 
 pub mod blocking;
 pub mod client;
+pub mod http;
 pub mod redis;
