@@ -295,7 +295,7 @@ mod api {
         query: roomcast_core::Query,
         params: &Params,
     ) -> Response {
-        if let Err(refused) = authorize(state, headers) {
+        if let Some(refused) = refusal(state, headers) {
             return refused;
         }
         let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(1000).clamp(1, 30_000));
@@ -311,7 +311,7 @@ mod api {
     }
 
     pub(super) async fn info(State(state): State<AppState>, headers: HeaderMap) -> Response {
-        if let Err(refused) = authorize(&state, &headers) {
+        if let Some(refused) = refusal(&state, &headers) {
             return refused;
         }
         json(StatusCode::OK, &serde_json::json!({"serverId": state.handle.options().hub.server_id}))
