@@ -267,22 +267,18 @@ mod api {
         }
     }
 
-    fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    /// The response refusing the request, if it may not use the API.
+    fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
         let Some(key) = &state.api_key else {
-            return Err(
-                (StatusCode::NOT_FOUND, "the API is off (start with --api-key)\n").into_response()
-            );
+            let off = (StatusCode::NOT_FOUND, "the API is off (start with --api-key)\n");
+            return Some(off.into_response());
         };
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(&**key) {
-            return Err(
-                (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n").into_response()
-            );
-        }
-        Ok(())
+        let wrong = (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n");
+        (given != Some(&**key)).then(|| wrong.into_response())
     }
 
     fn json(status: StatusCode, body: &serde_json::Value) -> Response {
