@@ -14,7 +14,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{FromRef, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use clap::{Args, Parser, Subcommand};
 use roomcast_tokio::roomcast_core::{AuthMode, HubConfig, PresenceEvents, RateLimit, RoomAcl};
 use roomcast_tokio::roomcast_redis::{RedisConfig, Topology};
@@ -195,12 +195,7 @@ async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/api/info", get(api::info))
-        .route("/api/rooms/{room}/members", get(api::room_members))
-        .route("/api/users/{user}/sessions", get(api::user_sessions))
-        .route("/api/users/{user}/disconnect", post(api::disconnect_user))
-        .route("/api/connections/{conn}/disconnect", post(api::disconnect_conn))
-        .route("/api/rooms/{room}/join", post(api::join))
-        .route("/api/rooms/{room}/leave", post(api::leave))
+        .route("/api/{scope}/{key}/{action}", get(api::act).post(api::act))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(serve.listen).await?;
     tracing::info!(
@@ -241,7 +236,7 @@ mod api {
     use std::time::Duration;
 
     use axum::extract::{Path, Query, State};
-    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::http::{HeaderMap, Method, StatusCode, header};
     use axum::response::{IntoResponse, Response};
     use roomcast_tokio::roomcast_core::{self, ConnId, Target};
     use serde::Deserialize;
@@ -313,88 +308,39 @@ mod api {
         json(StatusCode::OK, &serde_json::json!({"serverId": state.handle.options().hub.server_id}))
     }
 
-    pub(super) async fn room_members(
+    /// Every query and order: `GET /api/rooms/{room}/members`, `GET /api/users/{user}/sessions`,
+    /// `POST /api/users/{user}/disconnect`, `POST /api/connections/{id}/disconnect`,
+    /// `POST /api/rooms/{room}/join?user=|conn=`, `POST /api/rooms/{room}/leave?user=|conn=`.
+    pub(super) async fn act(
         State(state): State<AppState>,
+        method: Method,
         headers: HeaderMap,
-        Path(room): Path<String>,
+        Path((scope, key, action)): Path<(String, String, String)>,
         Query(params): Query<Params>,
     ) -> Response {
-        run(&state, &headers, roomcast_core::Query::Members { room }, &params).await
-    }
-
-    pub(super) async fn user_sessions(
-        State(state): State<AppState>,
-        headers: HeaderMap,
-        Path(user): Path<String>,
-        Query(params): Query<Params>,
-    ) -> Response {
-        run(&state, &headers, roomcast_core::Query::Sessions { user }, &params).await
-    }
-
-    pub(super) async fn disconnect_user(
-        State(state): State<AppState>,
-        headers: HeaderMap,
-        Path(user): Path<String>,
-        Query(params): Query<Params>,
-    ) -> Response {
-        run(
-            &state,
-            &headers,
-            roomcast_core::Query::Disconnect { target: Target::User(user) },
-            &params,
-        )
-        .await
-    }
-
-    pub(super) async fn join(
-        State(state): State<AppState>,
-        headers: HeaderMap,
-        Path(room): Path<String>,
-        Query(params): Query<Params>,
-    ) -> Response {
-        let Some(target) = params.target() else {
-            return json(
-                StatusCode::BAD_REQUEST,
-                &serde_json::json!({"error": "give ?user= or ?conn="}),
-            );
+        use roomcast_core::Query as Q;
+        let query = match (method.as_str(), scope.as_str(), action.as_str()) {
+            ("GET", "rooms", "members") => Ok(Q::Members { room: key }),
+            ("GET", "users", "sessions") => Ok(Q::Sessions { user: key }),
+            ("POST", "users", "disconnect") => Ok(Q::Disconnect { target: Target::User(key) }),
+            ("POST", "connections", "disconnect") => key
+                .parse::<ConnId>()
+                .map(|conn| Q::Disconnect { target: Target::Conn(conn) })
+                .map_err(|_| "not a connection id"),
+            ("POST", "rooms", "join") => params
+                .target()
+                .map(|target| Q::Join { target, room: key })
+                .ok_or("give ?user= or ?conn="),
+            ("POST", "rooms", "leave") => params
+                .target()
+                .map(|target| Q::Leave { target, room: key })
+                .ok_or("give ?user= or ?conn="),
+            _ => return (StatusCode::NOT_FOUND, "no such API call\n").into_response(),
         };
-        run(&state, &headers, roomcast_core::Query::Join { target, room }, &params).await
-    }
-
-    pub(super) async fn leave(
-        State(state): State<AppState>,
-        headers: HeaderMap,
-        Path(room): Path<String>,
-        Query(params): Query<Params>,
-    ) -> Response {
-        let Some(target) = params.target() else {
-            return json(
-                StatusCode::BAD_REQUEST,
-                &serde_json::json!({"error": "give ?user= or ?conn="}),
-            );
-        };
-        run(&state, &headers, roomcast_core::Query::Leave { target, room }, &params).await
-    }
-
-    pub(super) async fn disconnect_conn(
-        State(state): State<AppState>,
-        headers: HeaderMap,
-        Path(conn): Path<String>,
-        Query(params): Query<Params>,
-    ) -> Response {
-        let Ok(conn) = conn.parse::<ConnId>() else {
-            return json(
-                StatusCode::BAD_REQUEST,
-                &serde_json::json!({"error": "not a connection id"}),
-            );
-        };
-        run(
-            &state,
-            &headers,
-            roomcast_core::Query::Disconnect { target: Target::Conn(conn) },
-            &params,
-        )
-        .await
+        match query {
+            Ok(query) => run(&state, &headers, query, &params).await,
+            Err(message) => json(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": message })),
+        }
     }
 }
 

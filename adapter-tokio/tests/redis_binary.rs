@@ -40,6 +40,23 @@ fn spawn_with(redis: &RedisServer, extra: &[&str]) -> Server {
     Server(child, addr)
 }
 
+/// Three servers with `flags`, and on each a client in room `r`, joined one after the other
+/// (each instance's presence subscription in place before the next joins).
+async fn three_with_a_member_each(
+    redis: &RedisServer,
+    flags: &[&str],
+) -> (Vec<Server>, Vec<Client>) {
+    let servers: Vec<Server> = (0..3).map(|_| spawn_with(redis, flags)).collect();
+    let mut clients = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let mut client = Client::connected(server.1).await;
+        client.join(&["r"]).await;
+        tokio::task::block_in_place(|| redis.wait_numsub("ws:presence:r", i + 1));
+        clients.push(client);
+    }
+    (servers, clients)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_server_processes_on_one_redis_share_a_room() {
     let redis = RedisServer::start();
@@ -58,14 +75,7 @@ async fn two_server_processes_on_one_redis_share_a_room() {
 async fn a_killed_instance_members_leave_everywhere_within_its_lease() {
     let redis = RedisServer::start();
     let flags = ["--cluster-presence", "--presence-events", "connections", "--peer-timeout", "2"];
-    let mut servers: Vec<Server> = (0..3).map(|_| spawn_with(&redis, &flags)).collect();
-    let mut clients = Vec::new();
-    for (i, server) in servers.iter().enumerate() {
-        let mut client = Client::connected(server.1).await;
-        client.join(&["r"]).await;
-        tokio::task::block_in_place(|| redis.wait_numsub("ws:presence:r", i + 1));
-        clients.push(client);
-    }
+    let (mut servers, mut clients) = three_with_a_member_each(&redis, &flags).await;
     // Everyone hears of the later members, across processes.
     let ids: Vec<String> = clients.iter().map(|c| c.id.clone().unwrap()).collect();
     assert_eq!(clients[0].recv().await["event"], "member_joined");
@@ -108,14 +118,7 @@ async fn a_killed_instance_members_leave_everywhere_within_its_lease() {
 async fn a_query_while_an_instance_is_stopped_answers_in_time_naming_it() {
     let redis = RedisServer::start();
     let flags = ["--cluster-presence", "--api-key", "k", "--peer-timeout", "30"];
-    let servers: Vec<Server> = (0..3).map(|_| spawn_with(&redis, &flags)).collect();
-    let mut clients = Vec::new();
-    for (i, server) in servers.iter().enumerate() {
-        let mut client = Client::connected(server.1).await;
-        client.join(&["r"]).await;
-        tokio::task::block_in_place(|| redis.wait_numsub("ws:presence:r", i + 1));
-        clients.push(client);
-    }
+    let (servers, mut clients) = three_with_a_member_each(&redis, &flags).await;
     let ask = |addr| {
         let (status, body) = request(addr, "GET", "/api/rooms/r/members?timeout_ms=500", Some("k"))
             .expect("an answer");

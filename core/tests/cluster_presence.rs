@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use roomcast_core::sim::Cluster;
-use roomcast_core::{ConnId, Event, HubConfig, Identity, PresenceEvents};
+use roomcast_core::{ConnId, Event, HubConfig, PresenceEvents};
 use serde_json::{Value, json};
 
 const PEER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,14 +27,6 @@ fn cluster(events: PresenceEvents) -> Cluster {
     // First heartbeats: every node learns its peers.
     cluster.advance(Duration::ZERO).unwrap();
     cluster
-}
-
-fn enter(cluster: &mut Cluster, node: usize, c: ConnId, user: &str, rooms: &[&str]) {
-    cluster.connect(node, c).unwrap();
-    let now = cluster.now();
-    cluster.hub(node).accept_auth(c, Identity::user(user), now).unwrap();
-    cluster.drive().unwrap();
-    join(cluster, node, c, rooms);
 }
 
 fn members(cluster: &mut Cluster, node: usize, room: &str) -> BTreeSet<(ConnId, Option<String>)> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use roomcast_core::sim::Cluster;
-use roomcast_core::{CloseCode, ConnId, Event, HubConfig, Identity, Query, QueryResult, Target};
+use roomcast_core::{CloseCode, ConnId, Event, HubConfig, Query, QueryResult, Target};
 
 fn cluster() -> Cluster {
     let mut cluster = Cluster::new(3, |_| HubConfig {
@@ -17,14 +17,6 @@ fn cluster() -> Cluster {
     });
     cluster.advance(Duration::ZERO).unwrap(); // first heartbeats: every node knows the others
     cluster
-}
-
-fn enter(cluster: &mut Cluster, node: usize, c: ConnId, user: &str, rooms: &[&str]) {
-    cluster.connect(node, c).unwrap();
-    let now = cluster.now();
-    cluster.hub(node).accept_auth(c, Identity::user(user), now).unwrap();
-    cluster.drive().unwrap();
-    join(cluster, node, c, rooms);
 }
 
 fn result(cluster: &mut Cluster, node: usize) -> Option<QueryResult> {

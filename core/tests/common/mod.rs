@@ -51,3 +51,12 @@ pub fn join(cluster: &mut Cluster, i: usize, c: ConnId, rooms: &[&str]) {
     cluster.frame(i, c, &frame).expect("settles");
     cluster.take_frames(i, c);
 }
+
+/// Connects `c` to node `node` as `user`, accepts it, and joins `rooms`; drops its frames.
+pub fn enter(cluster: &mut Cluster, node: usize, c: ConnId, user: &str, rooms: &[&str]) {
+    cluster.connect(node, c).expect("connect");
+    let now = cluster.now();
+    cluster.hub(node).accept_auth(c, roomcast_core::Identity::user(user), now).expect("accept");
+    cluster.drive().expect("settles");
+    join(cluster, node, c, rooms);
+}
