@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# roomcast vs Bun's pub/sub vs Node `ws`, side by side on this machine, in one run.
+#
+#   bash benches/compare.sh [rates...]      (default rates: 250 500 1000 2000 4000)
+#
+# Installs the rivals from the npm registry (benches/rivals/*/node_modules), builds roomcast in
+# release, pins each server to core 0 and the load generator to core 1 (where there are two),
+# and prints, per server: the fan-out sweep (1,000 subscribers, 5 s per rate), the highest rate
+# with zero loss and p99 < 100 ms, and resident memory per idle connection at 15,000
+# connections. Bounded: about 5 minutes. Everything stays on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rates=("${@:-250 500 1000 2000 4000}")
+read -r -a rates <<< "${rates[*]}"
+command -v node >/dev/null || { echo "node is required for the rivals" >&2; exit 1; }
+for rival in bun node-ws; do
+  [ -d "benches/rivals/$rival/node_modules" ] || (cd "benches/rivals/$rival" && npm install --no-audit --no-fund --silent)
+done
+cargo build --release -q -p roomcast-tokio --bin roomcast -p roomcast-benches --bin roomcast-load
+pin_server=""; pin_load=""
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then pin_server="taskset -c 0"; pin_load="taskset -c 1"; fi
+load="$pin_load target/release/roomcast-load"
+port=18200
+
+start() { # name [extra roomcast flags...]: starts the server on a fresh port, sets server_pid
+  local name=$1; shift
+  port=$((port + 1))
+  local log="/tmp/compare-$name.log"
+  # Each server is started directly (not in a subshell), so that $! is its own pid.
+  case $name in
+    roomcast) $pin_server target/release/roomcast serve --listen "127.0.0.1:$port" "$@" > "$log" 2>&1 & ;;
+    bun) $pin_server benches/rivals/bun/node_modules/.bin/bun benches/rivals/bun/server.js "$port" > "$log" 2>&1 & ;;
+    node-ws) $pin_server node benches/rivals/node-ws/server.js "$port" > "$log" 2>&1 & ;;
+  esac
+  server_pid=$!
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+}
+
+for name in roomcast bun node-ws; do
+  start "$name" --rate-limit 0 --queue-frames 65536
+  url="ws://127.0.0.1:$port/ws"
+  best=0
+  for rate in "${rates[@]}"; do
+    line=$(timeout 120 $load fanout --url "$url" --subscribers 1000 --rate "$rate" --seconds 5 || echo '{}')
+    echo "$name fanout rate=$rate $line"
+    if python3 - "$line" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1] or "{}")
+sys.exit(0 if r.get("loss", 1) == 0 and r.get("p99_ms", 1e9) < 100 else 1)
+PY
+    then best=$rate; else break; fi
+  done
+  echo "$name best: highest sustained rate $best msg/s = $((best * 1000)) deliveries/s (zero loss, p99 < 100 ms)"
+  kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+  start "$name"
+  echo "$name idle $(timeout 120 $load idle --url "ws://127.0.0.1:$port/ws" --conns 15000 --pid "$server_pid" --hold 5 || echo failed)"
+  kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+done
