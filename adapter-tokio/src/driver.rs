@@ -68,7 +68,7 @@ pub(crate) enum Out {
 /// The hub's side of one socket: a bounded frame queue and the close signal.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    pub(crate) frames: mpsc::Sender<Out>,
+    pub(crate) frames: crate::queue::Sender,
     pub(crate) close: oneshot::Sender<(u16, String)>,
 }
 
@@ -209,9 +209,8 @@ impl Driver {
             Output::Transmit(t) => {
                 for conn in t.to {
                     let Some(outbox) = self.outboxes.get(&conn) else { continue };
-                    if let Err(mpsc::error::TrySendError::Full(_)) =
-                        outbox.frames.try_send(Out::Frame(t.frame.clone()))
-                    {
+                    let pushed = outbox.frames.push(Out::Frame(t.frame.clone()));
+                    if pushed == Err(crate::queue::PushError::Full) {
                         self.slow.push(conn);
                     }
                 }
@@ -219,7 +218,7 @@ impl Driver {
             Output::Ping(conn) => {
                 if let Some(outbox) = self.outboxes.get(&conn) {
                     // A full queue means the socket is busy; the ping can wait for next time.
-                    let _ = outbox.frames.try_send(Out::Ping);
+                    let _ = outbox.frames.push(Out::Ping);
                 }
             }
             Output::Close { conn, code, reason } => {

@@ -39,6 +39,7 @@ mod listen;
 mod message;
 mod metrics;
 mod options;
+mod queue;
 mod socket;
 
 pub use auth::{AuthFuture, AuthRequest, Authenticator};

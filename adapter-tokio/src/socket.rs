@@ -1,6 +1,7 @@
 //! One WebSocket connection: a reader task feeding the hub, a writer task draining the
 //! connection's queue in batches (one flush per batch), and the close handshake.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio::time::timeout;
 use crate::driver::{Command, Out, Outbox};
 use crate::message::{Incoming, WsError, WsMessage};
 use crate::options::Options;
+use crate::queue;
 
 /// Counts live sockets, so that shutdown can wait until every one has flushed and closed.
 #[derive(Debug, Default)]
@@ -55,7 +57,7 @@ pub(crate) async fn run<S, M, E>(
     E: WsError,
 {
     let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
-    let (frames_tx, frames) = mpsc::channel(options.queue_frames.max(1));
+    let (frames_tx, frames) = queue::queue(options.queue_frames);
     let (close_tx, close) = oneshot::channel();
     let outbox = Outbox { frames: frames_tx, close: close_tx };
     if commands.send(Command::Connect { conn, outbox }).await.is_err() {
@@ -126,7 +128,7 @@ where
 
 async fn write_loop<Si, M>(
     mut sink: Si,
-    mut frames: mpsc::Receiver<Out>,
+    frames: queue::Receiver,
     mut close: oneshot::Receiver<(u16, String)>,
     batch: usize,
     close_timeout: Duration,
@@ -134,30 +136,33 @@ async fn write_loop<Si, M>(
     Si: Sink<M> + Unpin,
     M: WsMessage,
 {
+    let mut pending: VecDeque<Out> = VecDeque::new();
     loop {
         tokio::select! {
             biased;
             closing = &mut close => {
-                finish(&mut sink, &mut frames, closing.ok(), close_timeout).await;
+                finish(&mut sink, &frames, &mut pending, closing.ok(), close_timeout).await;
                 return;
             }
-            first = frames.recv() => {
-                let Some(first) = first else {
-                    finish(&mut sink, &mut frames, None, close_timeout).await;
+            open = frames.take_all(&mut pending) => {
+                if !open {
+                    finish(&mut sink, &frames, &mut pending, None, close_timeout).await;
                     return;
-                };
-                // A client that stops reading stalls this write; the hub then overflows the
-                // queue, and the close signal interrupts the stalled write.
-                tokio::select! {
-                    biased;
-                    closing = &mut close => {
-                        finish(&mut sink, &mut frames, closing.ok(), close_timeout).await;
+                }
+            }
+        }
+        // A client that stops reading stalls these writes; the hub then overflows the queue,
+        // and the close signal interrupts the stalled write.
+        while !pending.is_empty() {
+            tokio::select! {
+                biased;
+                closing = &mut close => {
+                    finish(&mut sink, &frames, &mut pending, closing.ok(), close_timeout).await;
+                    return;
+                }
+                written = write_batch(&mut sink, &mut pending, batch) => {
+                    if written.is_err() {
                         return;
-                    }
-                    written = write_batch(&mut sink, first, &mut frames, batch) => {
-                        if written.is_err() {
-                            return;
-                        }
                     }
                 }
             }
@@ -165,26 +170,20 @@ async fn write_loop<Si, M>(
     }
 }
 
-/// Writes `first` and whatever else is queued (up to `batch` frames), then flushes once.
+/// Writes up to `batch` of the pending frames, then flushes once.
 async fn write_batch<Si, M>(
     sink: &mut Si,
-    first: Out,
-    frames: &mut mpsc::Receiver<Out>,
+    pending: &mut VecDeque<Out>,
     batch: usize,
 ) -> Result<(), Si::Error>
 where
     Si: Sink<M> + Unpin,
     M: WsMessage,
 {
-    let mut next = Some(first);
-    let mut written = 0;
-    while let Some(out) = next.take() {
+    for _ in 0..batch {
+        let Some(out) = pending.pop_front() else { break };
         if let Some(message) = to_message(out) {
             sink.feed(message).await?;
-        }
-        written += 1;
-        if written < batch {
-            next = frames.try_recv().ok();
         }
     }
     sink.flush().await
@@ -194,7 +193,8 @@ where
 /// `close_timeout`, then closes the sink.
 async fn finish<Si, M>(
     sink: &mut Si,
-    frames: &mut mpsc::Receiver<Out>,
+    frames: &queue::Receiver,
+    pending: &mut VecDeque<Out>,
     close: Option<(u16, String)>,
     close_timeout: Duration,
 ) where
@@ -203,7 +203,8 @@ async fn finish<Si, M>(
 {
     let flushed = timeout(close_timeout, async {
         if let Some((code, reason)) = close {
-            while let Ok(out) = frames.try_recv() {
+            frames.take_now(pending);
+            while let Some(out) = pending.pop_front() {
                 if let Some(message) = to_message(out) {
                     sink.feed(message).await?;
                 }
