@@ -100,10 +100,15 @@ impl Hub {
         now: Instant,
     ) -> Result<(), HubError> {
         self.advance(now);
-        // Connection ids are unique cluster-wide: a local one needs no publish.
-        let local = self.conns.contains_key(&conn);
+        // Connection ids are unique cluster-wide: a local one needs no envelope and no publish.
+        if self.conns.contains_key(&conn) {
+            let data = to_data(event, data)?;
+            let frame = ServerFrame { event, room: None, id: None, data: data.as_deref() }.encode();
+            self.transmit(vec![conn], frame);
+            return Ok(());
+        }
         let target = conn.to_string();
-        self.send_out(TargetKind::Client, Some(&target), event, data, &Exclude::none(), local)
+        self.send_out(TargetKind::Client, Some(&target), event, data, &Exclude::none())
     }
 
     /// Sends `{"event","data"}` to every session of `user_id`, on every instance.
@@ -118,7 +123,7 @@ impl Hub {
         if !(1..=super::MAX_USER_ID_BYTES).contains(&user_id.len()) {
             return Err(HubError::InvalidUser);
         }
-        self.send_out(TargetKind::User, Some(user_id), event, data, &Exclude::none(), false)
+        self.send_out(TargetKind::User, Some(user_id), event, data, &Exclude::none())
     }
 
     /// Sends `{"event","room","data"}` to every member of `room` on every instance, except those
@@ -135,7 +140,7 @@ impl Hub {
         if !self.valid_room(room) {
             return Err(HubError::InvalidRoom { max: self.config.max_room_name_bytes });
         }
-        self.send_out(TargetKind::Room, Some(room), event, data, exclude, false)
+        self.send_out(TargetKind::Room, Some(room), event, data, exclude)
     }
 
     /// Sends `{"event","data"}` to every authenticated connection on every instance, except
@@ -148,7 +153,7 @@ impl Hub {
         now: Instant,
     ) -> Result<(), HubError> {
         self.advance(now);
-        self.send_out(TargetKind::Broadcast, None, event, data, exclude, false)
+        self.send_out(TargetKind::Broadcast, None, event, data, exclude)
     }
 
     /// Answers a client's request: `{"event":"reply","id":<id>,"data":..}`.
@@ -202,8 +207,8 @@ impl Hub {
 }
 
 impl Hub {
-    /// The path of every application send: serialize once, deliver locally, and unless the
-    /// target is known to be local, publish for the other instances.
+    /// The path of every application send that may reach other instances: serialize once,
+    /// deliver locally, publish.
     fn send_out<T: Serialize + ?Sized>(
         &mut self,
         kind: TargetKind,
@@ -211,23 +216,17 @@ impl Hub {
         event: &str,
         data: &T,
         exclude: &Exclude,
-        local_only: bool,
     ) -> Result<(), HubError> {
         let data = to_data(event, data)?;
         let users: Vec<&str> = exclude.users.iter().map(String::as_str).collect();
-        let delivery = Delivery {
+        self.deliver(&Delivery {
             kind,
             target,
             event,
             data: data.as_deref(),
             exclude_conns: &exclude.conns,
             exclude_users: &users,
-        };
-        if local_only {
-            self.deliver_local(&delivery);
-        } else {
-            self.deliver(&delivery);
-        }
+        });
         Ok(())
     }
 }
