@@ -6,27 +6,42 @@
 //! use roomcast_tokio::Roomcast;
 //!
 //! let (handle, _events) = Roomcast::builder().start()?;
-//! let app = Router::new().route("/ws", get(roomcast_tokio::axum::upgrade)).with_state(handle);
+//! let app = Router::new()
+//!     .route("/ws", get(roomcast_tokio::axum::upgrade))
+//!     .with_state(handle.clone());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app).await?;
+//! // `serve_app` lets roomcast write to the upgraded TCP streams itself (the fast path);
+//! // `axum::serve(listener, app)` works too, with sockets served through tungstenite.
+//! roomcast_tokio::serve_app(listener, app, handle).await?;
 //! # Ok(()) }
 //! ```
 
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::response::Response;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 
-use crate::Handle;
+use crate::{Handle, upgrade};
 
 /// An axum handler that upgrades the request and serves the socket with `handle`. Frame limits
-/// and buffer sizes come from the handle's options.
-pub async fn upgrade(State(handle): State<Handle>, ws: WebSocketUpgrade) -> Response {
-    configure(ws, &handle)
-        .on_upgrade(move |socket| async move { handle.serve_socket(socket).await })
+/// come from the handle's options.
+pub async fn upgrade(State(handle): State<Handle>, mut request: Request) -> Response {
+    let response = upgrade::respond(request.method(), request.headers());
+    if response.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS {
+        match request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
+            Some(on_upgrade) => {
+                tokio::spawn(upgrade::take_over(on_upgrade, handle));
+            }
+            None => {
+                return (axum::http::StatusCode::UPGRADE_REQUIRED, "connection not upgradable\n")
+                    .into_response();
+            }
+        }
+    }
+    response.into_response()
 }
 
-/// Applies the handle's frame limits and buffer sizes to an upgrade, for apps that write their
-/// own handler around [`Handle::serve_socket`].
+/// Applies the handle's frame limits and buffer sizes to axum's own upgrade, for apps that write
+/// their own handler around [`Handle::serve_socket`].
 pub fn configure(ws: WebSocketUpgrade, handle: &Handle) -> WebSocketUpgrade {
     let options = handle.options();
     let max = options.hub.max_frame_bytes;

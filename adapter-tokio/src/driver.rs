@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use foldhash::fast::RandomState;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -11,6 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{AuthRequest, Authenticator};
 use crate::bus::Bus;
+use crate::codec::Head;
+use crate::link::{Limits, Link, Push};
 use crate::metrics::Metrics;
 use crate::socket::Tracker;
 
@@ -65,18 +69,28 @@ pub(crate) enum Out {
     Ping,
 }
 
-/// The hub's side of one socket: a bounded frame queue and the close signal.
+/// The hub's side of one socket.
 #[derive(Debug)]
-pub(crate) struct Outbox {
-    pub(crate) frames: crate::queue::Sender,
-    pub(crate) close: oneshot::Sender<(u16, String)>,
+pub(crate) enum Outbox {
+    /// A socket the driver frames and writes itself (the fast path).
+    Link(Arc<Link>),
+    /// A socket of another WebSocket implementation: a bounded frame queue to its writer task,
+    /// and the close signal.
+    Queue { frames: crate::queue::Sender, close: oneshot::Sender<(u16, String)> },
 }
+
+/// How many waiting commands the hub task applies before it writes to the sockets: when it is
+/// busy, each socket gets one write for many frames.
+const COMMAND_BATCH: usize = 128;
 
 /// The hub task's state. Application calls run as closures against it.
 pub(crate) struct Driver {
     pub(crate) hub: Hub,
     pub(crate) metrics: Metrics,
-    outboxes: HashMap<ConnId, Outbox>,
+    outboxes: HashMap<ConnId, Outbox, RandomState>,
+    /// Sockets with frames appended since the last write.
+    dirty: Vec<Arc<Link>>,
+    limits: Limits,
     bus: Box<dyn Bus>,
     events: mpsc::Sender<Event>,
     auth: Option<Arc<dyn Authenticator>>,
@@ -99,11 +113,14 @@ impl Driver {
         auth: Option<Arc<dyn Authenticator>>,
         commands: mpsc::WeakSender<Command>,
         tracker: Arc<Tracker>,
+        limits: Limits,
     ) -> Self {
         Self {
             hub,
             metrics: Metrics::default(),
-            outboxes: HashMap::new(),
+            outboxes: HashMap::default(),
+            dirty: Vec::new(),
+            limits,
             bus,
             events,
             auth,
@@ -125,14 +142,14 @@ impl Driver {
         loop {
             tokio::select! {
                 biased;
-                command = commands.recv() => match command {
-                    Some(Command::Shutdown(done)) => {
-                        self.begin_shutdown();
-                        shutdown = Some(done);
+                command = commands.recv() => {
+                    let Some(command) = command else { break };
+                    self.receive(command, &mut shutdown);
+                    for _ in 1..COMMAND_BATCH {
+                        let Ok(command) = commands.try_recv() else { break };
+                        self.receive(command, &mut shutdown);
                     }
-                    Some(command) => self.apply(command),
-                    None => break,
-                },
+                }
                 () = &mut sleep, if deadline.is_some() => self.hub.handle_timeout(Instant::now()),
                 () = self.tracker.idle(), if shutdown.is_some() => {
                     if let Some(done) = shutdown.take() {
@@ -142,11 +159,29 @@ impl Driver {
                 }
             }
             self.carry_out();
+            self.flush();
             let next = self.hub.poll_timeout();
             if next != deadline {
                 deadline = next;
                 sleep.as_mut().reset(next.map_or(far, Into::into));
             }
+        }
+    }
+
+    fn receive(&mut self, command: Command, shutdown: &mut Option<oneshot::Sender<()>>) {
+        if let Command::Shutdown(done) = command {
+            self.begin_shutdown();
+            *shutdown = Some(done);
+        } else {
+            self.apply(command);
+        }
+        self.carry_out();
+    }
+
+    /// Writes every socket that has new frames, one write each.
+    fn flush(&mut self) {
+        for link in self.dirty.drain(..) {
+            link.flush();
         }
     }
 
@@ -207,24 +242,51 @@ impl Driver {
     fn output(&mut self, output: Output) {
         match output {
             Output::Transmit(t) => {
+                let head = Head::text(t.frame.len());
                 for conn in t.to {
-                    let Some(outbox) = self.outboxes.get(&conn) else { continue };
-                    let pushed = outbox.frames.push(Out::Frame(t.frame.clone()));
-                    if pushed == Err(crate::queue::PushError::Full) {
-                        self.slow.push(conn);
+                    match self.outboxes.get(&conn) {
+                        Some(Outbox::Link(link)) => match link.push(&head, &t.frame, self.limits) {
+                            Push::Queued { first: true } => self.dirty.push(link.clone()),
+                            Push::Full => self.slow.push(conn),
+                            Push::Queued { first: false } | Push::Gone => {}
+                        },
+                        Some(Outbox::Queue { frames, .. }) => {
+                            let pushed = frames.push(Out::Frame(t.frame.clone()));
+                            if pushed == Err(crate::queue::PushError::Full) {
+                                self.slow.push(conn);
+                            }
+                        }
+                        None => {}
                     }
                 }
             }
-            Output::Ping(conn) => {
-                if let Some(outbox) = self.outboxes.get(&conn) {
-                    // A full queue means the socket is busy; the ping can wait for next time.
-                    let _ = outbox.frames.push(Out::Ping);
+            // A full queue means the socket is busy; the ping can wait for next time.
+            Output::Ping(conn) => match self.outboxes.get(&conn) {
+                Some(Outbox::Link(link)) => {
+                    let first = link.push_ping(self.limits) == (Push::Queued { first: true });
+                    if first {
+                        self.dirty.push(link.clone());
+                    }
                 }
-            }
+                Some(Outbox::Queue { frames, .. }) => {
+                    let _ = frames.push(Out::Ping);
+                }
+                None => {}
+            },
             Output::Close { conn, code, reason } => {
                 *self.metrics.closes.entry(code.as_u16()).or_default() += 1;
-                if let Some(outbox) = self.outboxes.remove(&conn) {
-                    let _ = outbox.close.send((code.as_u16(), reason.into_owned()));
+                match self.outboxes.remove(&conn) {
+                    // Written at once, behind what is queued: closes are rare.
+                    Some(Outbox::Link(link)) => {
+                        let queued = link.push_close(code.as_u16(), &reason);
+                        if queued {
+                            link.flush();
+                        }
+                    }
+                    Some(Outbox::Queue { close, .. }) => {
+                        let _ = close.send((code.as_u16(), reason.into_owned()));
+                    }
+                    None => {}
                 }
             }
             Output::Publish { channel, payload } => self.bus.publish(channel, payload),

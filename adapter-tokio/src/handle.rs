@@ -4,17 +4,20 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use futures_util::{Sink, Stream};
 use roomcast_core::{
     CloseCode, ConnId, Event, Exclude, Hub, HubConfig, HubError, Identity, RequestId,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Authenticator;
 use crate::bus::{Bus, BusInbox, LocalBus};
-use crate::driver::{Command, Driver};
+use crate::driver::{Command, Driver, Outbox};
+use crate::link::{self, Limits, Link};
 use crate::message::{WsError, WsMessage};
 use crate::metrics::Snapshot;
 use crate::options::Options;
@@ -102,8 +105,17 @@ impl Builder {
             None => Box::new(LocalBus::new().port(bus_inbox)),
         };
         let tracker = Arc::new(Tracker::default());
-        let driver =
-            Driver::new(hub, bus, events_tx, self.auth, commands.downgrade(), tracker.clone());
+        let limits =
+            Limits { frames: options.queue_frames.max(1), bytes: options.max_write_buffer_bytes() };
+        let driver = Driver::new(
+            hub,
+            bus,
+            events_tx,
+            self.auth,
+            commands.downgrade(),
+            tracker.clone(),
+            limits,
+        );
         tokio::spawn(driver.run(inbox));
         let handle = Handle { shared: Arc::new(Shared { commands, tracker, options }) };
         Ok((handle, Events { events }))
@@ -153,6 +165,24 @@ impl Handle {
     {
         let shared = &self.shared;
         socket::run(socket, shared.commands.clone(), shared.tracker.clone(), &shared.options).await;
+    }
+
+    /// Serves one WebSocket whose HTTP upgrade is done, on its plain TCP stream, until it closes.
+    /// `leftover` holds bytes the client sent right behind its upgrade request (hyper's
+    /// `Parts::read_buf`). This is the fast path: roomcast frames and writes the stream itself,
+    /// and the hub task writes a fan-out straight into each socket.
+    pub async fn serve_tcp(&self, stream: TcpStream, leftover: Bytes) {
+        let shared = &self.shared;
+        let _ = stream.set_nodelay(true);
+        let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
+        let link = Arc::new(Link::new(stream));
+        let connect = Command::Connect { conn, outbox: Outbox::Link(link.clone()) };
+        if shared.commands.send(connect).await.is_err() {
+            return;
+        }
+        shared.tracker.enter();
+        link::run(link, conn, leftover, shared.commands.clone(), &shared.options).await;
+        shared.tracker.leave();
     }
 
     /// Runs `call` on the hub task and returns its result.

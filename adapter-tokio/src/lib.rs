@@ -1,9 +1,13 @@
 //! roomcast-tokio: runs [`roomcast_core`] on tokio and tungstenite.
 //!
-//! One task owns the [`Hub`](roomcast_core::Hub) and is the only one that touches it; each socket
-//! has a reader task and a writer task with a bounded queue. The writer sends whatever is queued
-//! in one flush. A socket whose queue overflows (a client that stopped reading) is closed with
-//! 4005 and never slows the others. The hub's bus outputs go to a [`Bus`]: the in-process
+//! One task owns the [`Hub`](roomcast_core::Hub) and is the only one that touches it. On the fast
+//! path ([`serve`], [`serve_app`], [`Handle::serve_tcp`]) roomcast frames the upgraded TCP stream
+//! itself: the hub task appends each frame to the socket's buffer and, once per batch of
+//! commands, writes every changed buffer straight into its socket; each socket's own task reads,
+//! and waits for the socket to drain when the kernel's buffer is full. Sockets of other
+//! WebSocket implementations ([`Handle::serve_socket`]) get a writer task with a bounded queue.
+//! A socket that holds too much unwritten (a client that stopped reading) is closed with 4005 and
+//! never slows the others. The hub's bus outputs go to a [`Bus`]: the in-process
 //! [`LocalBus`] by default, or Redis with roomcast-redis.
 //!
 //! ```no_run
@@ -31,16 +35,19 @@ mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
 mod bus;
+mod codec;
 mod driver;
 mod handle;
 #[cfg(feature = "jwt")]
 mod jwt;
+mod link;
 mod listen;
 mod message;
 mod metrics;
 mod options;
 mod queue;
 mod socket;
+mod upgrade;
 
 pub use auth::{AuthFuture, AuthRequest, Authenticator};
 #[cfg(feature = "redis")]
@@ -49,6 +56,8 @@ pub use bus::{Bus, BusInbox, BusMetrics, LocalBus, LocalPort};
 pub use handle::{Builder, Error, Events, Handle, Member, Roomcast};
 #[cfg(feature = "jwt")]
 pub use jwt::JwtAuth;
+#[cfg(feature = "axum")]
+pub use listen::serve_app;
 pub use listen::{serve, websocket_config};
 pub use message::{Incoming, WsError, WsMessage};
 pub use metrics::Snapshot;

@@ -1,20 +1,27 @@
-//! Accepting WebSocket connections on a TCP listener with tokio-tungstenite.
+//! Accepting connections on a TCP listener: HTTP/1.1 by hyper, WebSocket upgrades handed to the
+//! hub on roomcast's own socket loop.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
+use hyper::body::Incoming;
+use hyper::service::Service;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::{Handle, Options};
+use crate::{Handle, Options, upgrade};
 
 /// How long to wait after a failed accept (e.g. no file descriptor left) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// How long a client may take to complete the WebSocket handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send its request headers (the upgrade request included).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The tungstenite configuration for `options`: frame limits enforced by the transport, and small
-/// buffers so that an idle connection holds little memory.
+/// The tungstenite configuration for `options`, for sockets served through tungstenite
+/// ([`Handle::serve_socket`]): frame limits enforced by the transport, and small buffers so that
+/// an idle connection holds little memory.
 pub fn websocket_config(options: &Options) -> WebSocketConfig {
     let max = options.hub.max_frame_bytes;
     WebSocketConfig::default()
@@ -26,9 +33,50 @@ pub fn websocket_config(options: &Options) -> WebSocketConfig {
 }
 
 /// Accepts connections on `listener` and serves each as a WebSocket, until `handle` shuts down.
-/// Every path is accepted; a request that is not a WebSocket upgrade is refused by the handshake.
+/// Every path is accepted; a request that is not a WebSocket upgrade gets 426.
 pub async fn serve(listener: TcpListener, handle: Handle) -> std::io::Result<()> {
-    let config = websocket_config(handle.options());
+    let service_handle = handle.clone();
+    accept_loop(listener, handle, move || {
+        let handle = service_handle.clone();
+        hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            let response = upgrade::respond(request.method(), request.headers());
+            if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+                let on_upgrade = hyper::upgrade::on(&mut request);
+                tokio::spawn(upgrade::take_over(on_upgrade, handle.clone()));
+            }
+            std::future::ready(Ok::<_, Infallible>(response))
+        })
+    })
+    .await
+}
+
+/// Serves an axum app on `listener` until `handle` shuts down. Routes to
+/// [`axum::upgrade`](crate::axum::upgrade) take the fast path: roomcast writes to the
+/// upgraded TCP stream itself. (`axum::serve` hides the stream's type; sockets upgraded there
+/// are served through tungstenite instead.)
+#[cfg(feature = "axum")]
+pub async fn serve_app(
+    listener: TcpListener,
+    app: ::axum::Router,
+    handle: Handle,
+) -> std::io::Result<()> {
+    accept_loop(listener, handle, move || {
+        hyper_util::service::TowerToHyperService::new(app.clone())
+    })
+    .await
+}
+
+/// Accepts until `handle` stops; serves each connection with a service from `make`.
+async fn accept_loop<M, S, B>(listener: TcpListener, handle: Handle, make: M) -> std::io::Result<()>
+where
+    M: Fn() -> S,
+    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -43,17 +91,14 @@ pub async fn serve(listener: TcpListener, handle: Handle) -> std::io::Result<()>
             return Ok(());
         }
         let _ = stream.set_nodelay(true);
-        let handle = handle.clone();
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), make())
+            .with_upgrades();
         tokio::spawn(async move {
-            let accepted = tokio::time::timeout(
-                HANDSHAKE_TIMEOUT,
-                tokio_tungstenite::accept_async_with_config(stream, Some(config)),
-            )
-            .await;
-            match accepted {
-                Ok(Ok(socket)) => handle.serve_socket(socket).await,
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "handshake failed"),
-                Err(_) => tracing::debug!(%peer, "handshake timed out"),
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended");
             }
         });
     }

@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{FromRef, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
@@ -205,14 +203,13 @@ async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
         %bus,
         "roomcast serving WebSocket on / and /ws, chat page on /, /healthz, /metrics"
     );
-    let stopping = handle.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+    tokio::select! {
+        served = roomcast_tokio::serve_app(listener, app, handle.clone()) => served?,
+        () = shutdown_signal() => {
             tracing::info!("shutting down: closing every client with 1001");
-            stopping.shutdown().await;
-        })
-        .await?;
+            handle.shutdown().await;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -345,13 +342,11 @@ mod api {
 }
 
 /// `/`: the chat page for a browser, or a WebSocket for a client that asks to upgrade.
-async fn index(
-    State(handle): State<Handle>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    match ws {
-        Ok(ws) => roomcast_tokio::axum::upgrade(State(handle), ws).await,
-        Err(_) => Html(include_str!("chat.html")).into_response(),
+async fn index(State(handle): State<Handle>, request: axum::extract::Request) -> Response {
+    if request.headers().contains_key(header::UPGRADE) {
+        roomcast_tokio::axum::upgrade(State(handle), request).await
+    } else {
+        Html(include_str!("chat.html")).into_response()
     }
 }
 

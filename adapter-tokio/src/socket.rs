@@ -24,11 +24,11 @@ pub(crate) struct Tracker {
 }
 
 impl Tracker {
-    fn enter(&self) {
+    pub(crate) fn enter(&self) {
         self.live.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn leave(&self) {
+    pub(crate) fn leave(&self) {
         self.live.fetch_sub(1, Ordering::SeqCst);
         self.changed.notify_waiters();
     }
@@ -59,7 +59,7 @@ pub(crate) async fn run<S, M, E>(
     let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
     let (frames_tx, frames) = queue::queue(options.queue_frames);
     let (close_tx, close) = oneshot::channel();
-    let outbox = Outbox { frames: frames_tx, close: close_tx };
+    let outbox = Outbox::Queue { frames: frames_tx, close: close_tx };
     if commands.send(Command::Connect { conn, outbox }).await.is_err() {
         return;
     }

@@ -220,7 +220,7 @@ async fn fanout(
     Ok(())
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let result = match Cli::parse().scenario {
         Scenario::Idle { url, conns, pid, hold } => idle(url, conns, pid, hold).await,

@@ -1,0 +1,397 @@
+//! The server's side of RFC 6455 framing, for sockets roomcast drives itself: server frames are
+//! written straight into a connection's byte buffer, client frames are decoded from whatever the
+//! socket returned (a read buffer on the stack, not one per connection).
+//!
+//! Headers are parsed and formatted by tungstenite's [`FrameHeader`]; this module holds what a
+//! server adds on top: the mask check, fragment assembly, the size limit, UTF-8 of text messages,
+//! and the rules for control frames.
+
+use std::io::Cursor;
+
+use bytes::Bytes;
+use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+/// The longest reason a close frame can carry (125 bytes of payload, 2 of them the code).
+const MAX_CLOSE_REASON: usize = 123;
+
+/// The most a control frame may carry (RFC 6455, 5.5).
+const MAX_CONTROL_PAYLOAD: u64 = 125;
+
+/// A server frame header formatted once, for a payload sent to many sockets.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Head {
+    bytes: [u8; 10],
+    len: u8,
+}
+
+impl Head {
+    /// The header of a final, unmasked frame of `opcode` carrying `payload_len` bytes.
+    pub(crate) fn new(opcode: OpCode, payload_len: usize) -> Self {
+        let header = FrameHeader { opcode, ..FrameHeader::default() };
+        let mut cursor = Cursor::new([0u8; 10]);
+        // An unmasked header is at most 10 bytes: the write cannot run out of room.
+        let _ = header.format(payload_len as u64, &mut cursor);
+        Self { len: cursor.position() as u8, bytes: cursor.into_inner() }
+    }
+
+    /// A text frame header.
+    pub(crate) fn text(payload_len: usize) -> Self {
+        Self::new(OpCode::Data(Data::Text), payload_len)
+    }
+
+    /// The header's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Appends one whole server frame to `out`.
+pub(crate) fn put(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    out.extend_from_slice(Head::new(opcode, payload.len()).as_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Appends a close frame with `code` and `reason` (cut at a character boundary to fit).
+pub(crate) fn put_close(out: &mut Vec<u8>, code: u16, reason: &str) {
+    let mut end = reason.len().min(MAX_CLOSE_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut payload = Vec::with_capacity(2 + end);
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(&reason.as_bytes()[..end]);
+    put(out, OpCode::Control(Control::Close), &payload);
+}
+
+/// The length (header and payload) of the server frame that starts `buf`, if its header is
+/// whole. Used to count the frames a partial write completed.
+pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
+    let second = *buf.get(1)?;
+    let (head, payload) = match second & 0x7f {
+        126 => (4, u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]))),
+        127 => {
+            let bytes: [u8; 8] = buf.get(2..10)?.try_into().ok()?;
+            (10, u64::from_be_bytes(bytes))
+        }
+        n => (2, u64::from(n)),
+    };
+    usize::try_from(payload).ok().map(|payload| head + payload)
+}
+
+/// A message or control frame from the client.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Decoded {
+    /// A whole text message, valid UTF-8.
+    Text(Bytes),
+    /// A whole binary message (its bytes are not kept: the protocol refuses binary).
+    Binary,
+    /// A ping, with the payload the pong must echo.
+    Ping(Bytes),
+    /// A pong.
+    Pong,
+    /// A close frame, with its status code if it had one.
+    Close(Option<u16>),
+}
+
+/// Why the client's bytes cannot be read any further.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Violation {
+    /// A frame or message over the size limit.
+    #[error("frame or message over the size limit")]
+    TooBig,
+    /// Not WebSocket as RFC 6455 has it (the close code is 1002).
+    #[error("protocol error: {0}")]
+    Protocol(&'static str),
+    /// A text message that is not UTF-8 (the close code is 1007).
+    #[error("text message is not UTF-8")]
+    Utf8,
+}
+
+impl Violation {
+    /// The close code the server answers with, when the hub does not decide it.
+    pub(crate) fn close_code(&self) -> u16 {
+        match self {
+            Self::TooBig => 1009,
+            Self::Protocol(_) => 1002,
+            Self::Utf8 => 1007,
+        }
+    }
+}
+
+/// A fragmented message being put together.
+#[derive(Debug)]
+struct Fragments {
+    text: bool,
+    bytes: Vec<u8>,
+}
+
+/// Decodes client frames from a byte stream fed in arbitrary pieces.
+#[derive(Debug)]
+pub(crate) struct Decoder {
+    max: usize,
+    /// The start of a frame whose end has not arrived yet. Empty (and unallocated) between frames,
+    /// which is where an idle connection sits.
+    partial: Vec<u8>,
+    message: Option<Fragments>,
+}
+
+impl Decoder {
+    /// A decoder refusing frames and messages over `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
+        Self { max, partial: Vec::new(), message: None }
+    }
+
+    /// Decodes what `input` completes, appending each message or control frame to `out`. After
+    /// an error the stream cannot be decoded any further.
+    pub(crate) fn feed(&mut self, input: &[u8], out: &mut Vec<Decoded>) -> Result<(), Violation> {
+        if self.partial.is_empty() {
+            let used = self.decode(input, out)?;
+            if used < input.len() {
+                self.partial.extend_from_slice(&input[used..]);
+            }
+        } else {
+            let mut buf = std::mem::take(&mut self.partial);
+            buf.extend_from_slice(input);
+            let used = self.decode(&buf, out)?;
+            if used < buf.len() {
+                buf.drain(..used);
+                self.partial = buf;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes the whole frames at the start of `buf`; returns how many bytes they took.
+    fn decode(&mut self, buf: &[u8], out: &mut Vec<Decoded>) -> Result<usize, Violation> {
+        let mut at = 0;
+        loop {
+            let mut cursor = Cursor::new(&buf[at..]);
+            let parsed = FrameHeader::parse(&mut cursor)
+                .map_err(|_| Violation::Protocol("reserved opcode"))?;
+            let Some((header, len)) = parsed else { return Ok(at) };
+            self.check(&header, len)?;
+            let head = cursor.position() as usize;
+            // `check` bounded `len` by `max`, which is a usize.
+            let end = at + head + len as usize;
+            let Some(payload) = buf.get(at + head..end) else { return Ok(at) };
+            let mut payload = payload.to_vec();
+            if let Some(mask) = header.mask {
+                unmask(&mut payload, mask);
+            }
+            self.frame(&header, payload, out)?;
+            at = end;
+        }
+    }
+
+    fn check(&self, header: &FrameHeader, len: u64) -> Result<(), Violation> {
+        if header.mask.is_none() {
+            return Err(Violation::Protocol("client frames must be masked"));
+        }
+        if header.rsv1 || header.rsv2 || header.rsv3 {
+            return Err(Violation::Protocol("reserved bits set without an extension"));
+        }
+        match header.opcode {
+            OpCode::Control(_) if len > MAX_CONTROL_PAYLOAD || !header.is_final => {
+                Err(Violation::Protocol("control frames are short and unfragmented"))
+            }
+            OpCode::Control(_) => Ok(()),
+            OpCode::Data(_) => {
+                let held = self.message.as_ref().map_or(0, |m| m.bytes.len() as u64);
+                if held.saturating_add(len) > self.max as u64 {
+                    Err(Violation::TooBig)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn frame(
+        &mut self,
+        header: &FrameHeader,
+        payload: Vec<u8>,
+        out: &mut Vec<Decoded>,
+    ) -> Result<(), Violation> {
+        let (text, bytes) = match (header.opcode, self.message.take()) {
+            (OpCode::Control(Control::Ping), message) => {
+                self.message = message;
+                out.push(Decoded::Ping(payload.into()));
+                return Ok(());
+            }
+            (OpCode::Control(Control::Pong), message) => {
+                self.message = message;
+                out.push(Decoded::Pong);
+                return Ok(());
+            }
+            (OpCode::Control(_), _) => {
+                out.push(Decoded::Close(close_code(&payload)?));
+                return Ok(());
+            }
+            (OpCode::Data(Data::Continue), None) => {
+                return Err(Violation::Protocol("continuation without a message"));
+            }
+            (OpCode::Data(Data::Continue), Some(mut message)) => {
+                message.bytes.extend_from_slice(&payload);
+                (message.text, message.bytes)
+            }
+            (OpCode::Data(_), Some(_)) => {
+                return Err(Violation::Protocol("new message inside a fragmented one"));
+            }
+            (OpCode::Data(data), None) => (data == Data::Text, payload),
+        };
+        if !header.is_final {
+            self.message = Some(Fragments { text, bytes });
+            return Ok(());
+        }
+        if !text {
+            out.push(Decoded::Binary);
+            return Ok(());
+        }
+        std::str::from_utf8(&bytes).map_err(|_| Violation::Utf8)?;
+        out.push(Decoded::Text(bytes.into()));
+        Ok(())
+    }
+}
+
+/// The status code of a close frame's payload; a payload of one byte is malformed.
+fn close_code(payload: &[u8]) -> Result<Option<u16>, Violation> {
+    match payload {
+        [] => Ok(None),
+        [a, b, reason @ ..] => {
+            std::str::from_utf8(reason).map_err(|_| Violation::Utf8)?;
+            Ok(Some(u16::from_be_bytes([*a, *b])))
+        }
+        [_] => Err(Violation::Protocol("close payload of one byte")),
+    }
+}
+
+/// Undoes the client's masking (RFC 6455, 5.3).
+fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+    for (byte, key) in payload.iter_mut().zip(mask.iter().cycle()) {
+        *byte ^= key;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client frame as a browser sends it: masked.
+    fn client(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x11, 0x22, 0x33, 0x44];
+        let opcode = OpCode::from(first & 0x0f);
+        let header = FrameHeader {
+            is_final: first & 0x80 != 0,
+            opcode,
+            mask: Some(mask),
+            ..FrameHeader::default()
+        };
+        let mut out = Vec::new();
+        let _ = header.format(payload.len() as u64, &mut out);
+        let mut body = payload.to_vec();
+        unmask(&mut body, mask);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    fn decode_all(decoder: &mut Decoder, input: &[u8]) -> Result<Vec<Decoded>, Violation> {
+        let mut out = Vec::new();
+        decoder.feed(input, &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_text_frame_split_at_every_byte_decodes_once() {
+        let frame = client(0x81, b"{\"event\":\"hi\"}");
+        for split in 0..=frame.len() {
+            let mut decoder = Decoder::new(1024);
+            let mut out = Vec::new();
+            decoder.feed(&frame[..split], &mut out).unwrap_or_default();
+            decoder.feed(&frame[split..], &mut out).unwrap_or_default();
+            assert_eq!(out, vec![Decoded::Text(Bytes::from_static(b"{\"event\":\"hi\"}"))]);
+            assert!(decoder.partial.capacity() == 0 || decoder.partial.is_empty());
+        }
+    }
+
+    #[test]
+    fn fragments_are_joined_and_pings_may_come_between_them() {
+        let mut input = client(0x01, b"hel");
+        input.extend(client(0x89, b"p"));
+        input.extend(client(0x80, b"lo"));
+        let out = decode_all(&mut Decoder::new(1024), &input);
+        assert_eq!(
+            out,
+            Ok(vec![
+                Decoded::Ping(Bytes::from_static(b"p")),
+                Decoded::Text(Bytes::from_static(b"hello"))
+            ])
+        );
+    }
+
+    #[test]
+    fn protocol_violations_are_named() {
+        let unmasked = [0x81, 0x01, b'a'];
+        assert!(matches!(
+            decode_all(&mut Decoder::new(64), &unmasked),
+            Err(Violation::Protocol(_))
+        ));
+        let reserved_opcode = client(0x83, b"a");
+        assert!(matches!(
+            decode_all(&mut Decoder::new(64), &reserved_opcode),
+            Err(Violation::Protocol(_))
+        ));
+        let stray_continuation = client(0x80, b"a");
+        assert!(matches!(
+            decode_all(&mut Decoder::new(64), &stray_continuation),
+            Err(Violation::Protocol(_))
+        ));
+        let long_ping = client(0x89, &[0; 126]);
+        assert!(matches!(
+            decode_all(&mut Decoder::new(1024), &long_ping),
+            Err(Violation::Protocol(_))
+        ));
+        let bad_utf8 = client(0x81, &[0xff, 0xfe]);
+        assert_eq!(decode_all(&mut Decoder::new(64), &bad_utf8), Err(Violation::Utf8));
+    }
+
+    #[test]
+    fn the_limit_holds_for_frames_and_for_fragmented_messages() {
+        let big = client(0x81, &[b'a'; 65]);
+        // Refused from the header alone, before the payload arrives.
+        assert_eq!(decode_all(&mut Decoder::new(64), &big[..6]), Err(Violation::TooBig));
+        let mut fragmented = client(0x01, &[b'a'; 40]);
+        fragmented.extend(client(0x80, &[b'a'; 40]));
+        assert_eq!(decode_all(&mut Decoder::new(64), &fragmented), Err(Violation::TooBig));
+        assert_eq!(decode_all(&mut Decoder::new(80), &fragmented).map(|out| out.len()), Ok(1));
+    }
+
+    #[test]
+    fn close_frames_carry_their_code() {
+        let mut payload = 1000u16.to_be_bytes().to_vec();
+        payload.extend_from_slice(b"bye");
+        assert_eq!(
+            decode_all(&mut Decoder::new(64), &client(0x88, &payload)),
+            Ok(vec![Decoded::Close(Some(1000))])
+        );
+        assert_eq!(
+            decode_all(&mut Decoder::new(64), &client(0x88, b"")),
+            Ok(vec![Decoded::Close(None)])
+        );
+    }
+
+    #[test]
+    fn server_frames_have_the_lengths_frame_len_reads_back() {
+        for len in [0, 1, 125, 126, 65_535, 65_536, 100_000] {
+            let mut out = Vec::new();
+            put(&mut out, OpCode::Data(Data::Text), &vec![b'x'; len]);
+            assert_eq!(frame_len(&out), Some(out.len()), "payload of {len}");
+            assert_eq!(out[0], 0x81);
+        }
+        let mut close = Vec::new();
+        put_close(&mut close, 4005, &"é".repeat(100));
+        assert_eq!(frame_len(&close), Some(close.len()));
+        assert!(close.len() <= 2 + 125);
+        assert_eq!(&close[2..4], &4005u16.to_be_bytes());
+    }
+}

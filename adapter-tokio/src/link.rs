@@ -1,0 +1,428 @@
+//! One socket that roomcast drives itself, the fast path after an HTTP upgrade on a plain TCP
+//! stream, as uWebSockets does it.
+//!
+//! The hub task appends each server frame to the socket's byte buffer (no per-recipient
+//! channel, message or reference count), and once per batch of commands it writes every buffer
+//! that changed straight into its socket. Only when the kernel's send buffer is full does the
+//! socket's own task take over, waiting for the socket to drain. So a fan-out costs one copy and
+//! one `write` per socket per batch, and no task wake-up at all.
+//!
+//! The socket's task reads: it waits for readability, reads into a buffer on its stack and
+//! decodes frames (see [`codec`](crate::codec)), so an idle connection holds no read buffer.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+use roomcast_core::ConnId;
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
+
+use crate::codec::{self, Decoded, Decoder, Head, Violation};
+use crate::driver::Command;
+use crate::options::Options;
+
+/// How much one read takes from the socket, into a buffer on the stack.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Past this many bytes already written, the buffer's unwritten tail moves to its front.
+const COMPACT_AFTER: usize = 64 * 1024;
+
+/// A socket's outbound bytes and its state, shared by the hub task and the socket's task.
+#[derive(Debug, Default)]
+struct Out {
+    /// Frames not yet wholly written, from `sent` on.
+    buf: Vec<u8>,
+    sent: usize,
+    /// Where the first frame not yet wholly written ends.
+    next_end: usize,
+    /// How many frames are not yet wholly written.
+    frames: usize,
+    /// The last write found the kernel's buffer full: the socket's task waits until it drains.
+    blocked: bool,
+    /// On the hub's list of sockets to write at the end of the batch.
+    dirty: bool,
+    /// A close frame is queued: nothing more is appended.
+    closing: bool,
+    /// Writing failed or the socket's task ended: nothing more is written.
+    broken: bool,
+}
+
+impl Out {
+    fn pending(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+
+    fn append(&mut self, head: &[u8], payload: &[u8]) {
+        if self.buf.is_empty() {
+            self.buf.reserve((head.len() + payload.len()).max(256));
+            self.next_end = head.len() + payload.len();
+        }
+        self.buf.extend_from_slice(head);
+        self.buf.extend_from_slice(payload);
+        self.frames += 1;
+    }
+
+    /// Counts the frames that `sent` has passed.
+    fn advance(&mut self, written: usize) {
+        self.sent += written;
+        while self.frames > 0 && self.next_end <= self.sent {
+            self.frames -= 1;
+            self.next_end += codec::frame_len(&self.buf[self.next_end..]).unwrap_or(0);
+        }
+        if self.sent == self.buf.len() {
+            // Everything is out: give the memory back, an idle socket holds none.
+            self.buf = Vec::new();
+            self.sent = 0;
+            self.next_end = 0;
+            self.frames = 0;
+        } else if self.sent >= COMPACT_AFTER && self.sent * 2 >= self.buf.len() {
+            self.buf.drain(..self.sent);
+            self.next_end -= self.sent;
+            self.sent = 0;
+        }
+    }
+}
+
+/// What became of a frame the hub appended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// Queued; `first` when this socket was not yet on the list to write.
+    Queued { first: bool },
+    /// The socket holds its limit of unwritten frames or bytes: it is a slow consumer.
+    Full,
+    /// The socket is closing or gone.
+    Gone,
+}
+
+/// How much a socket may hold unwritten before it counts as a slow consumer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) frames: usize,
+    pub(crate) bytes: usize,
+}
+
+/// A socket shared by the hub task (which appends and writes) and the socket's task (which reads,
+/// and writes when the socket was full).
+#[derive(Debug)]
+pub(crate) struct Link {
+    stream: TcpStream,
+    out: Mutex<Out>,
+    /// Wakes the socket's task: the socket became full, closing began, or writing failed.
+    wake: Notify,
+}
+
+impl Link {
+    pub(crate) fn new(stream: TcpStream) -> Self {
+        Self { stream, out: Mutex::new(Out::default()), wake: Notify::new() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Out> {
+        // Nothing panics while holding this lock; recover the state if something ever did.
+        self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends a frame for the hub, within `limits`.
+    pub(crate) fn push(&self, head: &Head, payload: &[u8], limits: Limits) -> Push {
+        let mut out = self.lock();
+        if out.closing || out.broken {
+            return Push::Gone;
+        }
+        if out.frames >= limits.frames || out.pending() + payload.len() > limits.bytes {
+            return Push::Full;
+        }
+        out.append(head.as_bytes(), payload);
+        Push::Queued { first: !std::mem::replace(&mut out.dirty, true) }
+    }
+
+    /// Appends a ping unless the socket is busy (then the ping waits for the next interval).
+    pub(crate) fn push_ping(&self, limits: Limits) -> Push {
+        self.push(&Head::new(OpCode::Control(Control::Ping), 0), &[], limits)
+    }
+
+    /// Appends the close frame, after whatever is queued, and tells the socket's task. `true`
+    /// when the socket must go on the list to write.
+    pub(crate) fn push_close(&self, code: u16, reason: &str) -> bool {
+        let mut out = self.lock();
+        if out.closing || out.broken {
+            return false;
+        }
+        let mut frame = Vec::new();
+        codec::put_close(&mut frame, code, reason);
+        out.append(&frame, &[]);
+        out.closing = true;
+        drop(out);
+        self.wake.notify_one();
+        true
+    }
+
+    /// Writes what is queued, for the hub at the end of a batch.
+    pub(crate) fn flush(&self) {
+        let mut out = self.lock();
+        out.dirty = false;
+        if out.blocked || out.broken {
+            return;
+        }
+        let written = self.write_out(&mut out);
+        drop(out);
+        if written.is_err() {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Writes until the buffer is empty or the socket is full. On a full socket, the socket's
+    /// task is told to wait for it to drain.
+    fn write_out(&self, out: &mut Out) -> io::Result<()> {
+        while out.pending() > 0 {
+            match self.stream.try_write(&out.buf[out.sent..]) {
+                Ok(0) => {
+                    out.broken = true;
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                Ok(n) => out.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !out.blocked {
+                        out.blocked = true;
+                        self.wake.notify_one();
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    out.broken = true;
+                    return Err(e);
+                }
+            }
+        }
+        out.blocked = false;
+        Ok(())
+    }
+
+    /// Appends a frame from the socket's task (a pong, or the close answering the peer's) and
+    /// writes it at once, unless the socket is full.
+    fn send_now(&self, opcode: OpCode, payload: &[u8]) {
+        let mut out = self.lock();
+        if out.closing || out.broken {
+            return;
+        }
+        let close = opcode == OpCode::Control(Control::Close);
+        out.append(Head::new(opcode, payload.len()).as_bytes(), payload);
+        out.closing |= close;
+        if !out.blocked {
+            let _ = self.write_out(&mut out);
+        }
+    }
+
+    fn state(&self) -> State {
+        let out = self.lock();
+        State {
+            blocked: out.blocked,
+            closing: out.closing,
+            broken: out.broken,
+            idle: out.pending() == 0,
+        }
+    }
+
+    /// The socket's task is ending: nothing more is written.
+    fn retire(&self) {
+        let mut out = self.lock();
+        out.broken = true;
+        out.buf = Vec::new();
+    }
+
+    /// One read into a buffer on the stack; decodes it unless `decode` is off (then the bytes
+    /// are dropped: the connection is closing and its stream may not be decodable any more).
+    fn read(&self, decoder: &mut Decoder, decoded: &mut Vec<Decoded>, decode: bool) -> Read {
+        let mut buf = [0u8; READ_CHUNK];
+        match self.stream.try_read(&mut buf) {
+            Ok(0) => Read::Eof,
+            Ok(n) if decode => match decoder.feed(&buf[..n], decoded) {
+                Ok(()) => Read::Some,
+                Err(violation) => Read::Violation(violation),
+            },
+            Ok(_) => Read::Some,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Read::Some,
+            Err(e) => Read::Failed(e),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    blocked: bool,
+    closing: bool,
+    broken: bool,
+    /// Nothing is left to write.
+    idle: bool,
+}
+
+#[derive(Debug)]
+enum Read {
+    Some,
+    Eof,
+    Failed(io::Error),
+    Violation(Violation),
+}
+
+/// Where the socket's task is in the connection's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// Frames go to the hub.
+    Open,
+    /// The close handshake is under way: frames are decoded only to see the peer's close.
+    Closing,
+    /// The stream cannot be decoded any more: bytes are read and dropped until the peer leaves.
+    Draining,
+}
+
+/// Runs the socket's task until the connection is over. `leftover` holds bytes the client sent
+/// right behind its upgrade request.
+pub(crate) async fn run(
+    link: std::sync::Arc<Link>,
+    conn: ConnId,
+    leftover: Bytes,
+    commands: mpsc::Sender<Command>,
+    options: &Options,
+) {
+    let mut task = Task {
+        link,
+        conn,
+        commands,
+        decoder: Decoder::new(options.hub.max_frame_bytes),
+        phase: Phase::Open,
+        hub_told: false,
+        peer_closed: false,
+    };
+    let mut decoded = Vec::new();
+    if !leftover.is_empty() {
+        if let Err(violation) = task.decoder.feed(&leftover, &mut decoded) {
+            task.violation(violation).await;
+        }
+    }
+    let mut deadline: Option<Instant> = None;
+    let mut shut = false;
+    loop {
+        for item in std::mem::take(&mut decoded) {
+            task.act(item).await;
+        }
+        let state = task.link.state();
+        if state.broken {
+            break;
+        }
+        if task.phase == Phase::Draining {
+            // The hub closes an oversized frame's connection; the peer may never answer.
+            deadline.get_or_insert_with(|| Instant::now() + options.close_timeout);
+        }
+        if state.closing {
+            task.phase = task.phase.max(Phase::Closing);
+            deadline.get_or_insert_with(|| Instant::now() + options.close_timeout);
+            if state.idle && !shut {
+                // Our close frame is out: the peer answers with its own, then leaves.
+                let _ = socket2::SockRef::from(&task.link.stream).shutdown(Shutdown::Write);
+                shut = true;
+            }
+            if shut && task.peer_closed {
+                break;
+            }
+        }
+        let link = &*task.link;
+        tokio::select! {
+            biased;
+            () = link.wake.notified() => {}
+            ready = link.stream.writable(), if state.blocked => {
+                if ready.is_err() {
+                    break;
+                }
+                let mut out = link.lock();
+                let _ = link.write_out(&mut out);
+            }
+            ready = link.stream.readable() => {
+                if ready.is_err() {
+                    break;
+                }
+                match link.read(&mut task.decoder, &mut decoded, task.phase != Phase::Draining) {
+                    Read::Some => {}
+                    Read::Eof => break,
+                    Read::Failed(e) => {
+                        tracing::debug!(conn = %task.conn, error = %e, "socket read ended");
+                        break;
+                    }
+                    Read::Violation(violation) => task.violation(violation).await,
+                }
+            }
+            () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                tracing::debug!(conn = %task.conn, "close handshake timed out");
+                break;
+            }
+        }
+    }
+    task.link.retire();
+    task.tell_hub(Command::Disconnect(task.conn)).await;
+}
+
+/// The socket task's state between reads.
+struct Task {
+    link: std::sync::Arc<Link>,
+    conn: ConnId,
+    commands: mpsc::Sender<Command>,
+    decoder: Decoder,
+    phase: Phase,
+    /// The hub was told the connection is gone.
+    hub_told: bool,
+    /// The peer's close frame arrived.
+    peer_closed: bool,
+}
+
+impl Task {
+    async fn act(&mut self, item: Decoded) {
+        let command = match item {
+            Decoded::Ping(payload) => {
+                self.link.send_now(OpCode::Control(Control::Pong), &payload);
+                Command::Alive(self.conn)
+            }
+            Decoded::Pong => Command::Alive(self.conn),
+            Decoded::Close(code) => {
+                self.peer_closed = true;
+                // Answer with the peer's code (RFC 6455, 5.5.1), unless our close went first.
+                let payload = code.map(u16::to_be_bytes);
+                self.link.send_now(
+                    OpCode::Control(Control::Close),
+                    payload.as_ref().map_or(&[][..], |p| &p[..]),
+                );
+                self.phase = self.phase.max(Phase::Closing);
+                Command::Disconnect(self.conn)
+            }
+            _ if self.phase != Phase::Open => return,
+            Decoded::Text(frame) => Command::Frame { conn: self.conn, frame },
+            Decoded::Binary => Command::Binary(self.conn),
+        };
+        self.tell_hub(command).await;
+    }
+
+    /// The client broke the protocol: the hub decides the close of an oversized frame (1009);
+    /// anything else is closed here, with 1002 or 1007.
+    async fn violation(&mut self, violation: Violation) {
+        tracing::debug!(conn = %self.conn, %violation, "client frame refused");
+        self.phase = Phase::Draining;
+        if violation == Violation::TooBig {
+            self.tell_hub(Command::Oversized(self.conn)).await;
+        } else {
+            if self.link.push_close(violation.close_code(), &violation.to_string()) {
+                self.link.flush();
+            }
+            self.tell_hub(Command::Disconnect(self.conn)).await;
+        }
+    }
+
+    /// Sends `command` to the hub, waiting while its queue is full (backpressure reaches the
+    /// client through TCP). Nothing is sent after the hub was told the connection is gone.
+    async fn tell_hub(&mut self, command: Command) {
+        if self.hub_told {
+            return;
+        }
+        self.hub_told = matches!(command, Command::Disconnect(_));
+        let _ = self.commands.send(command).await;
+    }
+}

@@ -1,0 +1,141 @@
+//! The HTTP/1.1 upgrade to WebSocket (RFC 6455, 4.2) and the hand-over of the upgraded stream:
+//! a plain TCP stream goes to roomcast's own socket loop (the fast path); any other transport
+//! (TLS, or a server whose connection type roomcast cannot see through) to tungstenite.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::upgrade::OnUpgrade;
+use hyper::{Method, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use crate::Handle;
+use crate::listen::websocket_config;
+
+/// The response to an upgrade request: 101 with the accept key, or why it is refused.
+pub(crate) fn respond(method: &Method, headers: &HeaderMap) -> Response<Full<Bytes>> {
+    match accept_key(method, headers) {
+        Ok(accept) => {
+            let mut response = Response::new(Full::default());
+            *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let headers = response.headers_mut();
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+            response
+        }
+        Err((status, why)) => {
+            let mut response = Response::new(Full::new(Bytes::from_static(why.as_bytes())));
+            *response.status_mut() = status;
+            if status == StatusCode::UPGRADE_REQUIRED {
+                response
+                    .headers_mut()
+                    .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                response
+                    .headers_mut()
+                    .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+            }
+            response
+        }
+    }
+}
+
+/// Checks a WebSocket upgrade request and derives its `Sec-WebSocket-Accept`.
+fn accept_key(
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<HeaderValue, (StatusCode, &'static str)> {
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|v| v.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    };
+    if !has(header::UPGRADE, "websocket") || !has(header::CONNECTION, "upgrade") {
+        return Err((StatusCode::UPGRADE_REQUIRED, "a WebSocket endpoint: upgrade required\n"));
+    }
+    if method != Method::GET {
+        return Err((StatusCode::METHOD_NOT_ALLOWED, "a WebSocket upgrade is a GET\n"));
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        return Err((StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 only\n"));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or((StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing\n"))?;
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map_err(|_| (StatusCode::BAD_REQUEST, "bad Sec-WebSocket-Key\n"))
+}
+
+/// Waits for the upgrade to complete, then serves the socket until it closes.
+pub(crate) async fn take_over(on_upgrade: OnUpgrade, handle: Handle) {
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade failed");
+            return;
+        }
+    };
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => handle.serve_tcp(parts.io.into_inner(), parts.read_buf).await,
+        Err(upgraded) => {
+            let config = websocket_config(handle.options());
+            let socket = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(config),
+            )
+            .await;
+            handle.serve_socket(socket).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (k.clone(), HeaderValue::from_static(v))).collect()
+    }
+
+    #[test]
+    fn the_accept_key_is_the_one_rfc_6455_gives_for_its_sample_key() {
+        let headers = request(&[
+            (header::UPGRADE, "websocket"),
+            (header::CONNECTION, "keep-alive, Upgrade"),
+            (header::SEC_WEBSOCKET_VERSION, "13"),
+            (header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        let response = respond(&Method::GET, &headers);
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(
+            response.headers()[header::SEC_WEBSOCKET_ACCEPT],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn a_plain_get_or_another_version_is_refused_with_a_status() {
+        assert_eq!(respond(&Method::GET, &HeaderMap::new()).status(), StatusCode::UPGRADE_REQUIRED);
+        let old = request(&[
+            (header::UPGRADE, "websocket"),
+            (header::CONNECTION, "Upgrade"),
+            (header::SEC_WEBSOCKET_VERSION, "8"),
+            (header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        assert_eq!(respond(&Method::GET, &old).status(), StatusCode::UPGRADE_REQUIRED);
+        let no_key = request(&[
+            (header::UPGRADE, "websocket"),
+            (header::CONNECTION, "Upgrade"),
+            (header::SEC_WEBSOCKET_VERSION, "13"),
+        ]);
+        assert_eq!(respond(&Method::GET, &no_key).status(), StatusCode::BAD_REQUEST);
+    }
+}
