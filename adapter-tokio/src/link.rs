@@ -10,15 +10,18 @@
 //! The socket's task reads: it waits for readability, reads into a buffer on its stack and
 //! decodes frames (see [`codec`](crate::codec)), so an idle connection holds no read buffer.
 
+use std::future::Future;
 use std::io;
 use std::net::Shutdown;
+use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
+use std::task::Poll;
 
 use bytes::Bytes;
 use roomcast_core::ConnId;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
-use tokio::time::Instant;
+use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 
 use crate::codec::{self, Decoded, Decoder, Head, Violation};
@@ -225,6 +228,34 @@ impl Link {
         }
     }
 
+    /// Waits for the next thing the socket's task acts on. Readiness is polled through the
+    /// stream's own waker slots (only this task polls them), so waiting costs no waiter node.
+    async fn next_event(&self, blocked: bool, deadline: Option<&mut Pin<Box<Sleep>>>) -> Event {
+        let woken = self.wake.notified();
+        let mut woken = std::pin::pin!(woken);
+        let mut deadline = deadline;
+        std::future::poll_fn(|cx| {
+            if woken.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Woken);
+            }
+            if blocked {
+                match self.stream.poll_write_ready(cx) {
+                    Poll::Ready(Ok(())) => return Poll::Ready(Event::Writable),
+                    Poll::Ready(Err(_)) => return Poll::Ready(Event::Failed),
+                    Poll::Pending => {}
+                }
+            }
+            match self.stream.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => return Poll::Ready(Event::Readable),
+                Poll::Ready(Err(_)) => return Poll::Ready(Event::Failed),
+                Poll::Pending => {}
+            }
+            let due = deadline.as_mut().is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+            if due { Poll::Ready(Event::Deadline) } else { Poll::Pending }
+        })
+        .await
+    }
+
     /// The socket's task is ending: nothing more is written.
     fn retire(&self) {
         let mut out = self.lock();
@@ -256,6 +287,19 @@ struct State {
     broken: bool,
     /// Nothing is left to write.
     idle: bool,
+}
+
+/// What the socket's task wakes up for.
+#[derive(Debug)]
+enum Event {
+    /// The hub or the other side of this link has news (closing, a full socket, a failure).
+    Woken,
+    Writable,
+    Readable,
+    /// The socket's readiness could not be polled.
+    Failed,
+    /// The close handshake took too long.
+    Deadline,
 }
 
 #[derive(Debug)]
@@ -296,28 +340,36 @@ pub(crate) async fn run(
         peer_closed: false,
     };
     let mut decoded = Vec::new();
-    if !leftover.is_empty() {
-        if let Err(violation) = task.decoder.feed(&leftover, &mut decoded) {
-            task.violation(violation).await;
+    // The leftover may be a slice of the HTTP server's read buffer: let that go now, not with
+    // the connection.
+    let early = task.decoder.feed(&leftover, &mut decoded);
+    drop(leftover);
+    if let Err(violation) = early {
+        if let Some(command) = task.violation(violation) {
+            send(&task.commands, command).await;
         }
     }
-    let mut deadline: Option<Instant> = None;
+    // Boxed, and only once closing begins: most connections never need it, and every byte of
+    // this task's state is held by every connection for its whole life.
+    let mut deadline: Option<Pin<Box<Sleep>>> = None;
     let mut shut = false;
     loop {
         for item in std::mem::take(&mut decoded) {
-            task.act(item).await;
+            // Waits while the hub's queue is full: backpressure reaches the client through TCP.
+            if let Some(command) = task.act(item) {
+                send(&task.commands, command).await;
+            }
         }
         let state = task.link.state();
         if state.broken {
             break;
         }
-        if task.phase == Phase::Draining {
-            // The hub closes an oversized frame's connection; the peer may never answer.
-            deadline.get_or_insert_with(|| Instant::now() + options.close_timeout);
+        if state.closing || task.phase == Phase::Draining {
+            // After an oversized frame the hub closes; and the peer may never answer.
+            deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(options.close_timeout)));
         }
         if state.closing {
             task.phase = task.phase.max(Phase::Closing);
-            deadline.get_or_insert_with(|| Instant::now() + options.close_timeout);
             if state.idle && !shut {
                 // Our close frame is out: the peer answers with its own, then leaves.
                 let _ = socket2::SockRef::from(&task.link.stream).shutdown(Shutdown::Write);
@@ -327,39 +379,39 @@ pub(crate) async fn run(
                 break;
             }
         }
-        let link = &*task.link;
-        tokio::select! {
-            biased;
-            () = link.wake.notified() => {}
-            ready = link.stream.writable(), if state.blocked => {
-                if ready.is_err() {
-                    break;
-                }
-                let mut out = link.lock();
-                let _ = link.write_out(&mut out);
+        match task.link.next_event(state.blocked, deadline.as_mut()).await {
+            Event::Woken => {}
+            Event::Writable => {
+                let mut out = task.link.lock();
+                let _ = task.link.write_out(&mut out);
             }
-            ready = link.stream.readable() => {
-                if ready.is_err() {
-                    break;
-                }
-                match link.read(&mut task.decoder, &mut decoded, task.phase != Phase::Draining) {
+            Event::Readable => {
+                let decode = task.phase != Phase::Draining;
+                match task.link.read(&mut task.decoder, &mut decoded, decode) {
                     Read::Some => {}
                     Read::Eof => break,
                     Read::Failed(e) => {
                         tracing::debug!(conn = %task.conn, error = %e, "socket read ended");
                         break;
                     }
-                    Read::Violation(violation) => task.violation(violation).await,
+                    Read::Violation(violation) => {
+                        if let Some(command) = task.violation(violation) {
+                            send(&task.commands, command).await;
+                        }
+                    }
                 }
             }
-            () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+            Event::Failed => break,
+            Event::Deadline => {
                 tracing::debug!(conn = %task.conn, "close handshake timed out");
                 break;
             }
         }
     }
     task.link.retire();
-    task.tell_hub(Command::Disconnect(task.conn)).await;
+    if let Some(command) = task.for_hub(Command::Disconnect(task.conn)) {
+        send(&task.commands, command).await;
+    }
 }
 
 /// The socket task's state between reads.
@@ -376,7 +428,8 @@ struct Task {
 }
 
 impl Task {
-    async fn act(&mut self, item: Decoded) {
+    /// Acts on a decoded frame; returns what the hub is to be told.
+    fn act(&mut self, item: Decoded) -> Option<Command> {
         let command = match item {
             Decoded::Ping(payload) => {
                 self.link.send_now(OpCode::Control(Control::Pong), &payload);
@@ -394,35 +447,47 @@ impl Task {
                 self.phase = self.phase.max(Phase::Closing);
                 Command::Disconnect(self.conn)
             }
-            _ if self.phase != Phase::Open => return,
+            _ if self.phase != Phase::Open => return None,
             Decoded::Text(frame) => Command::Frame { conn: self.conn, frame },
             Decoded::Binary => Command::Binary(self.conn),
         };
-        self.tell_hub(command).await;
+        self.for_hub(command)
     }
 
     /// The client broke the protocol: the hub decides the close of an oversized frame (1009);
     /// anything else is closed here, with 1002 or 1007.
-    async fn violation(&mut self, violation: Violation) {
+    /// Returns what the hub is to be told.
+    fn violation(&mut self, violation: Violation) -> Option<Command> {
         tracing::debug!(conn = %self.conn, %violation, "client frame refused");
         self.phase = Phase::Draining;
         if violation == Violation::TooBig {
-            self.tell_hub(Command::Oversized(self.conn)).await;
-        } else {
-            if self.link.push_close(violation.close_code(), &violation.to_string()) {
-                self.link.flush();
-            }
-            self.tell_hub(Command::Disconnect(self.conn)).await;
+            return self.for_hub(Command::Oversized(self.conn));
         }
+        if self.link.push_close(violation.close_code(), &violation.to_string()) {
+            self.link.flush();
+        }
+        self.for_hub(Command::Disconnect(self.conn))
     }
 
-    /// Sends `command` to the hub, waiting while its queue is full (backpressure reaches the
-    /// client through TCP). Nothing is sent after the hub was told the connection is gone.
-    async fn tell_hub(&mut self, command: Command) {
+    /// `command`, unless the hub was already told the connection is gone.
+    fn for_hub(&mut self, command: Command) -> Option<Command> {
         if self.hub_told {
-            return;
+            return None;
         }
         self.hub_told = matches!(command, Command::Disconnect(_));
-        let _ = self.commands.send(command).await;
+        Some(command)
+    }
+}
+
+/// Sends a command to the hub task. The wait for room in its queue is boxed: it is rare, and
+/// an inline send future would make every connection's task (idle ones included) larger by its
+/// whole size.
+pub(crate) async fn send(commands: &mpsc::Sender<Command>, command: Command) -> bool {
+    match commands.try_send(command) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(command)) => {
+            Box::pin(commands.send(command)).await.is_ok()
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }

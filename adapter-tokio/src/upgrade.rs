@@ -73,7 +73,8 @@ fn accept_key(
         .map_err(|_| (StatusCode::BAD_REQUEST, "bad Sec-WebSocket-Key\n"))
 }
 
-/// Waits for the upgrade to complete, then serves the socket until it closes.
+/// Waits for the upgrade to complete, then serves the socket until it closes (a plain TCP
+/// stream in a task of its own).
 pub(crate) async fn take_over(on_upgrade: OnUpgrade, handle: Handle) {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
@@ -83,18 +84,24 @@ pub(crate) async fn take_over(on_upgrade: OnUpgrade, handle: Handle) {
         }
     };
     match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(parts) => handle.serve_tcp(parts.io.into_inner(), parts.read_buf).await,
-        Err(upgraded) => {
-            let config = websocket_config(handle.options());
-            let socket = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                Role::Server,
-                Some(config),
-            )
-            .await;
-            handle.serve_socket(socket).await;
+        // A task of its own, so that the connection does not keep this future's upgrade state
+        // for its whole life.
+        Ok(parts) => {
+            let (stream, leftover) = (parts.io.into_inner(), parts.read_buf);
+            tokio::spawn(async move { handle.serve_tcp(stream, leftover).await });
         }
+        // Boxed: this path is rare, and every connection's task is as large as its largest
+        // state.
+        Err(upgraded) => Box::pin(serve_other(upgraded, handle)).await,
     }
+}
+
+/// Serves an upgraded stream that is not a plain TCP stream through tungstenite.
+async fn serve_other(upgraded: hyper::upgrade::Upgraded, handle: Handle) {
+    let config = websocket_config(handle.options());
+    let socket =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    handle.serve_socket(socket).await;
 }
 
 #[cfg(test)]
