@@ -394,4 +394,93 @@ mod tests {
         assert!(close.len() <= 2 + 125);
         assert_eq!(&close[2..4], &4005u16.to_be_bytes());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A client message: text (maybe fragmented into pieces) or a ping.
+        #[derive(Clone, Debug)]
+        enum Message {
+            Text { text: String, pieces: usize },
+            Ping(Vec<u8>),
+        }
+
+        fn message() -> impl Strategy<Value = Message> {
+            prop_oneof![
+                ("\\PC{0,200}", 1usize..4)
+                    .prop_map(|(text, pieces)| Message::Text { text, pieces }),
+                proptest::collection::vec(any::<u8>(), 0..125).prop_map(Message::Ping),
+            ]
+        }
+
+        fn encode(messages: &[Message]) -> (Vec<u8>, Vec<Decoded>) {
+            let mut wire = Vec::new();
+            let mut expected = Vec::new();
+            for message in messages {
+                match message {
+                    Message::Ping(payload) => {
+                        wire.extend(client(0x89, payload));
+                        expected.push(Decoded::Ping(Bytes::from(payload.clone())));
+                    }
+                    Message::Text { text, pieces } => {
+                        let bytes = text.as_bytes();
+                        let size = bytes.len().div_ceil(*pieces).max(1);
+                        let chunks: Vec<&[u8]> = if bytes.is_empty() {
+                            vec![&[][..]]
+                        } else {
+                            bytes.chunks(size).collect()
+                        };
+                        for (i, chunk) in chunks.iter().enumerate() {
+                            let opcode = if i == 0 { 0x01 } else { 0x00 };
+                            let fin = if i + 1 == chunks.len() { 0x80 } else { 0 };
+                            wire.extend(client(fin | opcode, chunk));
+                        }
+                        expected.push(Decoded::Text(Bytes::from(text.clone())));
+                    }
+                }
+            }
+            (wire, expected)
+        }
+
+        proptest! {
+            #[test]
+            fn any_messages_fed_in_any_pieces_decode_to_the_same_messages(
+                messages in proptest::collection::vec(message(), 0..8),
+                cuts in proptest::collection::vec(1usize..64, 1..16),
+            ) {
+                let (wire, expected) = encode(&messages);
+                let mut decoder = Decoder::new(64 * 1024);
+                let mut out = Vec::new();
+                let mut rest = &wire[..];
+                for cut in cuts.iter().cycle() {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (piece, tail) = rest.split_at((*cut).min(rest.len()));
+                    prop_assert_eq!(decoder.feed(piece, &mut out), Ok(()));
+                    rest = tail;
+                }
+                prop_assert_eq!(out, expected);
+                prop_assert!(decoder.partial.is_empty());
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic_and_never_exceed_the_limit(
+                bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            ) {
+                let mut decoder = Decoder::new(100);
+                let mut out = Vec::new();
+                let _ = decoder.feed(&bytes, &mut out);
+                for decoded in out {
+                    if let Decoded::Text(text) = decoded {
+                        prop_assert!(text.len() <= 100);
+                        prop_assert!(std::str::from_utf8(&text).is_ok());
+                    }
+                }
+                prop_assert!(decoder.partial.len() <= 100 + 14);
+            }
+        }
+    }
 }

@@ -491,3 +491,41 @@ pub(crate) async fn send(commands: &mpsc::Sender<Command>, command: Command) -> 
         Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append_text(out: &mut Out, payload: &[u8]) {
+        out.append(Head::text(payload.len()).as_bytes(), payload);
+    }
+
+    #[test]
+    fn partial_writes_count_the_frames_they_complete_and_a_drained_buffer_is_released() {
+        let mut out = Out::default();
+        append_text(&mut out, b"first");
+        append_text(&mut out, &[b'x'; 300]);
+        append_text(&mut out, b"third");
+        assert_eq!(out.frames, 3);
+        out.advance(3); // inside the first frame (2 + 5 bytes)
+        assert_eq!(out.frames, 3);
+        out.advance(4); // the first frame's last byte
+        assert_eq!(out.frames, 2);
+        out.advance(4 + 300); // the second frame, with its 4-byte header
+        assert_eq!(out.frames, 1);
+        out.advance(out.pending());
+        assert_eq!((out.frames, out.pending(), out.buf.capacity()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_long_unwritten_tail_moves_to_the_front() {
+        let mut out = Out::default();
+        for _ in 0..3 {
+            append_text(&mut out, &[b'x'; 40_000]);
+        }
+        out.advance(2 * (40_000 + 4));
+        assert_eq!((out.sent, out.frames, out.pending()), (0, 1, 40_004), "compacted");
+        assert_eq!(codec::frame_len(&out.buf), Some(40_004));
+        assert_eq!(out.next_end, 40_004);
+    }
+}

@@ -1,0 +1,251 @@
+//! The fast path's own RFC 6455 framing, seen from a raw TCP client that writes exactly the bytes
+//! each test needs: fragments, pings, masks, close codes, bytes behind the upgrade request, and
+//! the tungstenite fallback for servers whose stream roomcast cannot see through.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Client, PATIENCE, options, start};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const UPGRADE: &str = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+/// A WebSocket client that writes raw frames.
+struct Raw {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// A client frame: masked, with `first` as its first byte (FIN and opcode).
+fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0xa1, 0xb2, 0xc3, 0xd4];
+    let mut out = vec![first];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    out
+}
+
+fn text(value: &Value) -> Vec<u8> {
+    frame(0x81, value.to_string().as_bytes())
+}
+
+impl Raw {
+    /// Connects and upgrades, sending `behind` in the same write as the request.
+    async fn connect(addr: SocketAddr, behind: &[u8]) -> Self {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut request = UPGRADE.as_bytes().to_vec();
+        request.extend_from_slice(behind);
+        stream.write_all(&request).await.unwrap();
+        let mut raw = Self { stream, buf: Vec::new() };
+        let head = raw.until(b"\r\n\r\n").await;
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "RFC 6455's accept key: {head}");
+        raw
+    }
+
+    async fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(PATIENCE, self.stream.read(&mut chunk))
+            .await
+            .expect("bytes in time")
+            .unwrap();
+        self.buf.extend_from_slice(&chunk[..n]);
+        n
+    }
+
+    async fn until(&mut self, end: &[u8]) -> Vec<u8> {
+        loop {
+            if let Some(at) = self.buf.windows(end.len()).position(|w| w == end) {
+                return self.buf.drain(..at + end.len()).collect();
+            }
+            assert!(self.fill().await > 0, "closed before {end:?}");
+        }
+    }
+
+    /// The next server frame: (first byte, payload). Server frames are never masked.
+    async fn next(&mut self) -> (u8, Vec<u8>) {
+        loop {
+            if self.buf.len() >= 2 {
+                assert_eq!(self.buf[1] & 0x80, 0, "server frames are unmasked");
+                let (head, len) = match self.buf[1] & 0x7f {
+                    126 if self.buf.len() >= 4 => {
+                        (4, usize::from(u16::from_be_bytes([self.buf[2], self.buf[3]])))
+                    }
+                    126 => (usize::MAX, 0),
+                    n => (2, usize::from(n)),
+                };
+                if head != usize::MAX && self.buf.len() >= head + len {
+                    let first = self.buf[0];
+                    let payload = self.buf[head..head + len].to_vec();
+                    self.buf.drain(..head + len);
+                    return (first, payload);
+                }
+            }
+            assert!(self.fill().await > 0, "closed before a whole frame");
+        }
+    }
+
+    async fn json(&mut self) -> Value {
+        loop {
+            let (first, payload) = self.next().await;
+            if first == 0x81 {
+                return serde_json::from_slice(&payload).unwrap();
+            }
+            assert_ne!(first, 0x88, "closed: {payload:?}");
+        }
+    }
+
+    async fn close_code(&mut self) -> u16 {
+        loop {
+            let (first, payload) = self.next().await;
+            if first == 0x88 {
+                return u16::from_be_bytes([payload[0], payload[1]]);
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// After the close handshake the server ends the TCP connection.
+    async fn expect_eof(&mut self) {
+        let mut chunk = [0u8; 64];
+        loop {
+            let read = tokio::time::timeout(PATIENCE, self.stream.read(&mut chunk)).await;
+            match read.expect("the server ends the connection") {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_frame_sent_right_behind_the_upgrade_request_is_not_lost() {
+    let (_handle, _events, addr) = start(options()).await;
+    let join = text(&json!({"event":"join","data":{"rooms":["r"]},"id":1}));
+    let mut client = Raw::connect(addr, &join).await;
+    assert_eq!(client.json().await["event"], "connected");
+    let joined = client.json().await;
+    assert_eq!((joined["event"].as_str(), joined["id"].as_i64()), (Some("joined"), Some(1)));
+}
+
+#[tokio::test]
+async fn a_fragmented_message_with_a_ping_between_its_fragments_is_one_request() {
+    let (_handle, _events, addr) = start(options()).await;
+    let mut client = Raw::connect(addr, &[]).await;
+    assert_eq!(client.json().await["event"], "connected");
+    let whole = json!({"event":"join","data":{"rooms":["fragmented"]},"id":2}).to_string();
+    let (a, b) = whole.as_bytes().split_at(10);
+    let mut bytes = frame(0x01, a);
+    bytes.extend(frame(0x89, b"are you there"));
+    bytes.extend(frame(0x80, b));
+    // One byte at a time: frames and headers split anywhere.
+    for byte in bytes {
+        client.send(&[byte]).await;
+    }
+    assert_eq!(client.next().await, (0x8a, b"are you there".to_vec()), "the pong echoes the ping");
+    assert_eq!(client.json().await["id"], 2);
+}
+
+#[tokio::test]
+async fn protocol_violations_close_with_1002_and_bad_utf8_with_1007() {
+    let (_handle, _events, addr) = start(options()).await;
+    let mut unmasked = Raw::connect(addr, &[]).await;
+    unmasked.send(&[0x81, 0x02, b'{', b'}']).await;
+    assert_eq!(unmasked.close_code().await, 1002);
+    unmasked.expect_eof().await;
+
+    let mut reserved = Raw::connect(addr, &[]).await;
+    reserved.send(&frame(0x83, b"x")).await;
+    assert_eq!(reserved.close_code().await, 1002);
+
+    let mut stray = Raw::connect(addr, &[]).await;
+    stray.send(&frame(0x80, b"x")).await;
+    assert_eq!(stray.close_code().await, 1002);
+
+    let mut not_utf8 = Raw::connect(addr, &[]).await;
+    not_utf8.send(&frame(0x81, &[0xc3, 0x28])).await;
+    assert_eq!(not_utf8.close_code().await, 1007);
+
+    // The server is unharmed.
+    let (mut fine, _) = Client::connected(addr).await;
+    fine.expect_nothing_pending().await;
+}
+
+#[tokio::test]
+async fn a_client_close_is_answered_with_its_code_and_the_server_ends_the_connection() {
+    let (_handle, _events, addr) = start(options()).await;
+    let mut client = Raw::connect(addr, &[]).await;
+    assert_eq!(client.json().await["event"], "connected");
+    let mut payload = 1000u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"bye");
+    client.send(&frame(0x88, &payload)).await;
+    assert_eq!(client.close_code().await, 1000);
+    client.expect_eof().await;
+}
+
+#[tokio::test]
+async fn a_fragmented_message_over_the_limit_closes_with_1009() {
+    let mut opts = options();
+    opts.hub.max_frame_bytes = 1024;
+    let (_handle, _events, addr) = start(opts).await;
+    let mut client = Raw::connect(addr, &[]).await;
+    assert_eq!(client.json().await["event"], "connected");
+    client.send(&frame(0x01, &[b' '; 600])).await;
+    client.send(&frame(0x80, &[b' '; 600])).await;
+    assert_eq!(client.close_code().await, 1009);
+}
+
+#[tokio::test]
+async fn a_plain_http_request_gets_426() {
+    let (_handle, _events, addr) = start(options()).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_string(&mut response)).await.unwrap().unwrap();
+    assert!(response.starts_with("HTTP/1.1 426"), "{response}");
+}
+
+#[tokio::test]
+async fn sockets_upgraded_by_axum_serve_take_the_tungstenite_path_and_work_the_same() {
+    use axum::Router;
+    use axum::routing::get;
+    let (handle, _events) = roomcast_tokio::Roomcast::builder().options(options()).start().unwrap();
+    let app =
+        Router::new().route("/ws", get(roomcast_tokio::axum::upgrade)).with_state(handle.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (mut a, _) = Client::connected(addr).await;
+    let (mut b, _) = Client::connected(addr).await;
+    for client in [&mut a, &mut b] {
+        client.send(json!({"event":"join","data":{"rooms":["lobby"]},"id":"j"})).await;
+        assert_eq!(client.recv().await["event"], "joined");
+    }
+    a.send(json!({"event":"publish","data":{"room":"lobby","event":"chat","data":"hi"}})).await;
+    let got = b.recv().await;
+    assert_eq!((got["event"].as_str(), got["data"].as_str()), (Some("chat"), Some("hi")));
+    a.expect_nothing_pending().await;
+    tokio::time::timeout(Duration::from_secs(30), handle.shutdown()).await.unwrap();
+    assert_eq!(a.close_code().await, 1001);
+}
