@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::auth::{AuthRequest, Authenticator};
 use crate::bus::Bus;
 use crate::codec::Head;
-use crate::link::{Limits, Link, Push};
+use crate::link::{Buffers, Limits, Link, Push};
 use crate::metrics::Metrics;
 use crate::socket::Tracker;
 
@@ -90,6 +90,8 @@ pub(crate) struct Driver {
     outboxes: HashMap<ConnId, Outbox, RandomState>,
     /// Sockets with frames appended since the last write.
     dirty: Vec<Arc<Link>>,
+    /// Their write buffers, once written.
+    buffers: Buffers,
     limits: Limits,
     bus: Box<dyn Bus>,
     events: mpsc::Sender<Event>,
@@ -120,6 +122,7 @@ impl Driver {
             metrics: Metrics::default(),
             outboxes: HashMap::default(),
             dirty: Vec::new(),
+            buffers: Buffers::default(),
             limits,
             bus,
             events,
@@ -181,7 +184,7 @@ impl Driver {
     /// Writes every socket that has new frames, one write each.
     fn flush(&mut self) {
         for link in self.dirty.drain(..) {
-            link.flush();
+            link.flush(&mut self.buffers);
         }
     }
 
@@ -245,11 +248,13 @@ impl Driver {
                 let head = Head::text(t.frame.len());
                 for conn in t.to {
                     match self.outboxes.get(&conn) {
-                        Some(Outbox::Link(link)) => match link.push(&head, &t.frame, self.limits) {
-                            Push::Queued { first: true } => self.dirty.push(link.clone()),
-                            Push::Full => self.slow.push(conn),
-                            Push::Queued { first: false } | Push::Gone => {}
-                        },
+                        Some(Outbox::Link(link)) => {
+                            match link.push(&head, &t.frame, self.limits, &mut self.buffers) {
+                                Push::Queued { first: true } => self.dirty.push(link.clone()),
+                                Push::Full => self.slow.push(conn),
+                                Push::Queued { first: false } | Push::Gone => {}
+                            }
+                        }
                         Some(Outbox::Queue { frames, .. }) => {
                             let pushed = frames.push(Out::Frame(t.frame.clone()));
                             if pushed == Err(crate::queue::PushError::Full) {
@@ -263,7 +268,8 @@ impl Driver {
             // A full queue means the socket is busy; the ping can wait for next time.
             Output::Ping(conn) => match self.outboxes.get(&conn) {
                 Some(Outbox::Link(link)) => {
-                    let first = link.push_ping(self.limits) == (Push::Queued { first: true });
+                    let first = link.push_ping(self.limits, &mut self.buffers)
+                        == (Push::Queued { first: true });
                     if first {
                         self.dirty.push(link.clone());
                     }
@@ -280,7 +286,7 @@ impl Driver {
                     Some(Outbox::Link(link)) => {
                         let queued = link.push_close(code.as_u16(), &reason);
                         if queued {
-                            link.flush();
+                            link.flush(&mut self.buffers);
                         }
                     }
                     Some(Outbox::Queue { close, .. }) => {

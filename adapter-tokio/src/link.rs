@@ -69,6 +69,13 @@ impl Out {
         self.frames += 1;
     }
 
+    /// Frees the buffer once everything is written (off the hub task, which pools them).
+    fn release_if_drained(&mut self) {
+        if self.pending() == 0 {
+            self.buf = Vec::new();
+        }
+    }
+
     /// Counts the frames that `sent` has passed.
     fn advance(&mut self, written: usize) {
         self.sent += written;
@@ -77,8 +84,9 @@ impl Out {
             self.next_end += codec::frame_len(&self.buf[self.next_end..]).unwrap_or(0);
         }
         if self.sent == self.buf.len() {
-            // Everything is out: give the memory back, an idle socket holds none.
-            self.buf = Vec::new();
+            // Everything is out. The hub takes the empty buffer back into its pool; an idle
+            // socket holds none.
+            self.buf.clear();
             self.sent = 0;
             self.next_end = 0;
             self.frames = 0;
@@ -87,6 +95,38 @@ impl Out {
             self.next_end -= self.sent;
             self.sent = 0;
         }
+    }
+}
+
+/// Empty write buffers kept by the hub task between batches, so that a busy socket does not
+/// allocate (and fault in) a fresh buffer for every batch. Bounded in bytes; a buffer that grew
+/// past [`Buffers::MAX_KEPT`] is freed instead.
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    free: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Buffers {
+    /// The largest buffer worth keeping.
+    const MAX_KEPT: usize = 64 * 1024;
+    /// The most the pool holds in all.
+    const BUDGET: usize = 16 * 1024 * 1024;
+
+    fn take(&mut self) -> Vec<u8> {
+        let buf = self.free.pop().unwrap_or_default();
+        self.bytes -= buf.capacity();
+        buf
+    }
+
+    fn put(&mut self, mut buf: Vec<u8>) {
+        let capacity = buf.capacity();
+        if capacity == 0 || capacity > Self::MAX_KEPT || self.bytes + capacity > Self::BUDGET {
+            return;
+        }
+        buf.clear();
+        self.bytes += capacity;
+        self.free.push(buf);
     }
 }
 
@@ -129,7 +169,13 @@ impl Link {
     }
 
     /// Appends a frame for the hub, within `limits`.
-    pub(crate) fn push(&self, head: &Head, payload: &[u8], limits: Limits) -> Push {
+    pub(crate) fn push(
+        &self,
+        head: &Head,
+        payload: &[u8],
+        limits: Limits,
+        pool: &mut Buffers,
+    ) -> Push {
         let mut out = self.lock();
         if out.closing || out.broken {
             return Push::Gone;
@@ -137,13 +183,16 @@ impl Link {
         if out.frames >= limits.frames || out.pending() + payload.len() > limits.bytes {
             return Push::Full;
         }
+        if out.buf.capacity() == 0 {
+            out.buf = pool.take();
+        }
         out.append(head.as_bytes(), payload);
         Push::Queued { first: !std::mem::replace(&mut out.dirty, true) }
     }
 
     /// Appends a ping unless the socket is busy (then the ping waits for the next interval).
-    pub(crate) fn push_ping(&self, limits: Limits) -> Push {
-        self.push(&Head::new(OpCode::Control(Control::Ping), 0), &[], limits)
+    pub(crate) fn push_ping(&self, limits: Limits, pool: &mut Buffers) -> Push {
+        self.push(&Head::new(OpCode::Control(Control::Ping), 0), &[], limits, pool)
     }
 
     /// Appends the close frame, after whatever is queued, and tells the socket's task. `true`
@@ -163,13 +212,16 @@ impl Link {
     }
 
     /// Writes what is queued, for the hub at the end of a batch.
-    pub(crate) fn flush(&self) {
+    pub(crate) fn flush(&self, pool: &mut Buffers) {
         let mut out = self.lock();
         out.dirty = false;
         if out.blocked || out.broken {
             return;
         }
         let written = self.write_out(&mut out);
+        if out.pending() == 0 {
+            pool.put(std::mem::take(&mut out.buf));
+        }
         drop(out);
         if written.is_err() {
             self.wake.notify_one();
@@ -213,8 +265,16 @@ impl Link {
         let close = opcode == OpCode::Control(Control::Close);
         out.append(Head::new(opcode, payload.len()).as_bytes(), payload);
         out.closing |= close;
-        if !out.blocked {
+        drop(out);
+        self.write_now();
+    }
+
+    /// Writes what is queued from the socket's task, unless the socket is full.
+    fn write_now(&self) {
+        let mut out = self.lock();
+        if !out.blocked && !out.broken {
             let _ = self.write_out(&mut out);
+            out.release_if_drained();
         }
     }
 
@@ -384,6 +444,7 @@ pub(crate) async fn run(
             Event::Writable => {
                 let mut out = task.link.lock();
                 let _ = task.link.write_out(&mut out);
+                out.release_if_drained();
             }
             Event::Readable => {
                 let decode = task.phase != Phase::Draining;
@@ -464,7 +525,7 @@ impl Task {
             return self.for_hub(Command::Oversized(self.conn));
         }
         if self.link.push_close(violation.close_code(), &violation.to_string()) {
-            self.link.flush();
+            self.link.write_now();
         }
         self.for_hub(Command::Disconnect(self.conn))
     }
@@ -514,7 +575,23 @@ mod tests {
         out.advance(4 + 300); // the second frame, with its 4-byte header
         assert_eq!(out.frames, 1);
         out.advance(out.pending());
-        assert_eq!((out.frames, out.pending(), out.buf.capacity()), (0, 0, 0));
+        assert_eq!((out.frames, out.pending()), (0, 0));
+        let mut pool = Buffers::default();
+        pool.put(std::mem::take(&mut out.buf));
+        assert_eq!(out.buf.capacity(), 0, "an idle socket holds no buffer");
+        assert!(pool.take().capacity() >= 300, "the next batch reuses it");
+        assert_eq!(pool.bytes, 0);
+    }
+
+    #[test]
+    fn the_pool_keeps_neither_oversized_buffers_nor_more_than_its_budget() {
+        let mut pool = Buffers::default();
+        pool.put(Vec::with_capacity(Buffers::MAX_KEPT + 1));
+        assert!(pool.free.is_empty());
+        for _ in 0..Buffers::BUDGET / Buffers::MAX_KEPT + 10 {
+            pool.put(Vec::with_capacity(Buffers::MAX_KEPT));
+        }
+        assert!(pool.bytes <= Buffers::BUDGET);
     }
 
     #[test]

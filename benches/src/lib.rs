@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client;
+
 use std::time::Instant;
 
 use roomcast_core::{ConnId, Hub, HubConfig};

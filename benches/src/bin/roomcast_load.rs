@@ -13,11 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
+use roomcast_benches::client::{Frame, LoadClient};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Parser)]
 #[command(name = "roomcast-load", about = "Bounded WebSocket load scenarios")]
@@ -60,41 +58,31 @@ enum Scenario {
     },
 }
 
-type Ws = WebSocketStream<TcpStream>;
-
-async fn connect(url: &str) -> Result<Ws, String> {
-    let rest = url.strip_prefix("ws://").ok_or("only ws:// URLs")?;
-    let host = rest.split('/').next().unwrap_or(rest);
-    let stream = TcpStream::connect(host).await.map_err(|e| format!("connect {host}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let (ws, _) = tokio_tungstenite::client_async(url, stream)
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    Ok(ws)
+async fn connect(url: &str) -> Result<LoadClient, String> {
+    LoadClient::connect(url).await
 }
 
 /// Joins `room` and waits for `joined` (skipping `connected` and anything else).
-async fn join(ws: &mut Ws, room: &str) -> Result<(), String> {
+async fn join(ws: &mut LoadClient, room: &str) -> Result<(), String> {
     let frame = json!({"event":"join","data":{"rooms":[room]},"id":"j"}).to_string();
-    ws.send(Message::text(frame)).await.map_err(|e| e.to_string())?;
+    ws.send_text(&frame).await?;
     loop {
         match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => {
-                if serde_json::from_str::<Value>(&text).is_ok_and(|v| v["event"] == "joined") {
+            Ok(Ok(Frame::Text(text))) => {
+                if serde_json::from_slice::<Value>(text).is_ok_and(|v| v["event"] == "joined") {
                     return Ok(());
                 }
             }
-            Ok(Some(Ok(_))) => {}
             other => return Err(format!("no joined: {other:?}")),
         }
     }
 }
 
 /// The `"t":<micros>` of a fan-out message, found without parsing the frame.
-fn timestamp(frame: &str) -> Option<u64> {
-    let at = frame.find("\"t\":")? + 4;
-    let digits = frame[at..].bytes().take_while(u8::is_ascii_digit).count();
-    frame[at..at + digits].parse().ok()
+fn timestamp(frame: &[u8]) -> Option<u64> {
+    let at = frame.windows(4).position(|w| w == b"\"t\":")? + 4;
+    let digits = frame[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&frame[at..at + digits]).ok()?.parse().ok()
 }
 
 /// (resident KiB, CPU ticks) of a process.
@@ -131,7 +119,9 @@ async fn idle(url: String, conns: usize, pid: u32, hold: u64) -> Result<(), Stri
     // Keep every socket read (pongs answered), so the server sees live, idle clients.
     let readers: Vec<_> = sockets
         .into_iter()
-        .map(|mut ws| tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} }))
+        .map(|mut ws| {
+            tokio::spawn(async move { while let Ok(Frame::Text(_)) = ws.next().await {} })
+        })
         .collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss_after, ticks_before) = proc_stats(pid);
@@ -165,7 +155,7 @@ async fn fanout(
     let mut pending = futures_util::stream::iter((0..subscribers).map(|_| async {
         let mut ws = connect(&url).await?;
         join(&mut ws, "fanout").await?;
-        Ok::<Ws, String>(ws)
+        Ok::<LoadClient, String>(ws)
     }))
     .buffer_unordered(128);
     while let Some(ws) = pending.next().await {
@@ -173,12 +163,11 @@ async fn fanout(
         let received = received.clone();
         readers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            while let Ok(Some(Ok(message))) =
+            while let Ok(Ok(Frame::Text(text))) =
                 tokio::time::timeout(Duration::from_secs(5), ws.next()).await
             {
-                let Message::Text(text) = message else { continue };
                 // The load generator must not be the bottleneck: find the timestamp, parse nothing else.
-                if let Some(t) = timestamp(&text) {
+                if let Some(t) = timestamp(text) {
                     latencies.push((start.elapsed().as_micros() as u64).saturating_sub(t));
                     received.fetch_add(1, Ordering::Relaxed);
                 }
@@ -197,7 +186,7 @@ async fn fanout(
         tokio::time::sleep_until(due.into()).await;
         let t = start.elapsed().as_micros() as u64;
         let frame = json!({"event":"publish","data":{"room":"fanout","event":"m","data":{"t":t,"seq":seq,"pad":pad}}});
-        publisher.send(Message::text(frame.to_string())).await.map_err(|e| e.to_string())?;
+        publisher.send_text(&frame.to_string()).await?;
     }
     let send_time = sending.elapsed();
     let mut latencies = Vec::new();

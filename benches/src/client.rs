@@ -1,0 +1,143 @@
+//! A lean WebSocket client for the load generator: one read buffer per socket and frames parsed
+//! in place, so that a single core can receive millions of frames per second and the load
+//! generator is not what a benchmark measures. Speaks just what the scenarios need: the upgrade,
+//! masked text frames out, text frames in, pongs for pings.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The mask of every frame this client sends. RFC 6455 asks for unpredictable masks against
+/// proxy-cache poisoning, which is not a concern on loopback; servers must accept any mask.
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// What [`LoadClient::next`] found.
+#[derive(Debug)]
+pub enum Frame<'a> {
+    /// A text frame's payload.
+    Text(&'a [u8]),
+    /// The server closed the connection (a close frame, or the end of the stream).
+    Closed,
+}
+
+/// One WebSocket connection.
+#[derive(Debug)]
+pub struct LoadClient {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Where the unread bytes of `buf` start.
+    at: usize,
+    /// The length of the frame returned last, consumed by the next call.
+    consumed: usize,
+}
+
+impl LoadClient {
+    /// Connects to a `ws://host:port/path` URL and completes the upgrade.
+    pub async fn connect(url: &str) -> Result<Self, String> {
+        let rest = url.strip_prefix("ws://").ok_or("only ws:// URLs")?;
+        let (host, path) =
+            rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+        let mut stream =
+            TcpStream::connect(host).await.map_err(|e| format!("connect {host}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.map_err(|e| format!("upgrade: {e}"))?;
+        let mut client = Self { stream, buf: Vec::with_capacity(4096), at: 0, consumed: 0 };
+        loop {
+            if let Some(end) = client.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                if !client.buf.starts_with(b"HTTP/1.1 101") {
+                    let head = String::from_utf8_lossy(&client.buf[..end]).into_owned();
+                    return Err(format!("upgrade refused: {head}"));
+                }
+                client.at = end + 4;
+                return Ok(client);
+            }
+            if client.fill().await? == 0 {
+                return Err("closed during the upgrade".into());
+            }
+        }
+    }
+
+    /// Sends a text frame.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), String> {
+        let frame = client_frame(0x81, text.as_bytes());
+        self.stream.write_all(&frame).await.map_err(|e| e.to_string())
+    }
+
+    /// Reads more bytes; compacts the buffer first.
+    async fn fill(&mut self) -> Result<usize, String> {
+        if self.at > 0 {
+            self.buf.drain(..self.at);
+            self.at = 0;
+        }
+        if self.buf.capacity() - self.buf.len() < 16 * 1024 {
+            self.buf.reserve(64 * 1024);
+        }
+        let n = self.stream.read_buf(&mut self.buf).await.map_err(|e| e.to_string())?;
+        Ok(n)
+    }
+
+    /// The next text frame (pings are answered, other frames skipped).
+    pub async fn next(&mut self) -> Result<Frame<'_>, String> {
+        self.at += std::mem::take(&mut self.consumed);
+        loop {
+            match parse(&self.buf[self.at..]) {
+                Some((first, head, len)) => {
+                    let start = self.at + head;
+                    match first & 0x0f {
+                        0x1 => {
+                            self.consumed = head + len;
+                            return Ok(Frame::Text(&self.buf[start..start + len]));
+                        }
+                        0x8 => return Ok(Frame::Closed),
+                        0x9 => {
+                            let pong = client_frame(0x8a, &self.buf[start..start + len]);
+                            self.at += head + len;
+                            self.stream.write_all(&pong).await.map_err(|e| e.to_string())?;
+                        }
+                        _ => self.at += head + len,
+                    }
+                }
+                None => {
+                    if self.fill().await? == 0 {
+                        return Ok(Frame::Closed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// (first byte, header length, payload length) of the server frame at the start of `buf`, if
+/// it is whole.
+fn parse(buf: &[u8]) -> Option<(u8, usize, usize)> {
+    let (&first, &second) = (buf.first()?, buf.get(1)?);
+    let (head, len) = match second & 0x7f {
+        126 => (4, usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]))),
+        127 => (10, usize::try_from(u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?)).ok()?),
+        n => (2, usize::from(n)),
+    };
+    (buf.len() >= head + len).then_some((first, head, len))
+}
+
+/// A masked client frame.
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(payload.len() + 14);
+    frame.push(first);
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&MASK);
+    frame.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
+    frame
+}
