@@ -7,6 +7,7 @@
 //! and the rules for control frames.
 
 use std::io::Cursor;
+use std::ops::Range;
 
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
@@ -36,6 +37,7 @@ impl Head {
     }
 
     /// A text frame header.
+    #[cfg(test)]
     pub(crate) fn text(payload_len: usize) -> Self {
         Self::new(OpCode::Data(Data::Text), payload_len)
     }
@@ -46,10 +48,12 @@ impl Head {
     }
 }
 
-/// Appends one whole server frame to `out`.
-pub(crate) fn put(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+/// Appends one whole server frame to `out`; returns where it is.
+pub(crate) fn put_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) -> Range<usize> {
+    let start = out.len();
     out.extend_from_slice(Head::new(opcode, payload.len()).as_bytes());
     out.extend_from_slice(payload);
+    start..out.len()
 }
 
 /// Appends a close frame with `code` and `reason` (cut at a character boundary to fit).
@@ -61,7 +65,7 @@ pub(crate) fn put_close(out: &mut Vec<u8>, code: u16, reason: &str) {
     let mut payload = Vec::with_capacity(2 + end);
     payload.extend_from_slice(&code.to_be_bytes());
     payload.extend_from_slice(&reason.as_bytes()[..end]);
-    put(out, OpCode::Control(Control::Close), &payload);
+    put_frame(out, OpCode::Control(Control::Close), &payload);
 }
 
 /// The length (header and payload) of the server frame that starts `buf`, if its header is
@@ -384,7 +388,7 @@ mod tests {
     fn server_frames_have_the_lengths_frame_len_reads_back() {
         for len in [0, 1, 125, 126, 65_535, 65_536, 100_000] {
             let mut out = Vec::new();
-            put(&mut out, OpCode::Data(Data::Text), &vec![b'x'; len]);
+            put_frame(&mut out, OpCode::Data(Data::Text), &vec![b'x'; len]);
             assert_eq!(frame_len(&out), Some(out.len()), "payload of {len}");
             assert_eq!(out[0], 0x81);
         }

@@ -10,10 +10,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use roomcast_core::{CloseCode, ConnId, Event, Hub, Output};
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use crate::auth::{AuthRequest, Authenticator};
 use crate::bus::Bus;
-use crate::codec::Head;
+use crate::codec::put_frame;
 use crate::link::{Buffers, Limits, Link, Push};
 use crate::metrics::Metrics;
 use crate::socket::Tracker;
@@ -83,6 +84,9 @@ pub(crate) enum Outbox {
 /// busy, each socket gets one write for many frames.
 const COMMAND_BATCH: usize = 128;
 
+/// A batch buffer grown past this is freed after its batch rather than kept.
+const MAX_BATCH_KEPT: usize = 4 * 1024 * 1024;
+
 /// The hub task's state. Application calls run as closures against it.
 pub(crate) struct Driver {
     pub(crate) hub: Hub,
@@ -90,7 +94,9 @@ pub(crate) struct Driver {
     outboxes: HashMap<ConnId, Outbox, RandomState>,
     /// Sockets with frames appended since the last write.
     dirty: Vec<Arc<Link>>,
-    /// Their write buffers, once written.
+    /// The frames of this batch, each written once and shared by every socket it goes to.
+    batch: Vec<u8>,
+    /// Sockets' own write buffers, once written.
     buffers: Buffers,
     limits: Limits,
     bus: Box<dyn Bus>,
@@ -122,6 +128,7 @@ impl Driver {
             metrics: Metrics::default(),
             outboxes: HashMap::default(),
             dirty: Vec::new(),
+            batch: Vec::new(),
             buffers: Buffers::default(),
             limits,
             bus,
@@ -184,7 +191,11 @@ impl Driver {
     /// Writes every socket that has new frames, one write each.
     fn flush(&mut self) {
         for link in self.dirty.drain(..) {
-            link.flush(&mut self.buffers);
+            link.flush(&self.batch, &mut self.buffers);
+        }
+        self.batch.clear();
+        if self.batch.capacity() > MAX_BATCH_KEPT {
+            self.batch = Vec::new();
         }
     }
 
@@ -245,11 +256,21 @@ impl Driver {
     fn output(&mut self, output: Output) {
         match output {
             Output::Transmit(t) => {
-                let head = Head::text(t.frame.len());
+                // Written into the batch once, for the first socket on the fast path.
+                let mut frame = None;
                 for conn in t.to {
                     match self.outboxes.get(&conn) {
                         Some(Outbox::Link(link)) => {
-                            match link.push(&head, &t.frame, self.limits, &mut self.buffers) {
+                            let frame = frame.get_or_insert_with(|| {
+                                put_frame(&mut self.batch, OpCode::Data(Data::Text), &t.frame)
+                            });
+                            let pushed = link.push(
+                                &self.batch,
+                                frame.clone(),
+                                self.limits,
+                                &mut self.buffers,
+                            );
+                            match pushed {
                                 Push::Queued { first: true } => self.dirty.push(link.clone()),
                                 Push::Full => self.slow.push(conn),
                                 Push::Queued { first: false } | Push::Gone => {}
@@ -268,9 +289,9 @@ impl Driver {
             // A full queue means the socket is busy; the ping can wait for next time.
             Output::Ping(conn) => match self.outboxes.get(&conn) {
                 Some(Outbox::Link(link)) => {
-                    let first = link.push_ping(self.limits, &mut self.buffers)
-                        == (Push::Queued { first: true });
-                    if first {
+                    let ping = put_frame(&mut self.batch, OpCode::Control(Control::Ping), &[]);
+                    let pushed = link.push(&self.batch, ping, self.limits, &mut self.buffers);
+                    if pushed == (Push::Queued { first: true }) {
                         self.dirty.push(link.clone());
                     }
                 }
@@ -284,9 +305,10 @@ impl Driver {
                 match self.outboxes.remove(&conn) {
                     // Written at once, behind what is queued: closes are rare.
                     Some(Outbox::Link(link)) => {
-                        let queued = link.push_close(code.as_u16(), &reason);
+                        let hub = Some((&self.batch[..], &mut self.buffers));
+                        let queued = link.push_close(code.as_u16(), &reason, hub);
                         if queued {
-                            link.flush(&mut self.buffers);
+                            link.flush(&self.batch, &mut self.buffers);
                         }
                     }
                     Some(Outbox::Queue { close, .. }) => {

@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::io;
 use std::net::Shutdown;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
@@ -37,7 +38,11 @@ const COMPACT_AFTER: usize = 64 * 1024;
 /// A socket's outbound bytes and its state, shared by the hub task and the socket's task.
 #[derive(Debug, Default)]
 struct Out {
-    /// Frames not yet wholly written, from `sent` on.
+    /// Frames of this batch that nothing has been written of yet: a contiguous run of whole
+    /// frames in the hub's batch buffer, shared with every socket they go to. Only used while
+    /// `buf` is empty; written with no copy, and copied into `buf` only if the socket is full.
+    shared: Option<Range<usize>>,
+    /// Frames not yet wholly written, from `sent` on, owned by this socket.
     buf: Vec<u8>,
     sent: usize,
     /// Where the first frame not yet wholly written ends.
@@ -57,6 +62,38 @@ struct Out {
 impl Out {
     fn pending(&self) -> usize {
         self.buf.len() - self.sent
+    }
+
+    fn shared_len(&self) -> usize {
+        self.shared.as_ref().map_or(0, |run| run.len())
+    }
+
+    /// Takes a run of whole frames (already counted in `frames`) of which `written` bytes are
+    /// out: counts the frames that completed, and keeps the rest in `buf`, after what it holds.
+    fn absorb(&mut self, run: &[u8], written: usize, pool: &mut Buffers) {
+        let mut at = 0;
+        while at < run.len() {
+            let len = codec::frame_len(&run[at..]).unwrap_or(run.len() - at);
+            if at + len > written {
+                break;
+            }
+            at += len;
+            self.frames = self.frames.saturating_sub(1);
+        }
+        let rest = &run[written.min(run.len())..];
+        if rest.is_empty() {
+            return;
+        }
+        if self.pending() == 0 {
+            if self.buf.capacity() == 0 {
+                self.buf = pool.take();
+            }
+            self.buf.clear();
+            self.sent = 0;
+            let first = codec::frame_len(&run[at..]).unwrap_or(run.len() - at);
+            self.next_end = at + first - written;
+        }
+        self.buf.extend_from_slice(rest);
     }
 
     fn append(&mut self, head: &[u8], payload: &[u8]) {
@@ -168,11 +205,12 @@ impl Link {
         self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends a frame for the hub, within `limits`.
+    /// Queues the whole frame `batch[frame]` for the hub, within `limits`. A socket with
+    /// nothing unwritten only notes where the frame is; one that is behind gets a copy.
     pub(crate) fn push(
         &self,
-        head: &Head,
-        payload: &[u8],
+        batch: &[u8],
+        frame: Range<usize>,
         limits: Limits,
         pool: &mut Buffers,
     ) -> Push {
@@ -180,27 +218,44 @@ impl Link {
         if out.closing || out.broken {
             return Push::Gone;
         }
-        if out.frames >= limits.frames || out.pending() + payload.len() > limits.bytes {
+        let queued = out.pending() + out.shared_len();
+        if out.frames >= limits.frames || queued + frame.len() > limits.bytes {
             return Push::Full;
         }
-        if out.buf.capacity() == 0 {
-            out.buf = pool.take();
+        out.frames += 1;
+        let behind = out.pending() > 0 || out.blocked;
+        match out.shared.take() {
+            None if !behind => out.shared = Some(frame),
+            Some(run) if !behind && run.end == frame.start => {
+                out.shared = Some(run.start..frame.end)
+            }
+            run => {
+                // Not contiguous with the run, or the socket is behind: copy, in order.
+                if let Some(run) = run {
+                    out.absorb(&batch[run], 0, pool);
+                }
+                out.absorb(&batch[frame], 0, pool);
+            }
         }
-        out.append(head.as_bytes(), payload);
         Push::Queued { first: !std::mem::replace(&mut out.dirty, true) }
     }
 
-    /// Appends a ping unless the socket is busy (then the ping waits for the next interval).
-    pub(crate) fn push_ping(&self, limits: Limits, pool: &mut Buffers) -> Push {
-        self.push(&Head::new(OpCode::Control(Control::Ping), 0), &[], limits, pool)
-    }
-
-    /// Appends the close frame, after whatever is queued, and tells the socket's task. `true`
-    /// when the socket must go on the list to write.
-    pub(crate) fn push_close(&self, code: u16, reason: &str) -> bool {
+    /// Appends the close frame and tells the socket's task; `true` when the socket must be
+    /// written. From the hub (with its batch buffer), the close goes behind every queued frame;
+    /// from the socket's task, which closes on a protocol violation, frames of the batch that
+    /// were not written yet are dropped.
+    pub(crate) fn push_close(
+        &self,
+        code: u16,
+        reason: &str,
+        hub: Option<(&[u8], &mut Buffers)>,
+    ) -> bool {
         let mut out = self.lock();
         if out.closing || out.broken {
             return false;
+        }
+        if let (Some(run), Some((batch, pool))) = (out.shared.take(), hub) {
+            out.absorb(&batch[run], 0, pool);
         }
         let mut frame = Vec::new();
         codec::put_close(&mut frame, code, reason);
@@ -212,10 +267,25 @@ impl Link {
     }
 
     /// Writes what is queued, for the hub at the end of a batch.
-    pub(crate) fn flush(&self, pool: &mut Buffers) {
+    pub(crate) fn flush(&self, batch: &[u8], pool: &mut Buffers) {
         let mut out = self.lock();
         out.dirty = false;
-        if out.blocked || out.broken {
+        if out.broken {
+            out.shared = None;
+            return;
+        }
+        if let Some(run) = out.shared.take() {
+            if out.closing {
+                // The socket's task closed (a protocol violation) after these frames were
+                // queued: nothing goes out behind a close frame.
+            } else if out.blocked || out.pending() > 0 {
+                out.absorb(&batch[run], 0, pool);
+            } else {
+                let written = self.write_run(&mut out, &batch[run.clone()]);
+                out.absorb(&batch[run], written, pool);
+            }
+        }
+        if out.blocked {
             return;
         }
         let written = self.write_out(&mut out);
@@ -226,6 +296,32 @@ impl Link {
         if written.is_err() {
             self.wake.notify_one();
         }
+    }
+
+    /// Writes a shared run straight from the batch buffer; returns how much went out. A full
+    /// socket is handed to its task, as in `write_out`.
+    fn write_run(&self, out: &mut Out, run: &[u8]) -> usize {
+        let mut written = 0;
+        while written < run.len() {
+            match self.stream.try_write(&run[written..]) {
+                Ok(0) => {
+                    out.broken = true;
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    out.blocked = true;
+                    self.wake.notify_one();
+                    break;
+                }
+                Err(_) => {
+                    out.broken = true;
+                    self.wake.notify_one();
+                    break;
+                }
+            }
+        }
+        written
     }
 
     /// Writes until the buffer is empty or the socket is full. On a full socket, the socket's
@@ -524,7 +620,7 @@ impl Task {
         if violation == Violation::TooBig {
             return self.for_hub(Command::Oversized(self.conn));
         }
-        if self.link.push_close(violation.close_code(), &violation.to_string()) {
+        if self.link.push_close(violation.close_code(), &violation.to_string(), None) {
             self.link.write_now();
         }
         self.for_hub(Command::Disconnect(self.conn))
