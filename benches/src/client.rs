@@ -66,6 +66,14 @@ impl LoadClient {
         self.stream.write_all(&frame).await.map_err(|e| e.to_string())
     }
 
+    /// Starts the close handshake (1000) and waits until the server ends the connection.
+    pub async fn close(mut self) -> Result<(), String> {
+        let frame = client_frame(0x88, &1000u16.to_be_bytes());
+        self.stream.write_all(&frame).await.map_err(|e| e.to_string())?;
+        while let Frame::Text(_) = self.next().await? {}
+        Ok(())
+    }
+
     /// Reads more bytes; compacts the buffer first.
     async fn fill(&mut self) -> Result<usize, String> {
         if self.at > 0 {

@@ -5,11 +5,11 @@
 //! ```sh
 //! roomcast-load idle   --url ws://127.0.0.1:8080/ws --conns 15000 --pid <server pid>
 //! roomcast-load fanout --url ws://127.0.0.1:8080/ws --subscribers 1000 --rate 1000 --seconds 10
+//! roomcast-load rooms  --url ws://127.0.0.1:8080/ws --rooms 10000 --members 10 --rate 10000
+//! roomcast-load churn  --url ws://127.0.0.1:8080/ws --concurrency 64 --seconds 10
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -55,6 +55,44 @@ enum Scenario {
         /// Bytes of padding in each message.
         #[arg(long, default_value_t = 64)]
         payload: usize,
+        /// Where the subscribers connect, round-robin (default: `--url`). With several
+        /// instances behind one Redis, the publisher's messages cross the bus to reach them.
+        #[arg(long)]
+        sub_url: Vec<String>,
+    },
+    /// Many small rooms: subscribers each in many rooms, one publisher in each room.
+    Rooms {
+        #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
+        url: String,
+        #[arg(long, default_value_t = 10_000)]
+        rooms: usize,
+        /// Members per room: one publisher and `members - 1` subscribers.
+        #[arg(long, default_value_t = 10)]
+        members: usize,
+        /// Subscriber connections, shared by the rooms (each joins rooms × (members − 1) ÷
+        /// subscribers rooms; servers cap rooms per connection, roomcast at 100 by default).
+        #[arg(long, default_value_t = 2_000)]
+        subscribers: usize,
+        /// Publisher connections, each publishing to rooms ÷ publishers rooms in turn.
+        #[arg(long, default_value_t = 100)]
+        publishers: usize,
+        /// Messages per second, over all rooms.
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        payload: usize,
+    },
+    /// Connection churn: workers that connect, join, and close, again and again.
+    Churn {
+        #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
+        url: String,
+        /// Workers cycling at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
 }
 
@@ -62,9 +100,9 @@ async fn connect(url: &str) -> Result<LoadClient, String> {
     LoadClient::connect(url).await
 }
 
-/// Joins `room` and waits for `joined` (skipping `connected` and anything else).
-async fn join(ws: &mut LoadClient, room: &str) -> Result<(), String> {
-    let frame = json!({"event":"join","data":{"rooms":[room]},"id":"j"}).to_string();
+/// Joins `rooms` in one request and waits for `joined` (skipping `connected` and anything else).
+async fn join(ws: &mut LoadClient, rooms: &[String]) -> Result<(), String> {
+    let frame = json!({"event":"join","data":{"rooms":rooms},"id":"j"}).to_string();
     ws.send_text(&frame).await?;
     loop {
         match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
@@ -141,8 +179,115 @@ async fn idle(url: String, conns: usize, pid: u32, hold: u64) -> Result<(), Stri
     Ok(())
 }
 
+/// Connects `count` clients (to `urls`, round-robin), each joining the rooms `rooms(i)` gives,
+/// at most 128 handshakes at a time; returned in the order of `i`.
+async fn clients(
+    urls: &[String],
+    count: usize,
+    rooms: impl Fn(usize) -> Vec<String>,
+) -> Result<Vec<LoadClient>, String> {
+    let rooms = &rooms;
+    let mut pending = futures_util::stream::iter((0..count).map(|i| async move {
+        let mut ws = connect(&urls[i % urls.len()]).await?;
+        join(&mut ws, &rooms(i)).await?;
+        Ok::<LoadClient, String>(ws)
+    }))
+    .buffered(128);
+    let mut clients = Vec::with_capacity(count);
+    while let Some(ws) = pending.next().await {
+        clients.push(ws?);
+    }
+    Ok(clients)
+}
+
+/// A subscriber's reader: the latency of every timestamped frame, until 5 s of silence.
+fn receive(mut ws: LoadClient, start: Instant) -> tokio::task::JoinHandle<Vec<u64>> {
+    tokio::spawn(async move {
+        let mut latencies = Vec::new();
+        while let Ok(Ok(Frame::Text(text))) =
+            tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+        {
+            // The load generator must not be the bottleneck: find the timestamp, parse nothing else.
+            if let Some(t) = timestamp(text) {
+                latencies.push((start.elapsed().as_micros() as u64).saturating_sub(t));
+            }
+        }
+        latencies
+    })
+}
+
+/// Publishes `total` messages at `rate` per second to `rooms` in turn over `ws`.
+async fn publish(
+    ws: &mut LoadClient,
+    rooms: &[String],
+    rate: f64,
+    total: u64,
+    start: Instant,
+    pad: &str,
+) -> Result<(), String> {
+    let sending = Instant::now();
+    for seq in 0..total {
+        let due = sending + Duration::from_secs_f64(seq as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let t = start.elapsed().as_micros() as u64;
+        let room = &rooms[seq as usize % rooms.len()];
+        let frame = json!({"event":"publish","data":{"room":room,"event":"m","data":{"t":t,"seq":seq,"pad":pad}}});
+        ws.send_text(&frame.to_string()).await?;
+    }
+    Ok(())
+}
+
+/// What a delivery scenario prints: rates, loss, latency percentiles, and this process's CPU.
+struct Report {
+    fields: Value,
+    expected: u64,
+    send_time: Duration,
+    own_ticks_before: u64,
+}
+
+impl Report {
+    fn start(fields: Value, expected: u64) -> Self {
+        let (_, own_ticks_before) = proc_stats(std::process::id());
+        Self { fields, expected, send_time: Duration::ZERO, own_ticks_before }
+    }
+
+    /// Publishing is over: notes how long it took and the CPU this process used meanwhile
+    /// (near 100% means the load generator, on one core, limited the run, not the server).
+    fn sent(&mut self, sending: Instant) {
+        self.send_time = sending.elapsed();
+    }
+
+    async fn finish(self, readers: Vec<tokio::task::JoinHandle<Vec<u64>>>) -> Result<(), String> {
+        let (_, own_ticks_after) = proc_stats(std::process::id());
+        let own_cpu =
+            (own_ticks_after - self.own_ticks_before) as f64 / self.send_time.as_secs_f64();
+        let mut latencies = Vec::new();
+        for reader in readers {
+            latencies.extend(reader.await.map_err(|e| e.to_string())?);
+        }
+        latencies.sort_unstable();
+        let got = latencies.len() as u64;
+        let expected = self.expected;
+        let pct = |p: f64| {
+            latencies.get(((latencies.len().max(1) - 1) as f64 * p) as usize).copied().unwrap_or(0)
+        };
+        let mut fields = self.fields;
+        let extra = json!({"delivered":got,"expected":expected,"loss":(expected - got.min(expected)) as f64 / expected.max(1) as f64,
+            "deliveries_per_second":(got as f64 / self.send_time.as_secs_f64()).round(),
+            "p50_ms":pct(0.5) as f64 / 1000.0,"p99_ms":pct(0.99) as f64 / 1000.0,
+            "max_ms":latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+            "load_cpu_percent":own_cpu.round()});
+        if let (Some(fields), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
+            fields.extend(extra.clone());
+        }
+        println!("{fields}");
+        Ok(())
+    }
+}
+
 async fn fanout(
     url: String,
+    sub_urls: Vec<String>,
     subscribers: usize,
     rate: u64,
     seconds: u64,
@@ -150,61 +295,127 @@ async fn fanout(
 ) -> Result<(), String> {
     let seconds = seconds.min(120);
     let start = Instant::now();
-    let received = Arc::new(AtomicU64::new(0));
-    let mut readers = Vec::with_capacity(subscribers);
-    let mut pending = futures_util::stream::iter((0..subscribers).map(|_| async {
-        let mut ws = connect(&url).await?;
-        join(&mut ws, "fanout").await?;
-        Ok::<LoadClient, String>(ws)
-    }))
-    .buffer_unordered(128);
-    while let Some(ws) = pending.next().await {
-        let mut ws = ws?;
-        let received = received.clone();
-        readers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while let Ok(Ok(Frame::Text(text))) =
-                tokio::time::timeout(Duration::from_secs(5), ws.next()).await
-            {
-                // The load generator must not be the bottleneck: find the timestamp, parse nothing else.
-                if let Some(t) = timestamp(text) {
-                    latencies.push((start.elapsed().as_micros() as u64).saturating_sub(t));
-                    received.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            latencies
-        }));
-    }
-    drop(pending);
+    let sub_urls = if sub_urls.is_empty() { vec![url.clone()] } else { sub_urls };
+    let room = vec!["fanout".to_owned()];
+    let subs = clients(&sub_urls, subscribers, |_| room.clone()).await?;
+    let readers: Vec<_> = subs.into_iter().map(|ws| receive(ws, start)).collect();
     let mut publisher = connect(&url).await?;
-    join(&mut publisher, "fanout").await?;
-    let pad = "x".repeat(payload);
+    join(&mut publisher, &room).await?;
+    // Subscribers on other instances: let their interest reach the bus first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let total = rate * seconds;
+    let mut report = Report::start(
+        json!({"scenario":"fanout","subscribers":subscribers,"instances":sub_urls.len(),"rate":rate,"seconds":seconds,"sent":total}),
+        total * subscribers as u64,
+    );
     let sending = Instant::now();
-    for seq in 0..total {
-        let due = sending + Duration::from_secs_f64(seq as f64 / rate as f64);
-        tokio::time::sleep_until(due.into()).await;
-        let t = start.elapsed().as_micros() as u64;
-        let frame = json!({"event":"publish","data":{"room":"fanout","event":"m","data":{"t":t,"seq":seq,"pad":pad}}});
-        publisher.send_text(&frame.to_string()).await?;
+    publish(&mut publisher, &room, rate as f64, total, start, &"x".repeat(payload)).await?;
+    report.sent(sending);
+    report.finish(readers).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rooms(
+    url: String,
+    rooms: usize,
+    members: usize,
+    subscribers: usize,
+    publishers: usize,
+    rate: u64,
+    seconds: u64,
+    payload: usize,
+) -> Result<(), String> {
+    let (members, subscribers, publishers) =
+        (members.max(2), subscribers.max(1), publishers.max(1));
+    if subscribers < members - 1 || rooms < publishers {
+        return Err("need subscribers >= members - 1 and rooms >= publishers".into());
     }
-    let send_time = sending.elapsed();
-    let mut latencies = Vec::new();
-    for reader in readers {
-        latencies.extend(reader.await.map_err(|e| e.to_string())?);
+    let seconds = seconds.min(120);
+    let start = Instant::now();
+    let name = |r: usize| format!("room-{r}");
+    // Room r: publisher r % publishers, subscribers r·(members−1) + j (mod subscribers).
+    let mut sub_rooms = vec![Vec::new(); subscribers];
+    let mut pub_rooms = vec![Vec::new(); publishers];
+    for r in 0..rooms {
+        pub_rooms[r % publishers].push(name(r));
+        for j in 0..members - 1 {
+            sub_rooms[(r * (members - 1) + j) % subscribers].push(name(r));
+        }
     }
-    latencies.sort_unstable();
-    let expected = total * subscribers as u64;
-    let got = latencies.len() as u64;
-    let pct = |p: f64| {
-        latencies.get(((latencies.len().max(1) - 1) as f64 * p) as usize).copied().unwrap_or(0)
-    };
+    let urls = [url];
+    let subs = clients(&urls, subscribers, |i| sub_rooms[i].clone()).await?;
+    let readers: Vec<_> = subs.into_iter().map(|ws| receive(ws, start)).collect();
+    let pubs = clients(&urls, publishers, |i| pub_rooms[i].clone()).await?;
+    let total_per_publisher = rate * seconds / publishers as u64;
+    let total = total_per_publisher * publishers as u64;
+    let mut report = Report::start(
+        json!({"scenario":"rooms","rooms":rooms,"members":members,"subscribers":subscribers,
+               "publishers":publishers,"rate":rate,"seconds":seconds,"sent":total}),
+        total * (members as u64 - 1),
+    );
+    let pad = "x".repeat(payload);
+    let per_publisher = rate as f64 / publishers as f64;
+    let sending = Instant::now();
+    let tasks: Vec<_> = pubs
+        .into_iter()
+        .zip(pub_rooms)
+        .map(|(mut ws, rooms)| {
+            let pad = pad.clone();
+            tokio::spawn(async move {
+                publish(&mut ws, &rooms, per_publisher, total_per_publisher, start, &pad).await?;
+                // Kept open until the deliveries are in: closing would not change them.
+                tokio::time::sleep(Duration::from_secs(6)).await;
+                Ok::<(), String>(())
+            })
+        })
+        .collect();
+    // Publishing ends when every publisher has sent its share; the readers end on silence.
+    let deadline = sending + Duration::from_secs(seconds);
+    tokio::time::sleep_until(deadline.into()).await;
+    report.sent(sending);
+    let result = report.finish(readers).await;
+    for task in tasks {
+        task.abort();
+    }
+    result
+}
+
+async fn churn(url: String, concurrency: usize, seconds: u64) -> Result<(), String> {
+    let seconds = seconds.min(120);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|w| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let (mut cycles, mut failures) = (0u64, 0u64);
+                let room = vec![format!("churn-{}", w % 16)];
+                while Instant::now() < deadline {
+                    let cycle = async {
+                        let mut ws = connect(&url).await?;
+                        join(&mut ws, &room).await?;
+                        ws.close().await
+                    };
+                    match tokio::time::timeout(Duration::from_secs(10), cycle).await {
+                        Ok(Ok(())) => cycles += 1,
+                        _ => failures += 1,
+                    }
+                }
+                (cycles, failures)
+            })
+        })
+        .collect();
+    let (mut cycles, mut failures) = (0, 0);
+    for worker in workers {
+        let (c, f) = worker.await.map_err(|e| e.to_string())?;
+        cycles += c;
+        failures += f;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
     println!(
         "{}",
-        json!({"scenario":"fanout","subscribers":subscribers,"rate":rate,"seconds":seconds,"sent":total,
-               "delivered":got,"expected":expected,"loss":(expected - got.min(expected)) as f64 / expected.max(1) as f64,
-               "deliveries_per_second":(got as f64 / send_time.as_secs_f64()).round(),
-               "p50_ms":pct(0.5) as f64 / 1000.0,"p99_ms":pct(0.99) as f64 / 1000.0,"max_ms":latencies.last().copied().unwrap_or(0) as f64 / 1000.0})
+        json!({"scenario":"churn","concurrency":concurrency,"seconds":seconds,"cycles":cycles,"failures":failures,
+               "cycles_per_second":(cycles as f64 / elapsed).round()})
     );
     Ok(())
 }
@@ -213,9 +424,20 @@ async fn fanout(
 async fn main() -> std::process::ExitCode {
     let result = match Cli::parse().scenario {
         Scenario::Idle { url, conns, pid, hold } => idle(url, conns, pid, hold).await,
-        Scenario::Fanout { url, subscribers, rate, seconds, payload } => {
-            fanout(url, subscribers, rate, seconds, payload).await
+        Scenario::Fanout { url, subscribers, rate, seconds, payload, sub_url } => {
+            fanout(url, sub_url, subscribers, rate, seconds, payload).await
         }
+        Scenario::Rooms {
+            url,
+            rooms: r,
+            members,
+            subscribers,
+            publishers,
+            rate,
+            seconds,
+            payload,
+        } => rooms(url, r, members, subscribers, publishers, rate, seconds, payload).await,
+        Scenario::Churn { url, concurrency, seconds } => churn(url, concurrency, seconds).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
