@@ -2,6 +2,7 @@
 # roomcast vs Bun's pub/sub vs Node `ws`, side by side on this machine, in one run.
 #
 #   bash benches/compare.sh [rates...]      (default: 1000 to 5000 messages/s in steps of 500)
+#   SERVERS="roomcast bun" bash benches/compare.sh     (a subset of roomcast, bun, node-ws)
 #
 # Installs the rivals from the npm registry (benches/rivals/*/node_modules), builds roomcast in
 # release, pins each server to core 0 and the load generator to core 1 (where there are two),
@@ -39,7 +40,7 @@ start() { # name [extra roomcast flags...]: starts the server on a fresh port, s
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 }
 
-for name in roomcast bun node-ws; do
+for name in ${SERVERS:-roomcast bun node-ws}; do
   start "$name" --rate-limit 0 --queue-frames 65536
   url="ws://127.0.0.1:$port/ws"
   best=0; failed=0
