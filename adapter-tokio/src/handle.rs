@@ -94,6 +94,8 @@ impl Builder {
         if options.hub.hash_seed == defaults.hash_seed {
             options.hub.hash_seed = uuid::Uuid::new_v4().as_u64_pair().0;
         }
+        // With no bus, nothing can hear a publish: the hub skips encoding one per send.
+        options.hub.standalone |= self.bus.is_none();
         let unix_ms =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let hub = Hub::new(options.hub.clone(), Instant::now(), unix_ms)?;

@@ -101,6 +101,10 @@ pub struct HubConfig {
     /// adapter facing the internet should pass a random value so that clients cannot aim for
     /// hash collisions with chosen room names.
     pub hash_seed: u64,
+    /// This instance is alone: no bus connects it to other instances or to an emitter, so
+    /// sends are delivered locally and not published (no envelope is encoded per send).
+    /// Default: `false`. The tokio adapter sets it when it runs with no bus.
+    pub standalone: bool,
 }
 
 impl Default for HubConfig {
@@ -121,6 +125,7 @@ impl Default for HubConfig {
             cluster_presence: false,
             peer_timeout: Duration::from_secs(10),
             hash_seed: 0,
+            standalone: false,
         }
     }
 }

@@ -562,9 +562,12 @@ impl Hub {
         self.transmit(to, frame);
     }
 
-    /// Delivers locally first, then publishes for the other instances.
+    /// Delivers locally first, then publishes for the other instances, if there can be any.
     fn deliver(&mut self, d: &Delivery<'_>) {
         self.deliver_local(d);
+        if self.config.standalone {
+            return;
+        }
         self.stats.published += 1;
         let envelope = d.envelope(&self.config.server_id);
         let channel = self.channels.for_target(d.kind, d.target);

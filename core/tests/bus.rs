@@ -163,3 +163,26 @@ fn a_bus_gap_tells_every_member_of_every_room_to_resync_once() {
     assert_eq!(frames(&mut cluster, 0, b), [resync("r")]);
     assert!(cluster.take_frames(0, loner).is_empty(), "not in a room: nothing to resync");
 }
+
+#[test]
+fn a_standalone_hub_delivers_locally_and_publishes_nothing() {
+    let mut cluster = Cluster::new(1, |_| HubConfig { standalone: true, ..unlimited() });
+    let (a, b) = (conn(1), conn(2));
+    connect(&mut cluster, 0, a);
+    connect(&mut cluster, 0, b);
+    join(&mut cluster, 0, a, &["r"]);
+    join(&mut cluster, 0, b, &["r"]);
+    frames(&mut cluster, 0, b);
+    let publish = json!({"event":"publish","data":{"room":"r","event":"chat","data":"hi"}});
+    cluster.frame(0, a, &publish.to_string()).unwrap();
+    let now = cluster.now();
+    cluster.hub(0).broadcast_all("news", &json!(1), &Exclude::none(), now).unwrap();
+    cluster.drive().unwrap();
+    let got: Vec<String> = frames(&mut cluster, 0, b)
+        .iter()
+        .map(|f| f["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(got, ["chat", "news"]);
+    assert!(cluster.record(0).published.is_empty(), "nothing can hear a publish");
+    assert_eq!(cluster.hub(0).stats().published, 0);
+}
