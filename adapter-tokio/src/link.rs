@@ -306,6 +306,7 @@ impl Link {
             match self.stream.try_write(&run[written..]) {
                 Ok(0) => {
                     out.broken = true;
+                    self.wake.notify_one();
                     break;
                 }
                 Ok(n) => written += n,
