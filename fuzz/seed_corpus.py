@@ -122,7 +122,39 @@ def hub_programs():
     write(t, "churn", bytes([0, 5, 1, 5, 2, 5, 5, 5] * 64))
 
 
+def masked(first, payload, mask=b"\x11\x22\x33\x44"):
+    """A client frame: `first` is FIN and opcode; the payload is masked."""
+    n = len(payload)
+    if n < 126:
+        head = bytes([first, 0x80 | n])
+    elif n < 65536:
+        head = bytes([first, 0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([first, 0x80 | 127]) + n.to_bytes(8, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def websocket_streams():
+    """The first byte chooses where the probe splits the stream in two."""
+    t = "websocket_frames"
+    join = json.dumps({"event": "join", "data": {"rooms": ["r"]}}).encode()
+    write(t, "one-text", bytes([3]) + masked(0x81, join))
+    write(t, "fragments-ping-between", bytes([9]) + masked(0x01, join[:5]) + masked(0x89, b"hey") + masked(0x80, join[5:]))
+    write(t, "close-with-code", bytes([1]) + masked(0x88, (1000).to_bytes(2, "big") + b"bye"))
+    write(t, "close-empty", bytes([0]) + masked(0x88, b""))
+    write(t, "pong-binary", bytes([2]) + masked(0x8A, b"") + masked(0x82, b"\x00\x01"))
+    write(t, "text-126", bytes([4]) + masked(0x81, b"a" * 300))
+    write(t, "too-big-header", bytes([2]) + masked(0x81, b"a" * 2000)[:8])
+    write(t, "unmasked", bytes([1]) + bytes([0x81, 0x02]) + b"{}")
+    write(t, "bad-utf8", bytes([5]) + masked(0x81, b"\xc3\x28"))
+    write(t, "utf8-split-across-fragments", bytes([7]) + masked(0x01, "é".encode()[:1]) + masked(0x80, "é".encode()[1:]))
+    write(t, "reserved-opcode", bytes([1]) + masked(0x83, b"x"))
+    write(t, "long-ping", bytes([1]) + masked(0x89, b"p" * 126))
+    write(t, "many-small", bytes([200]) + b"".join(masked(0x81, b"%d" % i) for i in range(100)))
+
+
 if __name__ == "__main__":
     client_frames()
     envelopes()
     hub_programs()
+    websocket_streams()

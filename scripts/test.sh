@@ -48,7 +48,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-for target in client_frame bus_envelope hub_inputs; do
+for target in client_frame bus_envelope hub_inputs websocket_frames; do
   mkdir -p "$scratch/$target"
   # New finds go to the scratch corpus (first directory); the committed seeds are only read.
   (cd fuzz && cargo +nightly fuzz run "$target" "$scratch/$target" "corpus/$target" -- \

@@ -45,6 +45,8 @@ mod listen;
 mod message;
 mod metrics;
 mod options;
+#[doc(hidden)]
+pub mod probe;
 mod queue;
 mod socket;
 mod upgrade;
