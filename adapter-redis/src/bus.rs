@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::RedisConfig;
 use crate::connection::{Connection, Push, classify};
@@ -22,6 +22,8 @@ enum Op {
     Publish(String, Bytes),
     Subscribe(String),
     Unsubscribe(String),
+    /// Withdraw the lease and stop renewing it; answer when done.
+    Retire(oneshot::Sender<()>),
 }
 
 /// Most operations the task takes from its queue at once (publishes among them go out in one
@@ -138,6 +140,17 @@ impl RedisBus {
         let _ = self.ops.send(Op::Unsubscribe(channel));
     }
 
+    /// Withdraws this instance's lease (when it holds one) and stops renewing it, so that the
+    /// other instances stop counting on it at once rather than when the lease runs out: for a
+    /// graceful shutdown. Completes when Redis has answered, or at once if Redis is out of reach.
+    pub fn retire(&self) -> impl Future<Output = ()> + Send + 'static {
+        let (done, answered) = oneshot::channel();
+        let _ = self.ops.send(Op::Retire(done));
+        async move {
+            let _ = answered.await;
+        }
+    }
+
     /// The bus's counters.
     pub fn stats(&self) -> BusStats {
         let s = &self.stats;
@@ -167,6 +180,8 @@ struct Task {
     inbound: mpsc::Sender<Arrival>,
     stats: Arc<Counters>,
     interest: BTreeSet<String>,
+    /// The lease was withdrawn: it is not renewed any more.
+    retired: bool,
 }
 
 async fn run(
@@ -175,7 +190,7 @@ async fn run(
     inbound: mpsc::Sender<Arrival>,
     stats: Arc<Counters>,
 ) {
-    let mut task = Task { config, ops, inbound, stats, interest: BTreeSet::new() };
+    let mut task = Task { config, ops, inbound, stats, interest: BTreeSet::new(), retired: false };
     let mut backoff = task.config.backoff_min;
     let mut ever_connected = false;
     loop {
@@ -234,7 +249,7 @@ impl Task {
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = renew.tick(), if self.config.lease.is_some() => {
+                _ = renew.tick(), if self.config.lease.is_some() && !self.retired => {
                     if self.renew_lease(conn).await.is_err() {
                         return Ended::Lost;
                     }
@@ -343,6 +358,14 @@ impl Task {
                 }
             }
             Op::Publish(..) => {}
+            Op::Retire(done) => {
+                self.retired = true;
+                if let Some((server_id, _)) = &self.config.lease {
+                    let key = format!("{}:leases", self.config.channel_prefix);
+                    conn.retire_lease(&key, server_id).await?;
+                }
+                let _ = done.send(());
+            }
         }
         Ok(())
     }
@@ -362,6 +385,8 @@ impl Task {
                 self.interest.remove(&channel);
                 self.set_subscriptions();
             }
+            // Redis is out of reach: the lease runs out by itself.
+            Op::Retire(_) => self.retired = true,
         }
     }
 

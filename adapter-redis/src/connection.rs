@@ -120,6 +120,18 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Removes this instance's lease from the sorted set `key`.
+    pub(crate) async fn retire_lease(&mut self, key: &str, server_id: &str) -> RedisResult<()> {
+        let mut zrem = redis::cmd("ZREM");
+        zrem.arg(key).arg(server_id);
+        match self {
+            Self::Single(c) => zrem.query_async(c).await,
+            Self::Cluster(c) => zrem.query_async(c).await,
+        }
+    }
+}
+
 /// The URL with `protocol=3` (RESP3) added.
 fn resp3(url: &str) -> String {
     if url.contains("protocol=") {

@@ -5,6 +5,7 @@
 //! into its [`BusInbox`].
 
 use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -24,6 +25,13 @@ pub trait Bus: Send + 'static {
     /// The bus's own counters, for `/metrics`. None by default.
     fn metrics(&self) -> BusMetrics {
         BusMetrics::default()
+    }
+
+    /// The instance is shutting down, every socket closed: withdraw what the other instances
+    /// count on (the Redis bus removes the instance's lease, so that they drop it at once rather
+    /// than when the lease runs out). Nothing by default.
+    fn retire(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(std::future::ready(()))
     }
 }
 
@@ -177,6 +185,8 @@ impl Drop for LocalPort {
 
 #[cfg(feature = "redis")]
 mod redis_impl {
+    use std::pin::Pin;
+
     use bytes::Bytes;
     use roomcast_redis::{Arrival, RedisBus, RedisConfig};
 
@@ -193,6 +203,10 @@ mod redis_impl {
 
         fn unsubscribe(&mut self, channel: String) {
             RedisBus::unsubscribe(self, channel);
+        }
+
+        fn retire(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+            Box::pin(RedisBus::retire(self))
         }
 
         fn metrics(&self) -> BusMetrics {

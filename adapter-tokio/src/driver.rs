@@ -84,6 +84,9 @@ pub(crate) enum Outbox {
 /// busy, each socket gets one write for many frames.
 const COMMAND_BATCH: usize = 128;
 
+/// How long a shutdown waits for the bus to withdraw this instance (its lease in Redis).
+const RETIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A batch buffer grown past this is freed after its batch rather than kept.
 const MAX_BATCH_KEPT: usize = 4 * 1024 * 1024;
 
@@ -162,6 +165,8 @@ impl Driver {
                 }
                 () = &mut sleep, if deadline.is_some() => self.hub.handle_timeout(Instant::now()),
                 () = self.tracker.idle(), if shutdown.is_some() => {
+                    // Every socket is closed: let the other instances know we are gone.
+                    let _ = tokio::time::timeout(RETIRE_TIMEOUT, self.bus.retire()).await;
                     if let Some(done) = shutdown.take() {
                         let _ = done.send(());
                     }

@@ -161,3 +161,29 @@ async fn a_query_while_an_instance_is_stopped_answers_in_time_naming_it() {
     let (status, _) = request(servers[0].1, "GET", "/api/info", None).unwrap();
     assert!(status.contains("401"), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gracefully_stopped_instance_withdraws_its_lease_before_it_exits() {
+    let redis = RedisServer::start();
+    // A long lease: without the withdrawal it would still be there long after the exit.
+    let flags = ["--cluster-presence", "--peer-timeout", "60"];
+    let servers: Vec<Server> = (0..2).map(|_| spawn_with(&redis, &flags)).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let leases = tokio::task::block_in_place(|| redis.cli(&["ZCARD", "ws:leases"]));
+        if leases.trim() == "2" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "both instances take a lease: {leases}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut stopping = servers.into_iter().next().unwrap();
+    // SIGTERM, as an orchestrator stops a process: the graceful path.
+    let pid = stopping.0.id().to_string();
+    let signalled = Command::new("sh").args(["-c", &format!("kill -TERM {pid}")]).status().unwrap();
+    assert!(signalled.success());
+    let status = tokio::task::block_in_place(|| stopping.0.wait()).unwrap();
+    assert!(status.success(), "a graceful exit: {status}");
+    let leases = tokio::task::block_in_place(|| redis.cli(&["ZCARD", "ws:leases"]));
+    assert_eq!(leases.trim(), "1", "the stopped instance's lease is gone when it exits");
+}
