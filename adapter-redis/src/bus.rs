@@ -140,9 +140,10 @@ impl RedisBus {
         let _ = self.ops.send(Op::Unsubscribe(channel));
     }
 
-    /// Withdraws this instance's lease (when it holds one) and stops renewing it, so that the
-    /// other instances stop counting on it at once rather than when the lease runs out: for a
-    /// graceful shutdown. Completes when Redis has answered, or at once if Redis is out of reach.
+    /// Withdraws this instance's lease (when it holds one) and stops renewing it, for a graceful
+    /// shutdown: whoever reads the leases afterwards (an instance starting, an operator) does not
+    /// count it. Running peers keep the expiry they last saw. Completes when Redis has answered,
+    /// or at once if Redis is out of reach.
     pub fn retire(&self) -> impl Future<Output = ()> + Send + 'static {
         let (done, answered) = oneshot::channel();
         let _ = self.ops.send(Op::Retire(done));

@@ -27,9 +27,9 @@ pub trait Bus: Send + 'static {
         BusMetrics::default()
     }
 
-    /// The instance is shutting down, every socket closed: withdraw what the other instances
-    /// count on (the Redis bus removes the instance's lease, so that they drop it at once rather
-    /// than when the lease runs out). Nothing by default.
+    /// The instance is shutting down, every socket closed: withdraw what it left on the bus
+    /// (the Redis bus removes the instance's lease, so that whoever reads the leases afterwards
+    /// does not count it). Nothing by default.
     fn retire(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(std::future::ready(()))
     }
