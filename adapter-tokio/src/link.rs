@@ -288,13 +288,9 @@ impl Link {
         if out.blocked {
             return;
         }
-        let written = self.write_out(&mut out);
+        self.write_out(&mut out);
         if out.pending() == 0 {
             pool.put(std::mem::take(&mut out.buf));
-        }
-        drop(out);
-        if written.is_err() {
-            self.wake.notify_one();
         }
     }
 
@@ -303,21 +299,10 @@ impl Link {
     fn write_run(&self, out: &mut Out, run: &[u8]) -> usize {
         let mut written = 0;
         while written < run.len() {
-            match self.stream.try_write(&run[written..]) {
-                Ok(0) => {
-                    out.broken = true;
-                    self.wake.notify_one();
-                    break;
-                }
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    out.blocked = true;
-                    self.wake.notify_one();
-                    break;
-                }
-                Err(_) => {
-                    out.broken = true;
-                    self.wake.notify_one();
+            match self.send_some(&run[written..]) {
+                Sent::Some(n) => written += n,
+                stalled => {
+                    self.stalled(out, stalled);
                     break;
                 }
             }
@@ -327,29 +312,35 @@ impl Link {
 
     /// Writes until the buffer is empty or the socket is full. On a full socket, the socket's
     /// task is told to wait for it to drain.
-    fn write_out(&self, out: &mut Out) -> io::Result<()> {
+    fn write_out(&self, out: &mut Out) {
         while out.pending() > 0 {
-            match self.stream.try_write(&out.buf[out.sent..]) {
-                Ok(0) => {
-                    out.broken = true;
-                    return Err(io::ErrorKind::WriteZero.into());
-                }
-                Ok(n) => out.advance(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !out.blocked {
-                        out.blocked = true;
-                        self.wake.notify_one();
-                    }
-                    return Ok(());
-                }
-                Err(e) => {
-                    out.broken = true;
-                    return Err(e);
-                }
+            match self.send_some(&out.buf[out.sent..]) {
+                Sent::Some(n) => out.advance(n),
+                stalled => return self.stalled(out, stalled),
             }
         }
         out.blocked = false;
-        Ok(())
+    }
+
+    /// One non-blocking write.
+    fn send_some(&self, bytes: &[u8]) -> Sent {
+        match self.stream.try_write(bytes) {
+            Ok(0) => Sent::Failed,
+            Ok(n) => Sent::Some(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Sent::Full,
+            Err(_) => Sent::Failed,
+        }
+    }
+
+    /// A write made no progress: a full socket is left to its task, which waits for it to
+    /// drain; a failed one is broken, and its task ends.
+    fn stalled(&self, out: &mut Out, sent: Sent) {
+        match sent {
+            Sent::Full if out.blocked => return,
+            Sent::Full => out.blocked = true,
+            Sent::Failed | Sent::Some(_) => out.broken = true,
+        }
+        self.wake.notify_one();
     }
 
     /// Appends a frame from the socket's task (a pong, or the close answering the peer's) and
@@ -370,7 +361,7 @@ impl Link {
     fn write_now(&self) {
         let mut out = self.lock();
         if !out.blocked && !out.broken {
-            let _ = self.write_out(&mut out);
+            self.write_out(&mut out);
             out.release_if_drained();
         }
     }
@@ -444,6 +435,16 @@ struct State {
     broken: bool,
     /// Nothing is left to write.
     idle: bool,
+}
+
+/// What one non-blocking write did.
+#[derive(Debug)]
+enum Sent {
+    Some(usize),
+    /// The kernel's send buffer is full.
+    Full,
+    /// The connection is gone.
+    Failed,
 }
 
 /// What the socket's task wakes up for.
@@ -540,7 +541,7 @@ pub(crate) async fn run(
             Event::Woken => {}
             Event::Writable => {
                 let mut out = task.link.lock();
-                let _ = task.link.write_out(&mut out);
+                task.link.write_out(&mut out);
                 out.release_if_drained();
             }
             Event::Readable => {
