@@ -3,8 +3,13 @@
 //! generator is not what a benchmark measures. Speaks just what the scenarios need: the upgrade,
 //! masked text frames out, text frames in, pongs for pings.
 
+use std::time::{Duration, Instant};
+
+use std::pin::Pin;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 /// The mask of every frame this client sends. RFC 6455 asks for unpredictable masks against
 /// proxy-cache poisoning, which is not a concern on loopback; servers must accept any mask.
@@ -28,6 +33,14 @@ pub struct LoadClient {
     at: usize,
     /// The length of the frame returned last, consumed by the next call.
     consumed: usize,
+    /// When the last read returned: every frame it brought arrived then. One clock reading per
+    /// read, not per frame, keeps the clock out of the load generator's profile.
+    read_at: Instant,
+    /// How long a read may wait before [`LoadClient::next`] gives up (none: forever).
+    read_timeout: Option<Duration>,
+    /// The timer behind `read_timeout`: armed once and moved on only when it fires, so a busy
+    /// socket costs no timer work per read.
+    idle: Option<Pin<Box<Sleep>>>,
 }
 
 impl LoadClient {
@@ -44,7 +57,15 @@ impl LoadClient {
              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await.map_err(|e| format!("upgrade: {e}"))?;
-        let mut client = Self { stream, buf: Vec::with_capacity(4096), at: 0, consumed: 0 };
+        let mut client = Self {
+            stream,
+            buf: Vec::with_capacity(4096),
+            at: 0,
+            consumed: 0,
+            read_at: Instant::now(),
+            read_timeout: None,
+            idle: None,
+        };
         loop {
             if let Some(end) = client.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 if !client.buf.starts_with(b"HTTP/1.1 101") {
@@ -58,6 +79,17 @@ impl LoadClient {
                 return Err("closed during the upgrade".into());
             }
         }
+    }
+
+    /// Makes [`LoadClient::next`] fail when no bytes arrive for `timeout` (a timer is armed only
+    /// when a read has to wait, not for every frame).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
+    }
+
+    /// When the bytes of the frame [`LoadClient::next`] returned last were read.
+    pub fn read_at(&self) -> Instant {
+        self.read_at
     }
 
     /// Sends a text frame.
@@ -83,7 +115,27 @@ impl LoadClient {
         if self.buf.capacity() - self.buf.len() < 16 * 1024 {
             self.buf.reserve(64 * 1024);
         }
-        let n = self.stream.read_buf(&mut self.buf).await.map_err(|e| e.to_string())?;
+        let n = match self.read_timeout {
+            None => self.stream.read_buf(&mut self.buf).await,
+            Some(timeout) => loop {
+                let idle = self.idle.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until((self.read_at + timeout).into()))
+                });
+                tokio::select! {
+                    biased;
+                    read = self.stream.read_buf(&mut self.buf) => break read,
+                    () = idle.as_mut() => {
+                        let quiet_until = self.read_at + timeout;
+                        if Instant::now() >= quiet_until {
+                            return Err("read timed out".into());
+                        }
+                        idle.as_mut().reset(quiet_until.into());
+                    }
+                }
+            },
+        }
+        .map_err(|e| e.to_string())?;
+        self.read_at = Instant::now();
         Ok(n)
     }
 
