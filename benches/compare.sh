@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # roomcast vs Bun's pub/sub vs Node `ws`, side by side on this machine, in one run.
 #
-#   bash benches/compare.sh [rates...]      (default: 1000 to 5000 messages/s in steps of 500)
+#   bash benches/compare.sh [rates...]      (default: 1000 to 12000 messages/s in steps of 500)
 #   SERVERS="roomcast bun" bash benches/compare.sh     (a subset of roomcast, bun, node-ws)
+#   SCENARIOS="fanout rooms" bash benches/compare.sh   (a subset of fanout, rooms, churn, idle)
+#   FANOUT_SIZES="1000" bash benches/compare.sh         (room sizes of the fan-out sweep)
+#
+# Fan-out rates are given per 1,000 subscribers: at N subscribers, rate R means R × 1000 / N
+# messages/s, so the sweep at every room size covers the same deliveries per second.
 #
 # Installs the rivals from the npm registry (benches/rivals/*/node_modules), builds roomcast in
 # release, pins each server to core 0 and the load generator to core 1 (where there are two),
-# and prints, per server: the fan-out sweep (1,000 subscribers, 5 s per rate; the sweep stops
-# after two failing rates), the highest rate with zero loss and p99 < 100 ms, many rooms
-# (10,000 rooms of 10) at a few rates, connection churn, and resident memory per idle
-# connection at 15,000 connections. Every line carries the load generator's own CPU: near 100%
-# means it, not the server, limited that run. Bounded: about 12 minutes. Everything stays on
-# 127.0.0.1.
+# and prints, per server: the fan-out sweeps (1,000, 100 and 10,000 subscribers, 5 s per rate;
+# a sweep stops after two failing rates) with the highest rate with zero loss and p99 < 100 ms,
+# many rooms (10,000 rooms of 10) at a few rates, connection churn, and resident memory per idle
+# connection at 15,000 connections. Every delivery line carries the load generator's own CPU
+# (near 100% means it, not the server, may have limited that run) and the server's. Bounded:
+# about 35 minutes. Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rates=("${@:-1000 1500 2000 2500 3000 3500 4000 4500 5000}")
+rates=("${@:-$(seq -s ' ' 1000 500 12000)}")
 read -r -a rates <<< "${rates[*]}"
 command -v node >/dev/null || { echo "node is required for the rivals" >&2; exit 1; }
 for rival in bun node-ws; do
@@ -40,13 +45,15 @@ start() { # name [extra roomcast flags...]: starts the server on a fresh port, s
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 }
 
-for name in ${SERVERS:-roomcast bun node-ws}; do
-  start "$name" --rate-limit 0 --queue-frames 65536
-  url="ws://127.0.0.1:$port/ws"
-  best=0; failed=0
-  for rate in "${rates[@]}"; do
-    line=$(timeout 180 $load fanout --url "$url" --subscribers 1000 --rate "$rate" --seconds 5 || echo '{}')
-    echo "$name fanout rate=$rate $line"
+scenarios=" ${SCENARIOS:-fanout rooms churn idle} "
+runs() { [[ $scenarios == *" $1 "* ]]; }
+
+sweep() { # name url subscribers: the fan-out sweep at one room size
+  local name=$1 url=$2 n=$3 best=0 failed=0 rate line
+  for per_thousand in "${rates[@]}"; do
+    rate=$((per_thousand * 1000 / n))
+    line=$(timeout 180 $load fanout --url "$url" --pid "$server_pid" --subscribers "$n" --rate "$rate" --seconds 5 || echo '{}')
+    echo "$name fanout subscribers=$n rate=$rate $line"
     if python3 - "$line" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1] or "{}")
@@ -54,12 +61,19 @@ sys.exit(0 if r.get("loss", 1) == 0 and r.get("p99_ms", 1e9) < 100 else 1)
 PY
     then best=$rate; failed=0; else failed=$((failed + 1)); [ "$failed" -ge 2 ] && break; fi
   done
-  echo "$name best: highest sustained rate $best msg/s = $((best * 1000)) deliveries/s (zero loss, p99 < 100 ms)"
-  for rate in 2500 5000 10000 20000; do
-    echo "$name rooms rate=$rate $(timeout 180 $load rooms --url "$url" --rate "$rate" --seconds 5 || echo '{}')"
+  echo "$name best at $n subscribers: highest sustained rate $best msg/s = $((best * n)) deliveries/s (zero loss, p99 < 100 ms)"
+}
+
+for name in ${SERVERS:-roomcast bun node-ws}; do
+  start "$name" --rate-limit 0 --queue-frames 65536
+  url="ws://127.0.0.1:$port/ws"
+  runs fanout && for n in ${FANOUT_SIZES:-1000 100 10000}; do sweep "$name" "$url" "$n"; done
+  runs rooms && for rate in 2500 5000 10000 20000; do
+    echo "$name rooms rate=$rate $(timeout 180 $load rooms --url "$url" --pid "$server_pid" --rate "$rate" --seconds 5 || echo '{}')"
   done
-  echo "$name churn $(timeout 120 $load churn --url "$url" --concurrency 64 --seconds 5 || echo '{}')"
+  runs churn && echo "$name churn $(timeout 120 $load churn --url "$url" --concurrency 64 --seconds 5 || echo '{}')"
   kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+  runs idle || continue
   start "$name"
   echo "$name idle $(timeout 120 $load idle --url "ws://127.0.0.1:$port/ws" --conns 15000 --pid "$server_pid" --hold 5 || echo failed)"
   kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true

@@ -63,6 +63,9 @@ enum Scenario {
         /// instances behind one Redis, the publisher's messages cross the bus to reach them.
         #[arg(long)]
         sub_url: Vec<String>,
+        /// The server's process id, to report its CPU while publishing.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Many small rooms: subscribers each in many rooms, one publisher in each room.
     Rooms {
@@ -87,6 +90,9 @@ enum Scenario {
         seconds: u64,
         #[arg(long, default_value_t = 64)]
         payload: usize,
+        /// The server's process id, to report its CPU while publishing.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Connection churn: workers that connect, join, and close, again and again.
     Churn {
@@ -249,19 +255,23 @@ async fn publish(
     Ok(())
 }
 
-/// What a delivery scenario prints: rates, loss, latency percentiles, and this process's CPU.
+/// What a delivery scenario prints: rates, loss, latency percentiles, this process's CPU and,
+/// given its pid, the server's.
 struct Report {
     fields: Value,
     expected: u64,
     send_time: Duration,
     own_ticks_before: u64,
+    /// The server's pid and CPU ticks at the start.
+    server: Option<(u32, u64)>,
     latencies: Latencies,
 }
 
 impl Report {
-    fn start(fields: Value, expected: u64, latencies: Latencies) -> Self {
+    fn start(fields: Value, expected: u64, server_pid: Option<u32>, latencies: Latencies) -> Self {
         let (_, own_ticks_before) = proc_stats(std::process::id());
-        Self { fields, expected, send_time: Duration::ZERO, own_ticks_before, latencies }
+        let server = server_pid.map(|pid| (pid, proc_stats(pid).1));
+        Self { fields, expected, send_time: Duration::ZERO, own_ticks_before, server, latencies }
     }
 
     /// An empty histogram for the readers of a run.
@@ -278,8 +288,11 @@ impl Report {
 
     async fn finish(self, readers: Vec<JoinHandle<()>>) -> Result<(), String> {
         let (_, own_ticks_after) = proc_stats(std::process::id());
-        let own_cpu =
-            (own_ticks_after - self.own_ticks_before) as f64 / self.send_time.as_secs_f64();
+        // Ticks are hundredths of a second: ticks per second is a percentage of one core.
+        let cpu = |ticks: u64| (ticks as f64 / self.send_time.as_secs_f64()).round();
+        let own_cpu = cpu(own_ticks_after.saturating_sub(self.own_ticks_before));
+        let server_cpu =
+            self.server.map(|(pid, before)| cpu(proc_stats(pid).1.saturating_sub(before)));
         for reader in readers {
             reader.await.map_err(|e| e.to_string())?;
         }
@@ -291,7 +304,7 @@ impl Report {
         let extra = json!({"delivered":got,"expected":expected,"loss":(expected - got.min(expected)) as f64 / expected.max(1) as f64,
             "deliveries_per_second":(got as f64 / self.send_time.as_secs_f64()).round(),
             "p50_ms":pct(0.5),"p99_ms":pct(0.99),"max_ms":latencies.max() as f64 / 1000.0,
-            "load_cpu_percent":own_cpu.round()});
+            "load_cpu_percent":own_cpu,"server_cpu_percent":server_cpu});
         if let (Some(fields), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
             fields.extend(extra.clone());
         }
@@ -300,6 +313,7 @@ impl Report {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn fanout(
     url: String,
     sub_urls: Vec<String>,
@@ -307,6 +321,7 @@ async fn fanout(
     rate: u64,
     seconds: u64,
     payload: usize,
+    pid: Option<u32>,
 ) -> Result<(), String> {
     let seconds = seconds.min(120);
     let start = Instant::now();
@@ -324,6 +339,7 @@ async fn fanout(
     let mut report = Report::start(
         json!({"scenario":"fanout","subscribers":subscribers,"instances":sub_urls.len(),"rate":rate,"seconds":seconds,"sent":total}),
         total * subscribers as u64,
+        pid,
         latencies,
     );
     let sending = Instant::now();
@@ -342,6 +358,7 @@ async fn rooms(
     rate: u64,
     seconds: u64,
     payload: usize,
+    pid: Option<u32>,
 ) -> Result<(), String> {
     let (members, subscribers, publishers) =
         (members.max(2), subscribers.max(1), publishers.max(1));
@@ -372,6 +389,7 @@ async fn rooms(
         json!({"scenario":"rooms","rooms":rooms,"members":members,"subscribers":subscribers,
                "publishers":publishers,"rate":rate,"seconds":seconds,"sent":total}),
         total * (members as u64 - 1),
+        pid,
         latencies,
     );
     let pad = "x".repeat(payload);
@@ -457,8 +475,8 @@ async fn main() -> std::process::ExitCode {
 async fn run(scenario: Scenario) -> Result<(), String> {
     match scenario {
         Scenario::Idle { url, conns, pid, hold } => idle(url, conns, pid, hold).await,
-        Scenario::Fanout { url, subscribers, rate, seconds, payload, sub_url } => {
-            fanout(url, sub_url, subscribers, rate, seconds, payload).await
+        Scenario::Fanout { url, subscribers, rate, seconds, payload, sub_url, pid } => {
+            fanout(url, sub_url, subscribers, rate, seconds, payload, pid).await
         }
         Scenario::Rooms {
             url,
@@ -469,7 +487,8 @@ async fn run(scenario: Scenario) -> Result<(), String> {
             rate,
             seconds,
             payload,
-        } => rooms(url, r, members, subscribers, publishers, rate, seconds, payload).await,
+            pid,
+        } => rooms(url, r, members, subscribers, publishers, rate, seconds, payload, pid).await,
         Scenario::Churn { url, concurrency, seconds } => churn(url, concurrency, seconds).await,
     }
 }
