@@ -20,6 +20,8 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use roomcast_core::ConnId;
+use socket2::SockRef;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Sleep;
@@ -413,18 +415,34 @@ impl Link {
 
     /// One read into a buffer on the stack; decodes it unless `decode` is off (then the bytes
     /// are dropped: the connection is closing and its stream may not be decodable any more).
+    ///
+    /// A read that does not fill the buffer has drained the socket, so it clears the stream's
+    /// read readiness itself: without that, the task would come back for a second read only to
+    /// be told `EAGAIN` (one wasted system call and one wake per message, for a client that
+    /// sends one frame at a time). This is race-free: tokio clears only the readiness it saw
+    /// before the read, and bytes that arrive after it raise a new edge, hence new readiness.
     fn read(&self, decoder: &mut Decoder, decoded: &mut Vec<Decoded>, decode: bool) -> Read {
         let mut buf = [0u8; READ_CHUNK];
-        match self.stream.try_read(&mut buf) {
-            Ok(0) => Read::Eof,
-            Ok(n) if decode => match decoder.feed(&buf[..n], decoded) {
-                Ok(()) => Read::Some,
-                Err(violation) => Read::Violation(violation),
-            },
-            Ok(_) => Read::Some,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Read::Some,
-            Err(e) => Read::Failed(e),
+        let mut filled = 0;
+        let result = self.stream.try_io(Interest::READABLE, || {
+            filled = io::Read::read(&mut &*SockRef::from(&self.stream), &mut buf)?;
+            if filled > 0 && filled < buf.len() {
+                return Err(io::ErrorKind::WouldBlock.into()); // drained: clear the readiness
+            }
+            Ok(filled)
+        });
+        match result {
+            Ok(0) => return Read::Eof,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Read::Failed(e),
         }
+        if decode && filled > 0 {
+            if let Err(violation) = decoder.feed(&buf[..filled], decoded) {
+                return Read::Violation(violation);
+            }
+        }
+        Read::Some
     }
 }
 
@@ -530,7 +548,7 @@ pub(crate) async fn run(
             task.phase = task.phase.max(Phase::Closing);
             if state.idle && !shut {
                 // Our close frame is out: the peer answers with its own, then leaves.
-                let _ = socket2::SockRef::from(&task.link.stream).shutdown(Shutdown::Write);
+                let _ = SockRef::from(&task.link.stream).shutdown(Shutdown::Write);
                 shut = true;
             }
             if shut && task.peer_closed {

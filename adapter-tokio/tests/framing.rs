@@ -249,3 +249,38 @@ async fn sockets_upgraded_by_axum_serve_take_the_tungstenite_path_and_work_the_s
     tokio::time::timeout(Duration::from_secs(30), handle.shutdown()).await.unwrap();
     assert_eq!(a.close_code().await, 1001);
 }
+
+#[tokio::test]
+async fn bytes_that_arrive_after_a_read_drained_the_socket_still_wake_it() {
+    let (_handle, _events, addr) = start(options()).await;
+    let mut client = Raw::connect(addr, &[]).await;
+    assert_eq!(client.json().await["event"], "connected");
+    // Each piece arrives after the server has read (and drained) the one before: every read is
+    // short, and each new piece must raise new readiness.
+    for id in 0..3 {
+        let join = text(&json!({"event":"join","data":{"rooms":[format!("r{id}")]},"id":id}));
+        for piece in join.chunks(7) {
+            client.send(piece).await;
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        assert_eq!(client.json().await["id"], id);
+    }
+}
+
+#[tokio::test]
+async fn a_message_larger_than_one_read_arrives_whole() {
+    let (_handle, _events, addr) = start(options()).await;
+    let mut sender = Raw::connect(addr, &[]).await;
+    let mut receiver = Raw::connect(addr, &[]).await;
+    for client in [&mut sender, &mut receiver] {
+        assert_eq!(client.json().await["event"], "connected");
+        client.send(&text(&json!({"event":"join","data":{"rooms":["big"]},"id":1}))).await;
+        assert_eq!(client.json().await["event"], "joined");
+    }
+    let big = "b".repeat(40 * 1024); // more than the server's 16 KiB read buffer
+    sender
+        .send(&text(&json!({"event":"publish","data":{"room":"big","event":"m","data":big}})))
+        .await;
+    let got = receiver.json().await;
+    assert_eq!((got["event"].as_str(), got["data"].as_str()), (Some("m"), Some(big.as_str())));
+}
