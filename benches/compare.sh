@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # roomcast vs Bun's pub/sub vs Node `ws`, side by side on this machine, in one run.
 #
-#   bash benches/compare.sh [rates...]      (default: 1000 to 12000 messages/s in steps of 500)
+#   bash benches/compare.sh [rates...]      (default: 100, 200, 500, then 1000 to 12000 messages/s in steps of 500)
 #   SERVERS="roomcast bun" bash benches/compare.sh     (a subset of roomcast, bun, node-ws)
 #   SCENARIOS="fanout rooms" bash benches/compare.sh   (a subset of fanout, rooms, churn, idle)
 #   FANOUT_SIZES="1000" bash benches/compare.sh         (room sizes of the fan-out sweep)
@@ -19,7 +19,7 @@
 # about 35 minutes. Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rates=("${@:-$(seq -s ' ' 1000 500 12000)}")
+rates=("${@:-100 200 500 $(seq -s ' ' 1000 500 12000)}")
 read -r -a rates <<< "${rates[*]}"
 command -v node >/dev/null || { echo "node is required for the rivals" >&2; exit 1; }
 for rival in bun node-ws; do
