@@ -107,6 +107,8 @@ def envelopes():
     write(t, "presence-sync-request", '{"serverId":"p3","op":"sync_request","room":"r"}')
     write(t, "presence-heartbeat", '{"serverId":"p3","op":"heartbeat"}')
     write(t, "presence-own", '{"serverId":"probe","op":"heartbeat"}')
+    write(t, "presence-goodbye", '{"serverId":"p3","op":"goodbye"}')
+    write(t, "presence-own-goodbye", '{"serverId":"probe","op":"goodbye"}')
     write(t, "presence-unknown-op", '{"serverId":"p3","op":"explode","room":"r"}')
     write(t, "presence-many", json.dumps({"serverId": "p4", "op": "sync", "room": "r", "members": [{"id": UUID, "userId": "u%d" % i} for i in range(5000)]}))
 

@@ -142,8 +142,9 @@ impl RedisBus {
 
     /// Withdraws this instance's lease (when it holds one) and stops renewing it, for a graceful
     /// shutdown: whoever reads the leases afterwards (an instance starting, an operator) does not
-    /// count it. Running peers keep the expiry they last saw. Completes when Redis has answered,
-    /// or at once if Redis is out of reach.
+    /// count it. Running peers learn of the shutdown from the hub's goodbye (`Hub::retire`),
+    /// published before this: publishes queued ahead of it go out first. Completes when Redis has
+    /// answered, or at once if Redis is out of reach.
     pub fn retire(&self) -> impl Future<Output = ()> + Send + 'static {
         let (done, answered) = oneshot::channel();
         let _ = self.ops.send(Op::Retire(done));

@@ -27,9 +27,10 @@ pub trait Bus: Send + 'static {
         BusMetrics::default()
     }
 
-    /// The instance is shutting down, every socket closed: withdraw what it left on the bus
-    /// (the Redis bus removes the instance's lease, so that whoever reads the leases afterwards
-    /// does not count it). Nothing by default.
+    /// The instance is shutting down, every socket closed and the hub's goodbye handed to
+    /// [`publish`](Self::publish) just before: send what is queued, then withdraw what the
+    /// instance left on the bus (the Redis bus removes its lease, so that whoever reads the
+    /// leases afterwards does not count it). Nothing by default.
     fn retire(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(std::future::ready(()))
     }

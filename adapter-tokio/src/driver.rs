@@ -165,7 +165,10 @@ impl Driver {
                 }
                 () = &mut sleep, if deadline.is_some() => self.hub.handle_timeout(Instant::now()),
                 () = self.tracker.idle(), if shutdown.is_some() => {
-                    // Every socket is closed: let the other instances know we are gone.
+                    // Every socket is closed: let the other instances know we are gone (a
+                    // goodbye on the bus, then the lease withdrawn, in that order).
+                    self.hub.retire(Instant::now());
+                    self.carry_out();
                     let _ = tokio::time::timeout(RETIRE_TIMEOUT, self.bus.retire()).await;
                     if let Some(done) = shutdown.take() {
                         let _ = done.send(());

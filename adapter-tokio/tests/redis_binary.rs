@@ -163,21 +163,38 @@ async fn a_query_while_an_instance_is_stopped_answers_in_time_naming_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gracefully_stopped_instance_withdraws_its_lease_before_it_exits() {
+async fn a_gracefully_stopped_instance_says_goodbye_and_withdraws_its_lease_before_it_exits() {
     let redis = RedisServer::start();
-    // A long lease: without the withdrawal it would still be there long after the exit.
-    let flags = ["--cluster-presence", "--peer-timeout", "60"];
-    let servers: Vec<Server> = (0..2).map(|_| spawn_with(&redis, &flags)).collect();
+    // A long peer timeout: without the goodbye and the withdrawal, the stopped instance would be
+    // expected (and its lease counted) long after it exits.
+    let flags = ["--cluster-presence", "--peer-timeout", "60", "--api-key", "k"];
+    let mut servers: Vec<Server> = (0..2).map(|_| spawn_with(&redis, &flags)).collect();
+    let mut clients = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let mut client = Client::connected(server.1).await;
+        client.join(&["r"]).await;
+        tokio::task::block_in_place(|| redis.wait_numsub("ws:presence:r", i + 1));
+        clients.push(client);
+    }
+    let ask = |addr| {
+        let (status, body) = request(addr, "GET", "/api/rooms/r/members?timeout_ms=500", Some("k"))
+            .expect("an answer");
+        assert!(status.contains("200"), "{status}: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let survivor = servers[1].1;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let leases = tokio::task::block_in_place(|| redis.cli(&["ZCARD", "ws:leases"]));
-        if leases.trim() == "2" {
-            break;
+        let answer = tokio::task::block_in_place(|| ask(survivor));
+        let members = answer["members"].as_array().map_or(0, Vec::len);
+        if leases.trim() == "2" && members == 2 && answer["missing"] == json!([]) {
+            break; // both hold a lease, and the survivor counts on the other's answers
         }
-        assert!(Instant::now() < deadline, "both instances take a lease: {leases}");
+        assert!(Instant::now() < deadline, "both instances up: {leases} {answer}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut stopping = servers.into_iter().next().unwrap();
+    let mut stopping = servers.remove(0); // the survivor stays in `servers`, running
     // SIGTERM, as an orchestrator stops a process: the graceful path.
     let pid = stopping.0.id().to_string();
     let signalled = Command::new("sh").args(["-c", &format!("kill -TERM {pid}")]).status().unwrap();
@@ -186,4 +203,16 @@ async fn a_gracefully_stopped_instance_withdraws_its_lease_before_it_exits() {
     assert!(status.success(), "a graceful exit: {status}");
     let leases = tokio::task::block_in_place(|| redis.cli(&["ZCARD", "ws:leases"]));
     assert_eq!(leases.trim(), "1", "the stopped instance's lease is gone when it exits");
+    // The survivor heard the goodbye: its queries stop expecting the stopped instance (without
+    // it, the stopped instance would be named missing for the next 60 s).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = tokio::task::block_in_place(|| ask(survivor));
+        if answer["missing"] == json!([]) {
+            assert_eq!(answer["members"].as_array().unwrap().len(), 1, "{answer}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still expected after its goodbye: {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -59,6 +59,8 @@ pub struct Hub {
     remote: cluster::Replica,
     /// Cluster presence: live peers and the end of their lease.
     peers: IndexMap<Arc<str>, Instant, Hasher>,
+    /// Cluster presence: peers that said goodbye, and until when a lease of theirs is stale.
+    departed: IndexMap<Arc<str>, Instant, Hasher>,
     /// Cluster presence: when this instance's next heartbeat is due.
     next_heartbeat: Option<Instant>,
     /// Cluster queries waiting for answers, by request number.
@@ -121,6 +123,7 @@ impl Hub {
             timers: Timers::default(),
             remote: cluster::Replica::with_hasher(hasher.clone()),
             peers: IndexMap::with_hasher(hasher.clone()),
+            departed: IndexMap::with_hasher(hasher.clone()),
             next_heartbeat: config.cluster_presence.then_some(now),
             queries: IndexMap::with_hasher(hasher.clone()),
             next_query: 0,

@@ -98,7 +98,8 @@ pub enum Event {
         /// The room.
         room: String,
     },
-    /// Another instance stopped renewing its lease (cluster presence): its members were removed.
+    /// Another instance stopped renewing its lease, or said goodbye (cluster presence): its
+    /// members were removed.
     PeerGone {
         /// Its server id.
         server_id: String,

@@ -116,6 +116,9 @@ pub(crate) enum PresenceOp {
     Sync,
     /// The sender is alive (sent every third of `peer_timeout` on the peers channel).
     Heartbeat,
+    /// The sender is leaving the cluster (a graceful shutdown, its connections already closed):
+    /// forget it now rather than after `peer_timeout` (on the peers channel).
+    Goodbye,
     /// A cluster query, for every instance (on the peers channel).
     Query,
     /// An instance's answer to a query (on the asker's server channel).

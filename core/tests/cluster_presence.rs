@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use roomcast_core::sim::Cluster;
-use roomcast_core::{ConnId, Event, HubConfig, PresenceEvents};
+use roomcast_core::{CloseCode, ConnId, Event, HubConfig, PresenceEvents};
 use serde_json::{Value, json};
 
 const PEER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -148,4 +148,51 @@ fn leases_keep_a_quiet_peer_alive_and_its_end_removes_it() {
     assert_eq!(members(&mut cluster, 0, "r").len(), 2, "heartbeats stopped, but the lease holds");
     pass(&mut cluster, 45);
     assert_eq!(members(&mut cluster, 0, "r").len(), 1, "the lease ran out");
+}
+
+#[test]
+fn an_instance_that_says_goodbye_is_forgotten_at_once_and_its_stale_lease_is_ignored() {
+    let mut cluster = cluster(PresenceEvents::Off);
+    let (a, b) = (conn(1), conn(2));
+    enter(&mut cluster, 0, a, "ann", &["r"]);
+    enter(&mut cluster, 1, b, "bob", &["r"]);
+    assert_eq!(cluster.hub(0).peers().len(), 2);
+    // Node 1 shuts down gracefully: closes its connections, says goodbye, and stops.
+    let now = cluster.now();
+    cluster.hub(1).close_all(CloseCode::GOING_AWAY, "server shutting down", now);
+    cluster.hub(1).retire(now);
+    cluster.drive().unwrap();
+    cluster.crash(1);
+    for node in [0, 2] {
+        let peers: Vec<String> = cluster.hub(node).peers().map(|(id, _)| id.to_owned()).collect();
+        assert_eq!(peers.len(), 1, "node {node} forgot node-1 without waiting: {peers:?}");
+        assert!(!peers.contains(&"node-1".to_owned()));
+        let events = cluster.take_events(node);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::PeerGone { server_id } if server_id == "node-1"))
+        );
+    }
+    assert_eq!(members(&mut cluster, 0, "r").len(), 1);
+    // A lease read before node 1 withdrew it arrives late: it does not bring node 1 back.
+    let now = cluster.now();
+    cluster.hub(0).handle_peer_lease("node-1", now + Duration::from_secs(60), now);
+    assert_eq!(cluster.hub(0).peers().len(), 1);
+}
+
+#[test]
+fn a_goodbye_also_removes_members_a_crashing_shutdown_left_behind() {
+    let mut cluster = cluster(PresenceEvents::Connections);
+    let (a, b) = (conn(1), conn(2));
+    enter(&mut cluster, 0, a, "ann", &["r"]);
+    enter(&mut cluster, 1, b, "bob", &["r"]);
+    cluster.take_frames(0, a);
+    // Node 1 says goodbye with a member still in (its sockets could not all be closed).
+    let now = cluster.now();
+    cluster.hub(1).retire(now);
+    cluster.drive().unwrap();
+    cluster.crash(1);
+    assert_eq!(members(&mut cluster, 0, "r").len(), 1);
+    assert_eq!(frames(&mut cluster, 0, a), [notice("member_left", b, "bob")]);
 }

@@ -114,3 +114,42 @@ fn without_peers_a_query_answers_at_once_from_this_instance() {
     let answer = result(&mut cluster, 0).unwrap();
     assert_eq!((answer.members.len(), answer.missing.len()), (1, 0));
 }
+
+#[test]
+fn a_query_stops_waiting_for_an_instance_that_says_goodbye_and_does_not_name_it_missing() {
+    let mut cluster = cluster();
+    for (node, n) in [(0, 1), (1, 2), (2, 3)] {
+        enter(&mut cluster, node, conn(n), "ann", &["r"]);
+    }
+    cluster.crash(2); // silent for now: node 0's query waits for it
+    let now = cluster.now();
+    cluster.hub(0).query(Query::Sessions { user: "ann".into() }, Duration::from_secs(5), now);
+    cluster.drive().unwrap();
+    assert!(result(&mut cluster, 0).is_none(), "still waiting for node-2");
+    // Node 2's goodbye reaches the bus (as its last words before exiting).
+    cluster.emit("ws:peers", r#"{"serverId":"node-2","op":"goodbye"}"#);
+    cluster.drive().unwrap();
+    let answer = result(&mut cluster, 0).expect("complete at the goodbye, not at the deadline");
+    assert!(answer.missing.is_empty(), "{:?}", answer.missing);
+    let mut sessions: Vec<ConnId> = answer.members.iter().map(|m| m.conn).collect();
+    sessions.sort();
+    assert_eq!(sessions, [conn(1), conn(2)]);
+}
+
+#[test]
+fn a_goodbye_from_an_instance_that_already_answered_changes_nothing() {
+    let mut cluster = cluster();
+    for (node, n) in [(0, 1), (1, 2), (2, 3)] {
+        enter(&mut cluster, node, conn(n), "ann", &["r"]);
+    }
+    cluster.crash(2);
+    let now = cluster.now();
+    cluster.hub(0).query(Query::Sessions { user: "ann".into() }, Duration::from_secs(5), now);
+    cluster.drive().unwrap();
+    // Node 1 answered already; its goodbye must not complete the query while node 2 is silent.
+    cluster.emit("ws:peers", r#"{"serverId":"node-1","op":"goodbye"}"#);
+    cluster.drive().unwrap();
+    assert!(result(&mut cluster, 0).is_none(), "node-2 has still not answered");
+    cluster.advance(Duration::from_secs(5)).unwrap();
+    assert_eq!(result(&mut cluster, 0).expect("the deadline").missing, ["node-2"]);
+}

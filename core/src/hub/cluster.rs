@@ -5,7 +5,8 @@
 //! - a local join or leave is published on the room's presence channel;
 //! - an instance that gains its first member of a room asks the others for theirs (`sync`);
 //! - each instance sends a heartbeat on the peers channel every third of `peer_timeout`; a peer
-//!   not heard from (and without a lease) for `peer_timeout` is gone, and its members with it.
+//!   not heard from (and without a lease) for `peer_timeout` is gone, and its members with it;
+//! - an instance that shuts down gracefully says goodbye, and is forgotten at once.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -34,8 +35,24 @@ impl Hub {
     /// Another instance holds a lease until `valid_until` (e.g. a Redis key with a TTL): its
     /// members count as present until then. Heartbeats on the bus extend it too.
     pub fn handle_peer_lease(&mut self, server_id: &str, valid_until: Instant, now: Instant) {
-        self.advance(now);
+        let now = self.advance(now);
+        if self.departed.get(server_id).is_some_and(|until| *until > now) {
+            return; // it said goodbye: a lease read before it withdrew it is stale
+        }
         self.touch_peer(server_id, valid_until);
+    }
+
+    /// This instance is leaving the cluster (a graceful shutdown, after
+    /// [`close_all`](Self::close_all), last before the process exits): says goodbye on the peers
+    /// channel, so that the other instances forget it at once instead of after `peer_timeout`
+    /// (their queries stop waiting for it), and sends no more heartbeats. Does nothing without
+    /// cluster presence.
+    pub fn retire(&mut self, now: Instant) {
+        self.advance(now);
+        if self.config.cluster_presence {
+            self.next_heartbeat = None;
+            self.publish_presence(self.channels.peers(), PresenceOp::Goodbye, "", Vec::new());
+        }
     }
 
     /// The other instances this one knows to be alive, with the end of their lease.
@@ -132,19 +149,40 @@ impl Hub {
             .collect();
         for server in gone {
             self.peers.shift_remove(&server);
-            let rooms: Vec<Arc<str>> = self.remote.keys().cloned().collect();
-            for room in rooms {
-                let leaving: Vec<ConnId> = self.remote[&room]
-                    .iter()
-                    .filter(|(_, m)| m.server == server)
-                    .map(|(c, _)| *c)
-                    .collect();
-                for conn in leaving {
-                    self.remote_leaves(&room, conn);
-                }
-            }
-            self.event(Event::PeerGone { server_id: server.to_string() });
+            self.forget_peer(&server);
         }
+        self.departed.retain(|_, until| *until > now);
+    }
+
+    /// A peer said goodbye: forget it now, ignore its lease for `peer_timeout` (a lease read
+    /// before it was withdrawn would bring it back), and stop waiting for its answers (it has no
+    /// connections left to answer with).
+    fn peer_said_goodbye(&mut self, server_id: &str, now: Instant) {
+        let server = match self.peers.shift_remove_full(server_id) {
+            Some((_, server, _)) => {
+                self.forget_peer(&server);
+                server
+            }
+            None => Arc::from(server_id),
+        };
+        self.stop_expecting(&server);
+        self.departed.insert(server, now + self.config.peer_timeout);
+    }
+
+    /// Removes a gone peer's members (local members hear `member_left`), and reports it.
+    fn forget_peer(&mut self, server: &Arc<str>) {
+        let rooms: Vec<Arc<str>> = self.remote.keys().cloned().collect();
+        for room in rooms {
+            let leaving: Vec<ConnId> = self.remote[&room]
+                .iter()
+                .filter(|(_, m)| m.server == *server)
+                .map(|(c, _)| *c)
+                .collect();
+            for conn in leaving {
+                self.remote_leaves(&room, conn);
+            }
+        }
+        self.event(Event::PeerGone { server_id: server.to_string() });
     }
 
     /// The earliest of the peers' lease ends and the next heartbeat.
@@ -165,6 +203,14 @@ impl Hub {
                 return;
             }
         };
+        if message.op == PresenceOp::Goodbye && message.server_id != self.config.server_id {
+            self.peer_said_goodbye(&message.server_id, now);
+            return;
+        }
+        if !self.departed.is_empty() {
+            // Heard from again (restarted under the same id): its leases count again.
+            self.departed.shift_remove(&*message.server_id);
+        }
         let Some(server) = self.touch_peer(&message.server_id, now + self.config.peer_timeout)
         else {
             self.stats.bus_own += 1;
@@ -172,7 +218,7 @@ impl Hub {
         };
         let room = &*message.room;
         match message.op {
-            PresenceOp::Heartbeat => {}
+            PresenceOp::Heartbeat | PresenceOp::Goodbye => {}
             PresenceOp::Query => self.answer_query(&message, now),
             PresenceOp::Answer => self.take_answer(&server, message),
             PresenceOp::SyncRequest => {

@@ -149,8 +149,24 @@ impl Hub {
     }
 
     fn finish_if_answered(&mut self, id: u64) {
-        if self.queries.get(&id).is_some_and(|p| p.answered.len() >= p.expected.len()) {
+        if self.queries.get(&id).is_some_and(|p| p.expected.iter().all(|s| p.answered.contains(s)))
+        {
             self.finish_query(id);
+        }
+    }
+
+    /// A peer left the cluster gracefully: the queries waiting for it stop waiting (it is not
+    /// named missing: it had nothing left to answer with).
+    pub(super) fn stop_expecting(&mut self, server: &Arc<str>) {
+        let mut waiting = Vec::new();
+        for (id, pending) in &mut self.queries {
+            if !pending.answered.contains(server) && pending.expected.contains(server) {
+                pending.expected.retain(|s| s != server);
+                waiting.push(*id);
+            }
+        }
+        for id in waiting {
+            self.finish_if_answered(id);
         }
     }
 
