@@ -40,13 +40,14 @@ fn spawn_with(redis: &RedisServer, extra: &[&str]) -> Server {
     Server(child, addr)
 }
 
-/// Three servers with `flags`, and on each a client in room `r`, joined one after the other
+/// `n` servers with `flags`, and on each a client in room `r`, joined one after the other
 /// (each instance's presence subscription in place before the next joins).
-async fn three_with_a_member_each(
+async fn with_a_member_each(
     redis: &RedisServer,
+    n: usize,
     flags: &[&str],
 ) -> (Vec<Server>, Vec<Client>) {
-    let servers: Vec<Server> = (0..3).map(|_| spawn_with(redis, flags)).collect();
+    let servers: Vec<Server> = (0..n).map(|_| spawn_with(redis, flags)).collect();
     let mut clients = Vec::new();
     for (i, server) in servers.iter().enumerate() {
         let mut client = Client::connected(server.1).await;
@@ -75,7 +76,7 @@ async fn two_server_processes_on_one_redis_share_a_room() {
 async fn a_killed_instance_members_leave_everywhere_within_its_lease() {
     let redis = RedisServer::start();
     let flags = ["--cluster-presence", "--presence-events", "connections", "--peer-timeout", "2"];
-    let (mut servers, mut clients) = three_with_a_member_each(&redis, &flags).await;
+    let (mut servers, mut clients) = with_a_member_each(&redis, 3, &flags).await;
     // Everyone hears of the later members, across processes.
     let ids: Vec<String> = clients.iter().map(|c| c.id.clone().unwrap()).collect();
     assert_eq!(clients[0].recv().await["event"], "member_joined");
@@ -118,7 +119,7 @@ async fn a_killed_instance_members_leave_everywhere_within_its_lease() {
 async fn a_query_while_an_instance_is_stopped_answers_in_time_naming_it() {
     let redis = RedisServer::start();
     let flags = ["--cluster-presence", "--api-key", "k", "--peer-timeout", "30"];
-    let (servers, mut clients) = three_with_a_member_each(&redis, &flags).await;
+    let (servers, mut clients) = with_a_member_each(&redis, 3, &flags).await;
     let ask = |addr| {
         let (status, body) = request(addr, "GET", "/api/rooms/r/members?timeout_ms=500", Some("k"))
             .expect("an answer");
@@ -168,14 +169,7 @@ async fn a_gracefully_stopped_instance_says_goodbye_and_withdraws_its_lease_befo
     // A long peer timeout: without the goodbye and the withdrawal, the stopped instance would be
     // expected (and its lease counted) long after it exits.
     let flags = ["--cluster-presence", "--peer-timeout", "60", "--api-key", "k"];
-    let mut servers: Vec<Server> = (0..2).map(|_| spawn_with(&redis, &flags)).collect();
-    let mut clients = Vec::new();
-    for (i, server) in servers.iter().enumerate() {
-        let mut client = Client::connected(server.1).await;
-        client.join(&["r"]).await;
-        tokio::task::block_in_place(|| redis.wait_numsub("ws:presence:r", i + 1));
-        clients.push(client);
-    }
+    let (mut servers, _clients) = with_a_member_each(&redis, 2, &flags).await;
     let ask = |addr| {
         let (status, body) = request(addr, "GET", "/api/rooms/r/members?timeout_ms=500", Some("k"))
             .expect("an answer");
