@@ -3,9 +3,8 @@
 //! generator is not what a benchmark measures. Speaks just what the scenarios need: the upgrade,
 //! masked text frames out, text frames in, pongs for pings.
 
-use std::time::{Duration, Instant};
-
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
