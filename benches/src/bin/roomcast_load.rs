@@ -53,19 +53,12 @@ enum Scenario {
         /// Messages per second from the publisher.
         #[arg(long, default_value_t = 100)]
         rate: u64,
-        /// Seconds of publishing (at most 120).
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Bytes of padding in each message.
-        #[arg(long, default_value_t = 64)]
-        payload: usize,
+        #[command(flatten)]
+        run: Publishing,
         /// Where the subscribers connect, round-robin (default: `--url`). With several
         /// instances behind one Redis, the publisher's messages cross the bus to reach them.
         #[arg(long)]
         sub_url: Vec<String>,
-        /// The server's process id, to report its CPU while publishing.
-        #[arg(long)]
-        pid: Option<u32>,
     },
     /// Many small rooms: subscribers each in many rooms, one publisher in each room.
     Rooms {
@@ -86,13 +79,8 @@ enum Scenario {
         /// Messages per second, over all rooms.
         #[arg(long, default_value_t = 10_000)]
         rate: u64,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        #[arg(long, default_value_t = 64)]
-        payload: usize,
-        /// The server's process id, to report its CPU while publishing.
-        #[arg(long)]
-        pid: Option<u32>,
+        #[command(flatten)]
+        run: Publishing,
     },
     /// Connection churn: workers that connect, join, and close, again and again.
     Churn {
@@ -104,6 +92,21 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+}
+
+/// What the delivery scenarios (fan-out, many rooms) share: how long to publish, what, and
+/// whose CPU to report.
+#[derive(clap::Args)]
+struct Publishing {
+    /// Seconds of publishing (at most 120).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Bytes of padding in each message.
+    #[arg(long, default_value_t = 64)]
+    payload: usize,
+    /// The server's process id, to report its CPU while publishing.
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 async fn connect(url: &str) -> Result<LoadClient, String> {
@@ -313,16 +316,14 @@ impl Report {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn fanout(
     url: String,
     sub_urls: Vec<String>,
     subscribers: usize,
     rate: u64,
-    seconds: u64,
-    payload: usize,
-    pid: Option<u32>,
+    run: Publishing,
 ) -> Result<(), String> {
+    let Publishing { seconds, payload, pid } = run;
     let seconds = seconds.min(120);
     let start = Instant::now();
     let sub_urls = if sub_urls.is_empty() { vec![url.clone()] } else { sub_urls };
@@ -348,7 +349,6 @@ async fn fanout(
     report.finish(readers).await
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn rooms(
     url: String,
     rooms: usize,
@@ -356,10 +356,9 @@ async fn rooms(
     subscribers: usize,
     publishers: usize,
     rate: u64,
-    seconds: u64,
-    payload: usize,
-    pid: Option<u32>,
+    run: Publishing,
 ) -> Result<(), String> {
+    let Publishing { seconds, payload, pid } = run;
     let (members, subscribers, publishers) =
         (members.max(2), subscribers.max(1), publishers.max(1));
     if subscribers < members - 1 || rooms < publishers {
@@ -475,20 +474,12 @@ async fn main() -> std::process::ExitCode {
 async fn run(scenario: Scenario) -> Result<(), String> {
     match scenario {
         Scenario::Idle { url, conns, pid, hold } => idle(url, conns, pid, hold).await,
-        Scenario::Fanout { url, subscribers, rate, seconds, payload, sub_url, pid } => {
-            fanout(url, sub_url, subscribers, rate, seconds, payload, pid).await
+        Scenario::Fanout { url, subscribers, rate, run, sub_url } => {
+            fanout(url, sub_url, subscribers, rate, run).await
         }
-        Scenario::Rooms {
-            url,
-            rooms: r,
-            members,
-            subscribers,
-            publishers,
-            rate,
-            seconds,
-            payload,
-            pid,
-        } => rooms(url, r, members, subscribers, publishers, rate, seconds, payload, pid).await,
+        Scenario::Rooms { url, rooms: r, members, subscribers, publishers, rate, run } => {
+            rooms(url, r, members, subscribers, publishers, rate, run).await
+        }
         Scenario::Churn { url, concurrency, seconds } => churn(url, concurrency, seconds).await,
     }
 }
