@@ -23,7 +23,7 @@ enum Op {
     Subscribe(String),
     Unsubscribe(String),
     /// Withdraw the lease and stop renewing it; answer when done.
-    Retire(oneshot::Sender<()>),
+    Withdraw(oneshot::Sender<()>),
 }
 
 /// Most operations the task takes from its queue at once (publishes among them go out in one
@@ -145,9 +145,9 @@ impl RedisBus {
     /// count it. Running peers learn of the shutdown from the hub's goodbye (`Hub::retire`),
     /// published before this: publishes queued ahead of it go out first. Completes when Redis has
     /// answered, or at once if Redis is out of reach.
-    pub fn retire(&self) -> impl Future<Output = ()> + Send + 'static {
+    pub fn withdraw(&self) -> impl Future<Output = ()> + Send + 'static {
         let (done, answered) = oneshot::channel();
-        let _ = self.ops.send(Op::Retire(done));
+        let _ = self.ops.send(Op::Withdraw(done));
         async move {
             let _ = answered.await;
         }
@@ -183,7 +183,7 @@ struct Task {
     stats: Arc<Counters>,
     interest: BTreeSet<String>,
     /// The lease was withdrawn: it is not renewed any more.
-    retired: bool,
+    withdrawn: bool,
 }
 
 async fn run(
@@ -192,7 +192,8 @@ async fn run(
     inbound: mpsc::Sender<Arrival>,
     stats: Arc<Counters>,
 ) {
-    let mut task = Task { config, ops, inbound, stats, interest: BTreeSet::new(), retired: false };
+    let mut task =
+        Task { config, ops, inbound, stats, interest: BTreeSet::new(), withdrawn: false };
     let mut backoff = task.config.backoff_min;
     let mut ever_connected = false;
     loop {
@@ -251,7 +252,7 @@ impl Task {
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = renew.tick(), if self.config.lease.is_some() && !self.retired => {
+                _ = renew.tick(), if self.config.lease.is_some() && !self.withdrawn => {
                     if self.renew_lease(conn).await.is_err() {
                         return Ended::Lost;
                     }
@@ -360,11 +361,11 @@ impl Task {
                 }
             }
             Op::Publish(..) => {}
-            Op::Retire(done) => {
-                self.retired = true;
+            Op::Withdraw(done) => {
+                self.withdrawn = true;
                 if let Some((server_id, _)) = &self.config.lease {
                     let key = format!("{}:leases", self.config.channel_prefix);
-                    conn.retire_lease(&key, server_id).await?;
+                    conn.withdraw_lease(&key, server_id).await?;
                 }
                 let _ = done.send(());
             }
@@ -388,7 +389,7 @@ impl Task {
                 self.set_subscriptions();
             }
             // Redis is out of reach: the lease runs out by itself.
-            Op::Retire(_) => self.retired = true,
+            Op::Withdraw(_) => self.withdrawn = true,
         }
     }
 

@@ -122,7 +122,7 @@ impl Connection {
 
 impl Connection {
     /// Removes this instance's lease from the sorted set `key`.
-    pub(crate) async fn retire_lease(&mut self, key: &str, server_id: &str) -> RedisResult<()> {
+    pub(crate) async fn withdraw_lease(&mut self, key: &str, server_id: &str) -> RedisResult<()> {
         let mut zrem = redis::cmd("ZREM");
         zrem.arg(key).arg(server_id);
         match self {

@@ -43,11 +43,10 @@ pub async fn upgrade(State(handle): State<Handle>, mut request: Request) -> Resp
 /// Applies the handle's frame limits and buffer sizes to axum's own upgrade, for apps that write
 /// their own handler around [`Handle::serve_socket`].
 pub fn configure(ws: WebSocketUpgrade, handle: &Handle) -> WebSocketUpgrade {
-    let options = handle.options();
-    let max = options.hub.max_frame_bytes;
-    ws.read_buffer_size(options.read_buffer_bytes)
-        .write_buffer_size(options.write_buffer_bytes)
-        .max_write_buffer_size(options.max_write_buffer_bytes())
-        .max_message_size(max)
-        .max_frame_size(max)
+    let t = handle.options().transport();
+    ws.read_buffer_size(t.read_buffer)
+        .write_buffer_size(t.write_buffer)
+        .max_write_buffer_size(t.max_write_buffer)
+        .max_message_size(t.max_message)
+        .max_frame_size(t.max_message)
 }

@@ -13,11 +13,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use crate::auth::{AuthRequest, Authenticator};
+use crate::buffer_pool::BufferPool;
 use crate::bus::Bus;
 use crate::codec::put_frame;
-use crate::link::{Buffers, Limits, Link, Push};
+use crate::link::{Limits, Link, Push};
 use crate::metrics::Metrics;
-use crate::socket::Tracker;
+use crate::queue::{Item, PushError};
+use crate::tracker::Tracker;
 
 /// What the hub task is asked to do.
 pub(crate) enum Command {
@@ -63,13 +65,6 @@ impl std::fmt::Debug for Command {
     }
 }
 
-/// What the socket writer is asked to send.
-#[derive(Debug)]
-pub(crate) enum Out {
-    Frame(Bytes),
-    Ping,
-}
-
 /// The hub's side of one socket.
 #[derive(Debug)]
 pub(crate) enum Outbox {
@@ -78,6 +73,19 @@ pub(crate) enum Outbox {
     /// A socket of another WebSocket implementation: a bounded frame queue to its writer task,
     /// and the close signal.
     Queue { frames: crate::queue::Sender, close: oneshot::Sender<(u16, String)> },
+}
+
+/// Sends a command to the hub task. The wait for room in its queue is boxed: it is rare, and
+/// an inline send future would make every connection's task (idle ones included) larger by its
+/// whole size.
+pub(crate) async fn submit(commands: &mpsc::Sender<Command>, command: Command) -> bool {
+    match commands.try_send(command) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(command)) => {
+            Box::pin(commands.send(command)).await.is_ok()
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
 }
 
 /// How many waiting commands the hub task applies before it writes to the sockets: when it is
@@ -100,7 +108,7 @@ pub(crate) struct Driver {
     /// The frames of this batch, each written once and shared by every socket it goes to.
     batch: Vec<u8>,
     /// Sockets' own write buffers, once written.
-    buffers: Buffers,
+    buffers: BufferPool,
     limits: Limits,
     bus: Box<dyn Bus>,
     events: mpsc::Sender<Event>,
@@ -132,7 +140,7 @@ impl Driver {
             outboxes: HashMap::default(),
             dirty: Vec::new(),
             batch: Vec::new(),
-            buffers: Buffers::default(),
+            buffers: BufferPool::default(),
             limits,
             bus,
             events,
@@ -169,7 +177,7 @@ impl Driver {
                     // goodbye on the bus, then the lease withdrawn, in that order).
                     self.hub.retire(Instant::now());
                     self.carry_out();
-                    let _ = tokio::time::timeout(RETIRE_TIMEOUT, self.bus.retire()).await;
+                    let _ = tokio::time::timeout(RETIRE_TIMEOUT, self.bus.withdraw()).await;
                     if let Some(done) = shutdown.take() {
                         let _ = done.send(());
                     }
@@ -285,8 +293,8 @@ impl Driver {
                             }
                         }
                         Some(Outbox::Queue { frames, .. }) => {
-                            let pushed = frames.push(Out::Frame(t.frame.clone()));
-                            if pushed == Err(crate::queue::PushError::Full) {
+                            let pushed = frames.push(Item::Frame(t.frame.clone()));
+                            if pushed == Err(PushError::Full) {
                                 self.slow.push(conn);
                             }
                         }
@@ -304,7 +312,7 @@ impl Driver {
                     }
                 }
                 Some(Outbox::Queue { frames, .. }) => {
-                    let _ = frames.push(Out::Ping);
+                    let _ = frames.push(Item::Ping);
                 }
                 None => {}
             },

@@ -15,13 +15,17 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::Authenticator;
-use crate::bus::{Bus, BusInbox, LocalBus};
-use crate::driver::{Command, Driver, Outbox};
-use crate::link::{self, Limits, Link};
+use crate::bus::Bus;
+use crate::driver::{Command, Driver, Outbox, submit};
+use crate::inbox::BusInbox;
+use crate::link::{Limits, Link};
+use crate::link_task;
+use crate::local_bus::LocalBus;
 use crate::message::{WsError, WsMessage};
 use crate::metrics::Snapshot;
 use crate::options::Options;
-use crate::socket::{self, Tracker};
+use crate::socket;
+use crate::tracker::Tracker;
 
 /// Errors of the [`Handle`] API.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +170,8 @@ impl Handle {
         E: WsError,
     {
         let shared = &self.shared;
-        socket::run(socket, shared.commands.clone(), shared.tracker.clone(), &shared.options).await;
+        socket::serve(socket, shared.commands.clone(), shared.tracker.clone(), &shared.options)
+            .await;
     }
 
     /// Serves one WebSocket whose HTTP upgrade is done, on its plain TCP stream, until it closes.
@@ -180,11 +185,11 @@ impl Handle {
         let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
         let link = Arc::new(Link::new(stream));
         let connect = Command::Connect { conn, outbox: Outbox::Link(link.clone()) };
-        if !link::send(&shared.commands, connect).await {
+        if !submit(&shared.commands, connect).await {
             return;
         }
         shared.tracker.enter();
-        link::run(link, conn, leftover, shared.commands.clone(), &shared.options).await;
+        link_task::serve(link, conn, leftover, shared.commands.clone(), &shared.options).await;
         shared.tracker.leave();
     }
 

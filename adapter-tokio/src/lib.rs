@@ -34,36 +34,46 @@
 mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
+mod buffer_pool;
 mod bus;
 mod codec;
 mod driver;
 mod handle;
+mod inbox;
 #[cfg(feature = "jwt")]
 mod jwt;
 mod link;
+mod link_task;
 mod listen;
+mod local_bus;
 mod message;
 mod metrics;
 mod options;
 #[doc(hidden)]
 pub mod probe;
 mod queue;
+#[cfg(feature = "redis")]
+mod redis_bus;
 mod socket;
+mod tracker;
 mod upgrade;
+mod write_buffer;
 
 pub use auth::{AuthFuture, AuthRequest, Authenticator};
-#[cfg(feature = "redis")]
-pub use bus::redis_bus;
-pub use bus::{Bus, BusInbox, BusMetrics, LocalBus, LocalPort};
+pub use bus::{Bus, BusMetrics};
 pub use handle::{Builder, Error, Events, Handle, Member, Roomcast};
+pub use inbox::BusInbox;
 #[cfg(feature = "jwt")]
 pub use jwt::JwtAuth;
+pub use listen::serve;
 #[cfg(feature = "axum")]
 pub use listen::serve_app;
-pub use listen::{serve, websocket_config};
+pub use local_bus::{LocalBus, LocalPort};
 pub use message::{Incoming, WsError, WsMessage};
 pub use metrics::Snapshot;
-pub use options::Options;
+pub use options::{Options, websocket_config};
+#[cfg(feature = "redis")]
+pub use redis_bus::redis_bus;
 pub use roomcast_core;
 #[cfg(feature = "redis")]
 pub use roomcast_redis;

@@ -9,28 +9,14 @@ use hyper::service::Service;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::{Handle, Options, upgrade};
+use crate::{Handle, upgrade};
 
 /// How long to wait after a failed accept (e.g. no file descriptor left) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// How long a client may take to send its request headers (the upgrade request included).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The tungstenite configuration for `options`, for sockets served through tungstenite
-/// ([`Handle::serve_socket`]): frame limits enforced by the transport, and small buffers so that
-/// an idle connection holds little memory.
-pub fn websocket_config(options: &Options) -> WebSocketConfig {
-    let max = options.hub.max_frame_bytes;
-    WebSocketConfig::default()
-        .read_buffer_size(options.read_buffer_bytes)
-        .write_buffer_size(options.write_buffer_bytes)
-        .max_write_buffer_size(options.max_write_buffer_bytes())
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
-}
 
 /// Accepts connections on `listener` and serves each as a WebSocket, until `handle` shuts down.
 /// Every path is accepted; a request that is not a WebSocket upgrade gets 426.

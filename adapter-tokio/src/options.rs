@@ -1,8 +1,10 @@
-//! Settings of the driver around the core's [`HubConfig`].
+//! Settings of the driver around the core's [`HubConfig`], and the one place that turns them into
+//! the WebSocket transport's limits.
 
 use std::time::Duration;
 
 use roomcast_core::HubConfig;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Everything a [`Roomcast`](crate::Roomcast) instance runs with.
 #[derive(Clone, Debug)]
@@ -33,6 +35,42 @@ impl Options {
     pub fn max_write_buffer_bytes(&self) -> usize {
         self.write_buffer_bytes.saturating_mul(64).max(self.hub.max_frame_bytes.saturating_mul(2))
     }
+}
+
+/// The limits and buffer sizes of a socket served through a WebSocket implementation (tungstenite,
+/// or axum's upgrade): the frame limit is enforced by the transport, and the buffers are small so
+/// that an idle connection holds little memory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Transport {
+    pub(crate) read_buffer: usize,
+    pub(crate) write_buffer: usize,
+    pub(crate) max_write_buffer: usize,
+    /// The largest frame, and the largest message.
+    pub(crate) max_message: usize,
+}
+
+impl Options {
+    pub(crate) fn transport(&self) -> Transport {
+        Transport {
+            read_buffer: self.read_buffer_bytes,
+            write_buffer: self.write_buffer_bytes,
+            max_write_buffer: self.max_write_buffer_bytes(),
+            max_message: self.hub.max_frame_bytes,
+        }
+    }
+}
+
+/// The tungstenite configuration for `options`, for sockets served through tungstenite
+/// ([`Handle::serve_socket`](crate::Handle::serve_socket)): frame limits enforced by the
+/// transport, and small buffers so that an idle connection holds little memory.
+pub fn websocket_config(options: &Options) -> WebSocketConfig {
+    let t = options.transport();
+    WebSocketConfig::default()
+        .read_buffer_size(t.read_buffer)
+        .write_buffer_size(t.write_buffer)
+        .max_write_buffer_size(t.max_write_buffer)
+        .max_message_size(Some(t.max_message))
+        .max_frame_size(Some(t.max_message))
 }
 
 impl Default for Options {

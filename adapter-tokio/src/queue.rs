@@ -7,9 +7,17 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::driver::Out;
+/// What the socket's writer is asked to send.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// A text frame, already serialized.
+    Frame(Bytes),
+    /// A ping.
+    Ping,
+}
 
 /// Why a push failed.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,7 +30,7 @@ pub(crate) enum PushError {
 
 #[derive(Debug)]
 struct State {
-    frames: VecDeque<Out>,
+    frames: VecDeque<Item>,
     /// The hub dropped its end (the connection is gone), or the writer did.
     closed: bool,
 }
@@ -60,7 +68,7 @@ pub(crate) fn queue(capacity: usize) -> (Sender, Receiver) {
 }
 
 impl Sender {
-    pub(crate) fn push(&self, out: Out) -> Result<(), PushError> {
+    pub(crate) fn push(&self, item: Item) -> Result<(), PushError> {
         let mut state = self.0.lock();
         if state.closed {
             return Err(PushError::Closed);
@@ -68,7 +76,7 @@ impl Sender {
         if state.frames.len() >= self.0.capacity {
             return Err(PushError::Full);
         }
-        state.frames.push_back(out);
+        state.frames.push_back(item);
         let was_empty = state.frames.len() == 1;
         drop(state);
         if was_empty {
@@ -88,7 +96,7 @@ impl Drop for Sender {
 impl Receiver {
     /// Moves every queued frame into `into` (which must be empty), waiting for one if there is
     /// none. `false` once the queue is closed and empty.
-    pub(crate) async fn take_all(&self, into: &mut VecDeque<Out>) -> bool {
+    pub(crate) async fn take_all(&self, into: &mut VecDeque<Item>) -> bool {
         loop {
             {
                 let mut state = self.0.lock();
@@ -106,7 +114,7 @@ impl Receiver {
     }
 
     /// Takes whatever is queued now, without waiting.
-    pub(crate) fn take_now(&self, into: &mut VecDeque<Out>) {
+    pub(crate) fn take_now(&self, into: &mut VecDeque<Item>) {
         let mut state = self.0.lock();
         into.append(&mut state.frames);
     }
@@ -120,20 +128,18 @@ impl Drop for Receiver {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
 
     #[tokio::test]
     async fn frames_come_out_in_order_and_the_bound_holds() {
         let (tx, rx) = queue(2);
-        assert_eq!(tx.push(Out::Frame(Bytes::from_static(b"a"))), Ok(()));
-        assert_eq!(tx.push(Out::Ping), Ok(()));
-        assert_eq!(tx.push(Out::Ping), Err(PushError::Full));
+        assert_eq!(tx.push(Item::Frame(Bytes::from_static(b"a"))), Ok(()));
+        assert_eq!(tx.push(Item::Ping), Ok(()));
+        assert_eq!(tx.push(Item::Ping), Err(PushError::Full));
         let mut got = VecDeque::new();
         assert!(rx.take_all(&mut got).await);
-        assert!(matches!(got.pop_front(), Some(Out::Frame(f)) if f == "a"));
-        assert!(matches!(got.pop_front(), Some(Out::Ping)));
+        assert!(matches!(got.pop_front(), Some(Item::Frame(f)) if f == "a"));
+        assert!(matches!(got.pop_front(), Some(Item::Ping)));
         drop(tx);
         assert!(!rx.take_all(&mut got).await, "closed and empty");
     }
@@ -147,7 +153,7 @@ mod tests {
             got.len()
         });
         tokio::task::yield_now().await;
-        tx.push(Out::Ping).unwrap_or_default();
+        tx.push(Item::Ping).unwrap_or_default();
         assert_eq!(writer.await.unwrap_or(0), 1);
     }
 }

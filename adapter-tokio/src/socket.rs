@@ -3,50 +3,21 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use roomcast_core::ConnId;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
-use crate::driver::{Command, Out, Outbox};
+use crate::driver::{Command, Outbox};
 use crate::message::{Incoming, WsError, WsMessage};
 use crate::options::Options;
-use crate::queue;
-
-/// Counts live sockets, so that shutdown can wait until every one has flushed and closed.
-#[derive(Debug, Default)]
-pub(crate) struct Tracker {
-    live: AtomicUsize,
-    changed: Notify,
-}
-
-impl Tracker {
-    pub(crate) fn enter(&self) {
-        self.live.fetch_add(1, Ordering::SeqCst);
-    }
-
-    pub(crate) fn leave(&self) {
-        self.live.fetch_sub(1, Ordering::SeqCst);
-        self.changed.notify_waiters();
-    }
-
-    /// Completes when no socket is live.
-    pub(crate) async fn idle(&self) {
-        loop {
-            let changed = self.changed.notified();
-            if self.live.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            changed.await;
-        }
-    }
-}
+use crate::queue::{self, Item};
+use crate::tracker::Tracker;
 
 /// Runs one upgraded socket until it closes. `commands` leads to the hub task.
-pub(crate) async fn run<S, M, E>(
+pub(crate) async fn serve<S, M, E>(
     socket: S,
     commands: mpsc::Sender<Command>,
     tracker: Arc<Tracker>,
@@ -136,7 +107,7 @@ async fn write_loop<Si, M>(
     Si: Sink<M> + Unpin,
     M: WsMessage,
 {
-    let mut pending: VecDeque<Out> = VecDeque::new();
+    let mut pending: VecDeque<Item> = VecDeque::new();
     loop {
         tokio::select! {
             biased;
@@ -173,7 +144,7 @@ async fn write_loop<Si, M>(
 /// Writes up to `batch` of the pending frames, then flushes once.
 async fn write_batch<Si, M>(
     sink: &mut Si,
-    pending: &mut VecDeque<Out>,
+    pending: &mut VecDeque<Item>,
     batch: usize,
 ) -> Result<(), Si::Error>
 where
@@ -194,7 +165,7 @@ where
 async fn finish<Si, M>(
     sink: &mut Si,
     frames: &queue::Receiver,
-    pending: &mut VecDeque<Out>,
+    pending: &mut VecDeque<Item>,
     close: Option<(u16, String)>,
     close_timeout: Duration,
 ) where
@@ -219,9 +190,9 @@ async fn finish<Si, M>(
     }
 }
 
-fn to_message<M: WsMessage>(out: Out) -> Option<M> {
-    match out {
-        Out::Frame(frame) => M::text(frame),
-        Out::Ping => Some(M::ping()),
+fn to_message<M: WsMessage>(item: Item) -> Option<M> {
+    match item {
+        Item::Frame(frame) => M::text(frame),
+        Item::Ping => Some(M::ping()),
     }
 }

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::Handle;
-use crate::listen::websocket_config;
+use crate::options::websocket_config;
 
 /// The response to an upgrade request: 101 with the accept key, or why it is refused.
 pub(crate) fn respond(method: &Method, headers: &HeaderMap) -> Response<Full<Bytes>> {

@@ -1,0 +1,35 @@
+//! Counting live sockets, so that a shutdown can wait until every one has flushed and closed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
+
+/// Counts live sockets. Each socket's task enters when the hub has taken the connection and
+/// leaves when the socket is closed; the hub task waits for [`idle`](Self::idle) on shutdown.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    live: AtomicUsize,
+    changed: Notify,
+}
+
+impl Tracker {
+    pub(crate) fn enter(&self) {
+        self.live.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn leave(&self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Completes when no socket is live.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let changed = self.changed.notified();
+            if self.live.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
