@@ -4,12 +4,14 @@
 //!
 //! Headers are parsed and formatted by tungstenite's [`FrameHeader`]; this module holds what a
 //! server adds on top: the mask check, fragment assembly, the size limit, UTF-8 of text messages,
-//! and the rules for control frames.
+//! and the rules for control frames. What breaks them is reported as a [`Violation`]: the hub
+//! decides the close code.
 
 use std::io::Cursor;
 use std::ops::Range;
 
 use bytes::Bytes;
+use roomcast_core::Violation;
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
@@ -98,31 +100,6 @@ pub(crate) enum Decoded {
     Close(Option<u16>),
 }
 
-/// Why the client's bytes cannot be read any further.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum Violation {
-    /// A frame or message over the size limit.
-    #[error("frame or message over the size limit")]
-    TooBig,
-    /// Not WebSocket as RFC 6455 has it (the close code is 1002).
-    #[error("protocol error: {0}")]
-    Protocol(&'static str),
-    /// A text message that is not UTF-8 (the close code is 1007).
-    #[error("text message is not UTF-8")]
-    Utf8,
-}
-
-impl Violation {
-    /// The close code the server answers with, when the hub does not decide it.
-    pub(crate) fn close_code(&self) -> u16 {
-        match self {
-            Self::TooBig => 1009,
-            Self::Protocol(_) => 1002,
-            Self::Utf8 => 1007,
-        }
-    }
-}
-
 /// A fragmented message being put together.
 #[derive(Debug)]
 struct Fragments {
@@ -172,7 +149,7 @@ impl Decoder {
         loop {
             let mut cursor = Cursor::new(&buf[at..]);
             let parsed = FrameHeader::parse(&mut cursor)
-                .map_err(|_| Violation::Protocol("reserved opcode"))?;
+                .map_err(|_| Violation::Framing("reserved opcode"))?;
             let Some((header, len)) = parsed else { return Ok(at) };
             self.check(&header, len)?;
             let head = cursor.position() as usize;
@@ -190,20 +167,20 @@ impl Decoder {
 
     fn check(&self, header: &FrameHeader, len: u64) -> Result<(), Violation> {
         if header.mask.is_none() {
-            return Err(Violation::Protocol("client frames must be masked"));
+            return Err(Violation::Framing("client frames must be masked"));
         }
         if header.rsv1 || header.rsv2 || header.rsv3 {
-            return Err(Violation::Protocol("reserved bits set without an extension"));
+            return Err(Violation::Framing("reserved bits set without an extension"));
         }
         match header.opcode {
             OpCode::Control(_) if len > MAX_CONTROL_PAYLOAD || !header.is_final => {
-                Err(Violation::Protocol("control frames are short and unfragmented"))
+                Err(Violation::Framing("control frames are short and unfragmented"))
             }
             OpCode::Control(_) => Ok(()),
             OpCode::Data(_) => {
                 let held = self.message.as_ref().map_or(0, |m| m.bytes.len() as u64);
                 if held.saturating_add(len) > self.max as u64 {
-                    Err(Violation::TooBig)
+                    Err(Violation::TooLarge)
                 } else {
                     Ok(())
                 }
@@ -233,14 +210,14 @@ impl Decoder {
                 return Ok(());
             }
             (OpCode::Data(Data::Continue), None) => {
-                return Err(Violation::Protocol("continuation without a message"));
+                return Err(Violation::Framing("continuation without a message"));
             }
             (OpCode::Data(Data::Continue), Some(mut message)) => {
                 message.bytes.extend_from_slice(&payload);
                 (message.text, message.bytes)
             }
             (OpCode::Data(_), Some(_)) => {
-                return Err(Violation::Protocol("new message inside a fragmented one"));
+                return Err(Violation::Framing("new message inside a fragmented one"));
             }
             (OpCode::Data(data), None) => (data == Data::Text, payload),
         };
@@ -252,7 +229,7 @@ impl Decoder {
             out.push(Decoded::Binary);
             return Ok(());
         }
-        std::str::from_utf8(&bytes).map_err(|_| Violation::Utf8)?;
+        std::str::from_utf8(&bytes).map_err(|_| Violation::InvalidUtf8)?;
         out.push(Decoded::Text(bytes.into()));
         Ok(())
     }
@@ -263,10 +240,10 @@ fn close_code(payload: &[u8]) -> Result<Option<u16>, Violation> {
     match payload {
         [] => Ok(None),
         [a, b, reason @ ..] => {
-            std::str::from_utf8(reason).map_err(|_| Violation::Utf8)?;
+            std::str::from_utf8(reason).map_err(|_| Violation::InvalidUtf8)?;
             Ok(Some(u16::from_be_bytes([*a, *b])))
         }
-        [_] => Err(Violation::Protocol("close payload of one byte")),
+        [_] => Err(Violation::Framing("close payload of one byte")),
     }
 }
 
@@ -336,37 +313,34 @@ mod tests {
     #[test]
     fn protocol_violations_are_named() {
         let unmasked = [0x81, 0x01, b'a'];
-        assert!(matches!(
-            decode_all(&mut Decoder::new(64), &unmasked),
-            Err(Violation::Protocol(_))
-        ));
+        assert!(matches!(decode_all(&mut Decoder::new(64), &unmasked), Err(Violation::Framing(_))));
         let reserved_opcode = client(0x83, b"a");
         assert!(matches!(
             decode_all(&mut Decoder::new(64), &reserved_opcode),
-            Err(Violation::Protocol(_))
+            Err(Violation::Framing(_))
         ));
         let stray_continuation = client(0x80, b"a");
         assert!(matches!(
             decode_all(&mut Decoder::new(64), &stray_continuation),
-            Err(Violation::Protocol(_))
+            Err(Violation::Framing(_))
         ));
         let long_ping = client(0x89, &[0; 126]);
         assert!(matches!(
             decode_all(&mut Decoder::new(1024), &long_ping),
-            Err(Violation::Protocol(_))
+            Err(Violation::Framing(_))
         ));
         let bad_utf8 = client(0x81, &[0xff, 0xfe]);
-        assert_eq!(decode_all(&mut Decoder::new(64), &bad_utf8), Err(Violation::Utf8));
+        assert_eq!(decode_all(&mut Decoder::new(64), &bad_utf8), Err(Violation::InvalidUtf8));
     }
 
     #[test]
     fn the_limit_holds_for_frames_and_for_fragmented_messages() {
         let big = client(0x81, &[b'a'; 65]);
         // Refused from the header alone, before the payload arrives.
-        assert_eq!(decode_all(&mut Decoder::new(64), &big[..6]), Err(Violation::TooBig));
+        assert_eq!(decode_all(&mut Decoder::new(64), &big[..6]), Err(Violation::TooLarge));
         let mut fragmented = client(0x01, &[b'a'; 40]);
         fragmented.extend(client(0x80, &[b'a'; 40]));
-        assert_eq!(decode_all(&mut Decoder::new(64), &fragmented), Err(Violation::TooBig));
+        assert_eq!(decode_all(&mut Decoder::new(64), &fragmented), Err(Violation::TooLarge));
         assert_eq!(decode_all(&mut Decoder::new(80), &fragmented).map(|out| out.len()), Ok(1));
     }
 

@@ -8,7 +8,7 @@ use foldhash::fast::RandomState;
 use std::time::Instant;
 
 use bytes::Bytes;
-use roomcast_core::{CloseCode, ConnId, Event, Hub, Output};
+use roomcast_core::{CloseCode, ConnId, Event, Hub, Output, Violation};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
@@ -27,10 +27,8 @@ pub(crate) enum Command {
     Connect { conn: ConnId, outbox: Outbox },
     /// A text frame.
     Frame { conn: ConnId, frame: Bytes },
-    /// A binary frame.
-    Binary(ConnId),
-    /// A frame over the size limit, refused by the transport.
-    Oversized(ConnId),
+    /// The client broke the protocol; the hub decides the close.
+    Violation { conn: ConnId, violation: Violation },
     /// A ping or pong from the peer.
     Alive(ConnId),
     /// The socket is gone.
@@ -52,8 +50,7 @@ impl std::fmt::Debug for Command {
         match self {
             Self::Connect { conn, .. } => write!(f, "Connect({conn})"),
             Self::Frame { conn, frame } => write!(f, "Frame({conn}, {} bytes)", frame.len()),
-            Self::Binary(conn) => write!(f, "Binary({conn})"),
-            Self::Oversized(conn) => write!(f, "Oversized({conn})"),
+            Self::Violation { conn, violation } => write!(f, "Violation({conn}, {violation})"),
             Self::Alive(conn) => write!(f, "Alive({conn})"),
             Self::Disconnect(conn) => write!(f, "Disconnect({conn})"),
             Self::Bus { channel, .. } => write!(f, "Bus({channel})"),
@@ -234,8 +231,9 @@ impl Driver {
                 }
             }
             Command::Frame { conn, frame } => self.hub.handle_frame(conn, &frame, now),
-            Command::Binary(conn) => self.hub.handle_binary(conn, now),
-            Command::Oversized(conn) => self.hub.handle_oversized(conn, now),
+            Command::Violation { conn, violation } => {
+                self.hub.handle_violation(conn, violation, now);
+            }
             Command::Alive(conn) => self.hub.handle_pong(conn, now),
             Command::Disconnect(conn) => {
                 self.outboxes.remove(&conn);
@@ -263,8 +261,7 @@ impl Driver {
             // Queues that overflowed: close those sockets, never wait for them.
             for conn in std::mem::take(&mut self.slow) {
                 self.metrics.queue_overflows += 1;
-                let _ =
-                    self.hub.close(conn, CloseCode::SLOW_CONSUMER, "slow consumer", Instant::now());
+                self.hub.handle_slow_consumer(conn, Instant::now());
             }
         }
     }
@@ -317,7 +314,6 @@ impl Driver {
                 None => {}
             },
             Output::Close { conn, code, reason } => {
-                *self.metrics.closes.entry(code.as_u16()).or_default() += 1;
                 match self.outboxes.remove(&conn) {
                     // Written at once, behind what is queued: closes are rare.
                     Some(Outbox::Link(link)) => {

@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 
-use crate::codec::{Decoded, Decoder, Violation};
+use roomcast_core::Violation;
+
+use crate::codec::{Decoded, Decoder};
 use crate::driver::{Command, submit};
 use crate::link::{Link, Read, Wake};
 use crate::options::Options;
@@ -158,24 +160,17 @@ impl Task {
             }
             _ if self.phase != Phase::Open => return None,
             Decoded::Text(frame) => Command::Frame { conn: self.conn, frame },
-            Decoded::Binary => Command::Binary(self.conn),
+            Decoded::Binary => Command::Violation { conn: self.conn, violation: Violation::Binary },
         };
         self.for_hub(command)
     }
 
-    /// The client broke the protocol: the hub decides the close of an oversized frame (1009);
-    /// anything else is closed here, with 1002 or 1007.
-    /// Returns what the hub is to be told.
+    /// The client broke the protocol: the stream cannot be decoded any further, so the task
+    /// only drains it from now on, and the hub decides the close.
     fn violation(&mut self, violation: Violation) -> Option<Command> {
         tracing::debug!(conn = %self.conn, %violation, "client frame refused");
         self.phase = Phase::Draining;
-        if violation == Violation::TooBig {
-            return self.for_hub(Command::Oversized(self.conn));
-        }
-        if self.link.push_close(violation.close_code(), &violation.to_string(), None) {
-            self.link.write_now();
-        }
-        self.for_hub(Command::Disconnect(self.conn))
+        self.for_hub(Command::Violation { conn: self.conn, violation })
     }
 
     /// `command`, unless the hub was already told the connection is gone.

@@ -2,6 +2,7 @@
 //! tokio-tungstenite and of axum, seen the same way.
 
 use bytes::Bytes;
+use roomcast_core::Violation;
 
 /// What arrived on a socket, as the driver needs it.
 #[derive(Debug)]
@@ -32,8 +33,10 @@ pub trait WsMessage: Send + Sized + 'static {
 
 /// A WebSocket error type the driver can classify.
 pub trait WsError: std::fmt::Display + Send + 'static {
-    /// The peer sent a frame over the configured maximum size.
-    fn too_big(&self) -> bool;
+    /// How the peer broke the protocol, if this error says it did (a frame over the configured
+    /// maximum size, a framing error, text that is not UTF-8); `None` for I/O errors and the
+    /// like. The hub decides the close for a violation.
+    fn violation(&self) -> Option<Violation>;
 }
 
 mod tungstenite_impl {
@@ -41,7 +44,7 @@ mod tungstenite_impl {
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 
-    use super::{Incoming, WsError, WsMessage};
+    use super::{Incoming, Violation, WsError, WsMessage};
 
     impl WsMessage for Message {
         fn text(frame: Bytes) -> Option<Self> {
@@ -68,8 +71,13 @@ mod tungstenite_impl {
     }
 
     impl WsError for Error {
-        fn too_big(&self) -> bool {
-            matches!(self, Error::Capacity(_))
+        fn violation(&self) -> Option<Violation> {
+            match self {
+                Error::Capacity(_) => Some(Violation::TooLarge),
+                Error::Utf8(_) => Some(Violation::InvalidUtf8),
+                Error::Protocol(_) => Some(Violation::Framing("invalid WebSocket framing")),
+                _ => None,
+            }
         }
     }
 }
@@ -79,7 +87,7 @@ mod axum_impl {
     use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
     use bytes::Bytes;
 
-    use super::{Incoming, WsError, WsMessage};
+    use super::{Incoming, Violation, WsError, WsMessage};
 
     impl WsMessage for Message {
         fn text(frame: Bytes) -> Option<Self> {
@@ -105,17 +113,17 @@ mod axum_impl {
     }
 
     impl WsError for axum::Error {
-        fn too_big(&self) -> bool {
+        fn violation(&self) -> Option<Violation> {
             // axum wraps tungstenite's error; the workspace uses the same tungstenite version.
             let mut source: Option<&(dyn std::error::Error + 'static)> =
                 std::error::Error::source(self);
             while let Some(e) = source {
                 if let Some(e) = e.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
-                    return e.too_big();
+                    return e.violation();
                 }
                 source = e.source();
             }
-            false
+            None
         }
     }
 }

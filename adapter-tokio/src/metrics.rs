@@ -11,7 +11,6 @@ pub(crate) struct Metrics {
     pub(crate) connections_opened: u64,
     pub(crate) queue_overflows: u64,
     pub(crate) events_dropped: u64,
-    pub(crate) closes: BTreeMap<u16, u64>,
 }
 
 /// A point-in-time copy of every counter of one instance.
@@ -43,7 +42,7 @@ impl Snapshot {
 
     /// Connections closed by the server, by close code.
     pub fn closes(&self) -> &BTreeMap<u16, u64> {
-        &self.driver.closes
+        &self.hub.closes
     }
 
     /// Application events dropped because nobody consumed them in time.
@@ -118,7 +117,7 @@ impl Snapshot {
             "# HELP roomcast_closes_total Connections closed by the server, by code."
         );
         let _ = writeln!(out, "# TYPE roomcast_closes_total counter");
-        for (code, count) in &driver.closes {
+        for (code, count) in &hub.closes {
             let _ = writeln!(out, "roomcast_closes_total{{code=\"{code}\"}} {count}");
         }
         out

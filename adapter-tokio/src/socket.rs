@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use roomcast_core::ConnId;
+use roomcast_core::{ConnId, Violation};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
@@ -74,21 +74,23 @@ where
         let command = match item {
             Ok(message) => match message.incoming() {
                 Incoming::Text(frame) => Command::Frame { conn, frame },
-                Incoming::Binary => Command::Binary(conn),
+                Incoming::Binary => Command::Violation { conn, violation: Violation::Binary },
                 Incoming::Alive => Command::Alive(conn),
                 Incoming::Close => return,
                 Incoming::Other => continue,
             },
-            Err(e) if e.too_big() => {
-                // The transport refused the frame; the hub decides (1009), and the stream is
-                // not readable after this.
-                let _ = commands.send(Command::Oversized(conn)).await;
-                return;
-            }
-            Err(e) => {
-                tracing::debug!(%conn, error = %e, "socket read ended");
-                return;
-            }
+            Err(e) => match e.violation() {
+                // The transport refused what the client sent; the hub decides the close, and the
+                // stream is not readable after this.
+                Some(violation) => {
+                    let _ = commands.send(Command::Violation { conn, violation }).await;
+                    return;
+                }
+                None => {
+                    tracing::debug!(%conn, error = %e, "socket read ended");
+                    return;
+                }
+            },
         };
         // Waits while the hub is busy: backpressure reaches the client through TCP.
         if commands.send(command).await.is_err() {

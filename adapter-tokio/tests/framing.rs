@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{Client, PATIENCE, options, start};
+use roomcast_tokio::roomcast_core::{CloseCode, DisconnectReason, Event};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -283,4 +284,22 @@ async fn a_message_larger_than_one_read_arrives_whole() {
         .await;
     let got = receiver.json().await;
     assert_eq!((got["event"].as_str(), got["data"].as_str()), (Some("m"), Some(big.as_str())));
+}
+
+#[tokio::test]
+async fn the_hub_decides_a_violation_close_so_the_application_and_the_metrics_see_its_code() {
+    let (handle, mut events, addr) = start(options()).await;
+    let mut client = Raw::connect(addr, &[]).await;
+    assert_eq!(client.json().await["event"], "connected");
+    client.send(&[0x81, 0x02, b'{', b'}']).await; // unmasked
+    assert_eq!(client.close_code().await, 1002);
+    let reason = loop {
+        let event = tokio::time::timeout(PATIENCE, events.recv()).await.unwrap().unwrap();
+        if let Event::Disconnected { reason, .. } = event {
+            break reason;
+        }
+    };
+    assert_eq!(reason, DisconnectReason::Closed(CloseCode::PROTOCOL_ERROR));
+    let metrics = handle.metrics().await.unwrap();
+    assert_eq!(metrics.closes().get(&1002), Some(&1), "{:?}", metrics.closes());
 }

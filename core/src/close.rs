@@ -1,4 +1,4 @@
-//! WebSocket close codes the protocol uses.
+//! WebSocket close codes the protocol uses, and the client misbehaviours that call for them.
 
 use std::fmt;
 
@@ -14,8 +14,13 @@ impl CloseCode {
     pub const NORMAL: Self = Self(1000);
     /// 1001: the server is shutting down.
     pub const GOING_AWAY: Self = Self(1001);
+    /// 1002: the client broke RFC 6455 (an unmasked frame, reserved bits or opcodes, bad
+    /// fragmentation, a malformed close frame).
+    pub const PROTOCOL_ERROR: Self = Self(1002);
     /// 1003: the client sent a binary frame; the protocol is text only.
     pub const UNSUPPORTED_DATA: Self = Self(1003);
+    /// 1007: a text message (or a close reason) that is not UTF-8.
+    pub const INVALID_PAYLOAD: Self = Self(1007);
     /// 1009: a frame larger than `max_frame_bytes`.
     pub const MESSAGE_TOO_BIG: Self = Self(1009);
     /// 4001: no `authenticate` within `auth_timeout`, or no decision within 3 × `auth_timeout`.
@@ -50,5 +55,38 @@ impl fmt::Display for CloseCode {
 impl From<CloseCode> for u16 {
     fn from(code: CloseCode) -> Self {
         code.0
+    }
+}
+
+/// How a client broke the protocol, as the driver's WebSocket transport saw it. The driver
+/// reports it with [`Hub::handle_violation`](crate::Hub::handle_violation); the hub decides the
+/// close code ([`Violation::close_code`]) and the reason, closes the connection, and tells the
+/// application ([`DisconnectReason::Closed`](crate::DisconnectReason::Closed)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A binary message: wire protocol v1 is text only.
+    #[error("binary frames are not supported")]
+    Binary,
+    /// A frame, or a fragmented message in all, over `max_frame_bytes`.
+    #[error("frame too large")]
+    TooLarge,
+    /// Not WebSocket as RFC 6455 has it; the text says what was wrong.
+    #[error("protocol error: {0}")]
+    Framing(&'static str),
+    /// A text message, or a close frame's reason, that is not UTF-8.
+    #[error("text message is not UTF-8")]
+    InvalidUtf8,
+}
+
+impl Violation {
+    /// The close code the hub answers this violation with.
+    pub const fn close_code(self) -> CloseCode {
+        match self {
+            Self::Binary => CloseCode::UNSUPPORTED_DATA,
+            Self::TooLarge => CloseCode::MESSAGE_TOO_BIG,
+            Self::Framing(_) => CloseCode::PROTOCOL_ERROR,
+            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+        }
     }
 }

@@ -25,7 +25,7 @@ use crate::timer::Timers;
 use crate::wire::{self, ErrorCode};
 use crate::{
     AuthMode, CloseCode, ConnId, DisconnectReason, Event, HubConfig, HubError, Identity, Output,
-    PresenceEvents, RequestId, RoomAcl, Transmit,
+    PresenceEvents, RequestId, RoomAcl, Transmit, Violation,
 };
 
 pub use app::Exclude;
@@ -196,21 +196,36 @@ impl Hub {
         }
     }
 
-    /// A binary frame arrived: the protocol is text only, so the connection is closed with 1003.
-    pub fn handle_binary(&mut self, conn: ConnId, now: Instant) {
+    /// The client broke the protocol in a way the driver's transport saw: a binary message, a
+    /// frame over `max_frame_bytes`, a framing error, text that is not UTF-8. The connection is
+    /// closed with the code the violation calls for ([`Violation::close_code`]); the application
+    /// sees [`DisconnectReason::Closed`] with it.
+    pub fn handle_violation(&mut self, conn: ConnId, violation: Violation, now: Instant) {
         self.advance(now);
-        if self.conns.contains_key(&conn) {
-            self.close_conn(conn, CloseCode::UNSUPPORTED_DATA, "binary frames are not supported");
-        }
+        let reason = match violation {
+            Violation::Framing(what) => Cow::Borrowed(what),
+            other => Cow::Owned(other.to_string()),
+        };
+        self.close_conn(conn, violation.close_code(), reason);
     }
 
-    /// The transport refused a frame over `max_frame_bytes` before reading it whole (as
-    /// tungstenite does with `max_message_size`): the connection is closed with 1009.
+    /// A binary frame arrived: the same as [`handle_violation`](Self::handle_violation) with
+    /// [`Violation::Binary`] (close 1003).
+    pub fn handle_binary(&mut self, conn: ConnId, now: Instant) {
+        self.handle_violation(conn, Violation::Binary, now);
+    }
+
+    /// The transport refused a frame over `max_frame_bytes` before reading it whole: the same as
+    /// [`handle_violation`](Self::handle_violation) with [`Violation::TooLarge`] (close 1009).
     pub fn handle_oversized(&mut self, conn: ConnId, now: Instant) {
+        self.handle_violation(conn, Violation::TooLarge, now);
+    }
+
+    /// The connection holds more unwritten data than the driver allows (a client that stopped
+    /// reading): it is closed with 4005, and the other connections never wait for it.
+    pub fn handle_slow_consumer(&mut self, conn: ConnId, now: Instant) {
         self.advance(now);
-        if self.conns.contains_key(&conn) {
-            self.close_conn(conn, CloseCode::MESSAGE_TOO_BIG, "frame too large");
-        }
+        self.close_conn(conn, CloseCode::SLOW_CONSUMER, "slow consumer");
     }
 
     /// The socket is gone: the connection leaves every room and is forgotten. Unknown (or
@@ -476,7 +491,7 @@ impl Hub {
         if !self.conns.contains_key(&id) {
             return;
         }
-        self.stats.closes += 1;
+        *self.stats.closes.entry(code.as_u16()).or_default() += 1;
         self.out.push_back(Output::Close { conn: id, code, reason: close_reason(reason.into()) });
         self.drop_conn(id, DisconnectReason::Closed(code));
     }

@@ -75,7 +75,7 @@ pub mod sim;
 mod timer;
 pub mod wire;
 
-pub use close::CloseCode;
+pub use close::{CloseCode, Violation};
 pub use config::{AuthMode, HubConfig, PresenceEvents, RateLimit};
 pub use error::HubError;
 pub use hub::{ConnInfo, ConnState, Exclude, Hub, HubStats, MAX_USER_ID_BYTES};

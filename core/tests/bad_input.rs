@@ -1,12 +1,12 @@
 //! Bad client input: error frames that keep the connection open, and the documented closes
-//! (1003, 1009, 4008) that never disturb the other connections.
+//! (1002, 1003, 1007, 1009, 4005, 4008) that never disturb the other connections.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::*;
 use roomcast_core::sim::Cluster;
-use roomcast_core::{CloseCode, HubConfig};
+use roomcast_core::{CloseCode, ConnId, DisconnectReason, Event, HubConfig, Violation};
 
 #[test]
 fn garbage_frames_get_bad_frame_errors_and_the_connection_stays_open() {
@@ -103,4 +103,54 @@ fn frames_for_unknown_or_closed_connections_are_ignored() {
     hub.handle_binary(ghost, now);
     hub.handle_disconnect(ghost, now);
     assert!(hub.poll_output().is_none());
+}
+
+#[test]
+fn every_violation_and_a_slow_consumer_close_with_the_hubs_code_and_reason_counted_by_code() {
+    let cases = [
+        (Violation::Binary, CloseCode::UNSUPPORTED_DATA),
+        (Violation::TooLarge, CloseCode::MESSAGE_TOO_BIG),
+        (Violation::Framing("client frames must be masked"), CloseCode::PROTOCOL_ERROR),
+        (Violation::InvalidUtf8, CloseCode::INVALID_PAYLOAD),
+    ];
+    let mut cluster = Cluster::new(1, |_| HubConfig::default());
+    let bystander = conn(100);
+    connect(&mut cluster, 0, bystander);
+    let now = cluster.now();
+    for (n, (violation, code)) in cases.iter().enumerate() {
+        let c = conn(n as u128 + 1);
+        connect(&mut cluster, 0, c);
+        cluster.hub(0).handle_violation(c, *violation, now);
+        assert_eq!(violation.close_code(), *code);
+    }
+    let slow = conn(50);
+    connect(&mut cluster, 0, slow);
+    cluster.hub(0).handle_slow_consumer(slow, now);
+    cluster.drive().unwrap();
+
+    let mut expected: Vec<(ConnId, CloseCode)> =
+        cases.iter().enumerate().map(|(n, (_, code))| (conn(n as u128 + 1), *code)).collect();
+    expected.push((slow, CloseCode::SLOW_CONSUMER));
+    assert_eq!(cluster.record(0).closes, expected);
+    let reasons: Vec<(ConnId, DisconnectReason)> = cluster
+        .take_events(0)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Disconnected { conn, reason } => Some((conn, reason)),
+            _ => None,
+        })
+        .collect();
+    let closed: Vec<(ConnId, DisconnectReason)> =
+        expected.iter().map(|(c, code)| (*c, DisconnectReason::Closed(*code))).collect();
+    assert_eq!(reasons, closed, "the application sees the code the hub chose");
+    let counted = &cluster.hub(0).stats().closes;
+    for code in [1003u16, 1009, 1002, 1007, 4005] {
+        assert_eq!(counted.get(&code), Some(&1), "closes counted by code: {counted:?}");
+    }
+    assert_eq!(cluster.hub(0).connections().collect::<Vec<_>>(), [bystander]);
+
+    // A violation reported for a connection already gone changes nothing.
+    cluster.hub(0).handle_violation(slow, Violation::Binary, now);
+    cluster.drive().unwrap();
+    assert_eq!(cluster.record(0).closes.len(), expected.len());
 }

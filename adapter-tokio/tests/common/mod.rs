@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 /// Long enough for a loaded CI machine; only reached when a test is about to fail.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A server on a free loopback port, driven by tokio-tungstenite's accept loop.
+/// A server on a free loopback port, served by roomcast's own accept loop ([`roomcast_tokio::serve`]).
 pub async fn start(options: Options) -> (Handle, Events, SocketAddr) {
     start_with(Roomcast::builder().options(options)).await
 }

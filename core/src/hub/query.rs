@@ -1,5 +1,6 @@
 //! Read-only views of the hub: connections, rooms, users, bus interest, counters.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
@@ -61,8 +62,9 @@ pub struct HubStats {
     pub bus_invalid: u64,
     /// Envelopes dropped because this instance sent them.
     pub bus_own: u64,
-    /// Connections closed by the hub.
-    pub closes: u64,
+    /// Connections closed by the hub, by close code: every close the hub decides, whatever the
+    /// cause (a violation, a timeout, a slow consumer, the application, a shutdown).
+    pub closes: BTreeMap<u16, u64>,
 }
 
 impl Hub {
