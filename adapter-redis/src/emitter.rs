@@ -2,8 +2,9 @@
 
 use std::borrow::Cow;
 
+use roomcast_core::Channels;
 use roomcast_core::ConnId;
-use roomcast_core::envelope::{Channels, EMITTER_ID, Envelope, TargetKind};
+use roomcast_core::envelope::{EMITTER_ID, Envelope, TargetKind};
 use serde::Serialize;
 
 use crate::RedisConfig;

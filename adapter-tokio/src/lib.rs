@@ -38,6 +38,8 @@ mod buffer_pool;
 mod bus;
 mod codec;
 mod driver;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod handle;
 mod inbox;
 #[cfg(feature = "jwt")]
@@ -49,8 +51,6 @@ mod local_bus;
 mod message;
 mod metrics;
 mod options;
-#[doc(hidden)]
-pub mod probe;
 mod queue;
 #[cfg(feature = "redis")]
 mod redis_bus;

@@ -29,7 +29,7 @@ pub(crate) enum PushError {
 }
 
 #[derive(Debug)]
-struct State {
+struct Slots {
     frames: VecDeque<Item>,
     /// The hub dropped its end (the connection is gone), or the writer did.
     closed: bool,
@@ -37,13 +37,13 @@ struct State {
 
 #[derive(Debug)]
 struct Shared {
-    state: Mutex<State>,
+    state: Mutex<Slots>,
     ready: Notify,
     capacity: usize,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Slots> {
         // Nothing panics while holding this lock; recover the state if something ever did.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -60,7 +60,7 @@ pub(crate) struct Receiver(Arc<Shared>);
 /// A queue holding at most `capacity` frames.
 pub(crate) fn queue(capacity: usize) -> (Sender, Receiver) {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State { frames: VecDeque::new(), closed: false }),
+        state: Mutex::new(Slots { frames: VecDeque::new(), closed: false }),
         ready: Notify::new(),
         capacity: capacity.max(1),
     });

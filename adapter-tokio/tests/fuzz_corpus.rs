@@ -12,7 +12,7 @@ fn websocket_frames_corpus_replays_without_a_broken_invariant() {
     for entry in entries {
         let path = entry.unwrap_or_else(|e| panic!("corpus entry: {e}")).path();
         let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        roomcast_tokio::probe::websocket_frames(&data);
+        roomcast_tokio::fuzzing::websocket_frames(&data);
         files += 1;
     }
     assert!(files >= 13, "the corpus has only {files} files");
@@ -36,6 +36,6 @@ fn every_split_of_a_mixed_stream_decodes_the_same() {
     for at in 0..=stream.len() {
         let mut data = vec![at as u8];
         data.extend_from_slice(&stream);
-        roomcast_tokio::probe::websocket_frames(&data);
+        roomcast_tokio::fuzzing::websocket_frames(&data);
     }
 }

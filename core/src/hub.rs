@@ -4,8 +4,8 @@ mod app;
 mod bus;
 mod client;
 mod cluster;
-mod queries;
-mod query;
+mod cluster_query;
+mod views;
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -16,9 +16,11 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use serde_json::value::RawValue;
 
-use crate::envelope::{Channels, Envelope, TargetKind};
+use crate::channel::Channels;
+use crate::envelope::{Envelope, TargetKind};
 use crate::fanout::{Exclusion, recipients};
 use crate::members::{Hasher, MemberIndex, MemberSet};
+use crate::peer;
 use crate::presence::{self, PresenceEntry};
 use crate::rate::{Bucket, Pace};
 use crate::timer::Timers;
@@ -29,7 +31,8 @@ use crate::{
 };
 
 pub use app::Exclude;
-pub use query::{ConnInfo, ConnState, HubStats};
+pub use cluster_query::{ClusterMember, Query, QueryId, QueryResult, Target};
+pub use views::{ConnInfo, ConnState, HubStats};
 
 /// Longest user id, in bytes.
 pub const MAX_USER_ID_BYTES: usize = 256;
@@ -64,7 +67,7 @@ pub struct Hub {
     /// Cluster presence: when this instance's next heartbeat is due.
     next_heartbeat: Option<Instant>,
     /// Cluster queries waiting for answers, by request number.
-    queries: IndexMap<u64, queries::Pending, Hasher>,
+    queries: IndexMap<u64, cluster_query::Pending, Hasher>,
     next_query: u64,
     out: VecDeque<Output>,
     stats: HubStats,
@@ -73,7 +76,7 @@ pub struct Hub {
 /// One connection's state.
 #[derive(Debug)]
 struct Conn {
-    state: State,
+    stage: Stage,
     user: Option<Arc<str>>,
     metadata: Option<Box<RawValue>>,
     acl: RoomAcl,
@@ -86,16 +89,14 @@ struct Conn {
     bucket: Bucket,
 }
 
+/// Where a connection is in its authentication.
 #[derive(Debug, Clone, Copy)]
-enum State {
+enum Stage {
     /// Waiting for `authenticate` until the deadline.
-    AwaitingAuth {
-        deadline: Instant,
-    },
+    AwaitingAuth { deadline: Instant },
     /// `authenticate` received; waiting for the application's decision until the deadline.
-    Authenticating {
-        deadline: Instant,
-    },
+    Authenticating { deadline: Instant },
+    /// Authenticated (or anonymous).
     Authenticated,
 }
 
@@ -170,7 +171,7 @@ impl Hub {
         self.conns.insert(
             conn,
             Conn {
-                state: State::AwaitingAuth { deadline },
+                stage: Stage::AwaitingAuth { deadline },
                 user: None,
                 metadata: None,
                 acl: RoomAcl::Any,
@@ -290,11 +291,11 @@ impl Hub {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        match c.state {
-            State::AwaitingAuth { deadline } if now >= deadline => {
+        match c.stage {
+            Stage::AwaitingAuth { deadline } if now >= deadline => {
                 return self.close_conn(id, CloseCode::AUTH_TIMEOUT, "authentication timeout");
             }
-            State::Authenticating { deadline } if now >= deadline => {
+            Stage::Authenticating { deadline } if now >= deadline => {
                 return self.close_conn(
                     id,
                     CloseCode::AUTH_TIMEOUT,
@@ -324,10 +325,10 @@ impl Hub {
         let Some(c) = self.conns.get_mut(&id) else {
             return Err(HubError::UnknownConn(id));
         };
-        if matches!(c.state, State::Authenticated) {
+        if matches!(c.stage, Stage::Authenticated) {
             return Err(HubError::AlreadyAuthenticated(id));
         }
-        c.state = State::Authenticated;
+        c.stage = Stage::Authenticated;
         c.metadata = identity.metadata;
         c.acl = identity.rooms;
         if let Some(user) = &identity.user_id {
@@ -356,7 +357,7 @@ impl Hub {
         let Some(c) = self.conns.get_mut(&id) else {
             return Err(Refusal::Unknown);
         };
-        if !matches!(c.state, State::Authenticated) {
+        if !matches!(c.stage, Stage::Authenticated) {
             return Err(Refusal::Unauthenticated);
         }
         if c.rooms.iter().any(|r| &**r == room) {
@@ -429,12 +430,9 @@ impl Hub {
         };
         let notice = self.notice_for(event, room, &entry);
         let delta = cluster.then(|| {
-            let op = if event == "member_joined" {
-                presence::PresenceOp::Join
-            } else {
-                presence::PresenceOp::Leave
-            };
-            self.presence_payload(op, room, vec![presence::WireMember::from(&entry)])
+            let op =
+                if event == "member_joined" { peer::PeerOp::Join } else { peer::PeerOp::Leave };
+            self.presence_payload(op, room, vec![peer::WireMember::from(&entry)])
         });
         if let Some((to, frame)) = notice {
             self.transmit(to, frame);
@@ -514,7 +512,7 @@ impl Hub {
                 self.out.push_back(Output::Unsubscribe(self.channels.user(user)));
             }
         }
-        if matches!(conn.state, State::Authenticated) {
+        if matches!(conn.stage, Stage::Authenticated) {
             self.out.push_back(Output::Unsubscribe(self.channels.client(id)));
             if self.everyone.swap_remove(&id) && self.everyone.is_empty() {
                 self.out.push_back(Output::Unsubscribe(self.channels.broadcast()));
@@ -648,9 +646,9 @@ fn deadline(config: &HubConfig, c: &Conn) -> Instant {
     let idle = c.last_activity + config.heartbeat_timeout;
     let ping = c.last_activity.max(c.last_ping) + config.ping_interval;
     let next = idle.min(ping);
-    match c.state {
-        State::AwaitingAuth { deadline } | State::Authenticating { deadline } => next.min(deadline),
-        State::Authenticated => next,
+    match c.stage {
+        Stage::AwaitingAuth { deadline } | Stage::Authenticating { deadline } => next.min(deadline),
+        Stage::Authenticated => next,
     }
 }
 

@@ -57,30 +57,35 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod channel;
 mod close;
 mod config;
 pub mod envelope;
 mod error;
 mod fanout;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod hub;
 mod id;
 mod identity;
 mod members;
 mod output;
+mod peer;
 mod presence;
-pub mod probe;
-mod query;
 mod rate;
 pub mod sim;
 mod timer;
 pub mod wire;
 
+pub use channel::Channels;
 pub use close::{CloseCode, Violation};
 pub use config::{AuthMode, HubConfig, PresenceEvents, RateLimit};
 pub use error::HubError;
-pub use hub::{ConnInfo, ConnState, Exclude, Hub, HubStats, MAX_USER_ID_BYTES};
+pub use hub::{
+    ClusterMember, ConnInfo, ConnState, Exclude, Hub, HubStats, MAX_USER_ID_BYTES, Query, QueryId,
+    QueryResult, Target,
+};
 pub use id::{ConnId, RequestId};
 pub use identity::{Identity, RoomAcl};
 pub use output::{DisconnectReason, Event, Output, Transmit};
 pub use presence::PresenceEntry;
-pub use query::{ClusterMember, Query, QueryId, QueryResult, Target};

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use roomcast_core::probe;
+use roomcast_core::fuzzing;
 
 fn replay(target: &str, probe: fn(&[u8]), at_least: usize) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
@@ -21,15 +21,15 @@ fn replay(target: &str, probe: fn(&[u8]), at_least: usize) {
 
 #[test]
 fn client_frame_corpus_replays_without_a_broken_invariant() {
-    replay("client_frame", probe::client_frame, 40);
+    replay("client_frame", fuzzing::client_frame, 40);
 }
 
 #[test]
 fn bus_envelope_corpus_replays_without_a_broken_invariant() {
-    replay("bus_envelope", probe::bus_envelope, 25);
+    replay("bus_envelope", fuzzing::bus_envelope, 25);
 }
 
 #[test]
 fn hub_inputs_corpus_replays_without_a_broken_invariant() {
-    replay("hub_inputs", probe::hub_inputs, 5);
+    replay("hub_inputs", fuzzing::hub_inputs, 5);
 }

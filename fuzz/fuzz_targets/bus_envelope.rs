@@ -1,4 +1,4 @@
-//! Fuzzes `roomcast_core::probe::bus_envelope`: see that function for what it checks.
+//! Fuzzes `roomcast_core::fuzzing::bus_envelope`: see that function for what it checks.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| roomcast_core::probe::bus_envelope(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| roomcast_core::fuzzing::bus_envelope(data));

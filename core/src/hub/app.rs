@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{Delivery, Hub, Refusal, State};
+use super::{Delivery, Hub, Refusal, Stage};
 use crate::envelope::TargetKind;
 use crate::wire::{self, ServerFrame};
 use crate::{CloseCode, ConnId, HubError, Identity, RequestId};
@@ -59,9 +59,9 @@ impl Hub {
         now: Instant,
     ) -> Result<(), HubError> {
         self.advance(now);
-        match self.conns.get(&conn).map(|c| c.state) {
+        match self.conns.get(&conn).map(|c| c.stage) {
             None => Err(HubError::UnknownConn(conn)),
-            Some(State::Authenticated) => Err(HubError::AlreadyAuthenticated(conn)),
+            Some(Stage::Authenticated) => Err(HubError::AlreadyAuthenticated(conn)),
             Some(_) => {
                 self.close_conn(conn, CloseCode::AUTH_REJECTED, reason);
                 Ok(())

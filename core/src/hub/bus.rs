@@ -59,12 +59,7 @@ impl Hub {
             let rooms: Vec<String> = self.rooms.names().map(str::to_owned).collect();
             for room in rooms {
                 let channel = self.channels.presence(&room);
-                self.publish_presence(
-                    channel,
-                    crate::presence::PresenceOp::SyncRequest,
-                    &room,
-                    Vec::new(),
-                );
+                self.publish_presence(channel, crate::peer::PeerOp::SyncRequest, &room, Vec::new());
             }
         }
         let data: Option<&RawValue> = serde_json::from_str(r#"{"reason":"bus_reconnected"}"#).ok();

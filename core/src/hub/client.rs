@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 
-use super::{Delivery, Hub, Refusal, State, decision_window};
+use super::{Delivery, Hub, Refusal, Stage, decision_window};
 use crate::envelope::TargetKind;
 use crate::wire::{self, AuthData, ClientFrame, ErrorCode, PresenceData, PublishData, RoomsData};
 use crate::{CloseCode, ConnId, Event, RequestId};
@@ -28,7 +28,7 @@ impl Hub {
                 return self.close_conn(conn, CloseCode::RATE_LIMITED, "rate limit exceeded");
             }
         }
-        let authenticated = matches!(c.state, State::Authenticated);
+        let authenticated = matches!(c.stage, Stage::Authenticated);
         let frame = match wire::parse_client_frame(bytes) {
             Ok(frame) => frame,
             Err(e) => {
@@ -59,7 +59,7 @@ impl Hub {
     fn on_authenticate(&mut self, conn: ConnId, frame: &ClientFrame<'_>, now: Instant) {
         let id = frame.id.as_ref();
         let awaiting =
-            self.conns.get(&conn).is_some_and(|c| matches!(c.state, State::AwaitingAuth { .. }));
+            self.conns.get(&conn).is_some_and(|c| matches!(c.stage, Stage::AwaitingAuth { .. }));
         if !awaiting {
             let message = "already authenticated, or authentication in progress";
             return self.error(conn, ErrorCode::AlreadyAuthenticated, message, None, id);
@@ -71,8 +71,8 @@ impl Hub {
         let (Some(data), Some(c)) = (frame.data, self.conns.get_mut(&conn)) else {
             return;
         };
-        c.state =
-            State::Authenticating { deadline: now + decision_window(self.config.auth_timeout) };
+        c.stage =
+            Stage::Authenticating { deadline: now + decision_window(self.config.auth_timeout) };
         self.event(Event::Authenticate { conn, token, credentials: data.to_owned() });
         self.arm(conn);
     }

@@ -17,7 +17,8 @@ use serde_json::value::RawValue;
 
 use super::Hub;
 use crate::members::Hasher;
-use crate::presence::{PresenceEntry, PresenceMessage, PresenceOp, WireMember};
+use crate::peer::{PeerMessage, PeerOp, WireMember};
+use crate::presence::PresenceEntry;
 use crate::{ConnId, Event, Output};
 
 /// A member that lives on another instance.
@@ -51,7 +52,7 @@ impl Hub {
         self.advance(now);
         if self.config.cluster_presence {
             self.next_heartbeat = None;
-            self.publish_presence(self.channels.peers(), PresenceOp::Goodbye, "", Vec::new());
+            self.publish_presence(self.channels.peers(), PeerOp::Goodbye, "", Vec::new());
         }
     }
 
@@ -82,7 +83,7 @@ impl Hub {
     pub(super) fn publish_presence(
         &mut self,
         channel: String,
-        op: PresenceOp,
+        op: PeerOp,
         room: &str,
         members: Vec<WireMember<'_>>,
     ) {
@@ -92,11 +93,11 @@ impl Hub {
 
     pub(super) fn presence_payload(
         &self,
-        op: PresenceOp,
+        op: PeerOp,
         room: &str,
         members: Vec<WireMember<'_>>,
     ) -> bytes::Bytes {
-        PresenceMessage {
+        PeerMessage {
             server_id: Cow::Borrowed(&self.config.server_id),
             op,
             room: Cow::Borrowed(room),
@@ -117,12 +118,7 @@ impl Hub {
     /// The first local member of `room` arrived: hear its presence channel, ask for its members.
     pub(super) fn presence_interest_begins(&mut self, room: &str) {
         self.out.push_back(Output::Subscribe(self.channels.presence(room)));
-        self.publish_presence(
-            self.channels.presence(room),
-            PresenceOp::SyncRequest,
-            room,
-            Vec::new(),
-        );
+        self.publish_presence(self.channels.presence(room), PeerOp::SyncRequest, room, Vec::new());
     }
 
     /// The last local member of `room` left: the replica of it would go stale, drop it.
@@ -134,7 +130,7 @@ impl Hub {
     /// Sends the heartbeat when it is due; returns when the next one is.
     pub(super) fn heartbeat(&mut self, now: Instant) {
         if self.next_heartbeat.is_some_and(|at| at <= now) {
-            self.publish_presence(self.channels.peers(), PresenceOp::Heartbeat, "", Vec::new());
+            self.publish_presence(self.channels.peers(), PeerOp::Heartbeat, "", Vec::new());
             self.next_heartbeat = Some(now + self.config.peer_timeout / 3);
         }
     }
@@ -196,14 +192,14 @@ impl Hub {
 
     /// A message on a presence channel, a server channel, or the peers channel.
     pub(super) fn on_presence_message(&mut self, payload: &[u8], now: Instant) {
-        let message: PresenceMessage<'_> = match serde_json::from_slice(payload) {
+        let message: PeerMessage<'_> = match serde_json::from_slice(payload) {
             Ok(message) if !crate::wire::too_deep(payload) => message,
             _ => {
                 self.stats.bus_invalid += 1;
                 return;
             }
         };
-        if message.op == PresenceOp::Goodbye && message.server_id != self.config.server_id {
+        if message.op == PeerOp::Goodbye && message.server_id != self.config.server_id {
             self.peer_said_goodbye(&message.server_id, now);
             return;
         }
@@ -218,14 +214,14 @@ impl Hub {
         };
         let room = &*message.room;
         match message.op {
-            PresenceOp::Heartbeat | PresenceOp::Goodbye => {}
-            PresenceOp::Query => self.answer_query(&message, now),
-            PresenceOp::Answer => self.take_answer(&server, message),
-            PresenceOp::SyncRequest => {
+            PeerOp::Heartbeat | PeerOp::Goodbye => {}
+            PeerOp::Query => self.answer_query(&message, now),
+            PeerOp::Answer => self.take_answer(&server, message),
+            PeerOp::SyncRequest => {
                 let mine = self.local_presence(room);
                 let reply = (!mine.is_empty()).then(|| {
                     self.presence_payload(
-                        PresenceOp::Sync,
+                        PeerOp::Sync,
                         room,
                         mine.iter().map(WireMember::from).collect(),
                     )
@@ -235,11 +231,11 @@ impl Hub {
                     self.push_publish(reply_to, payload);
                 }
             }
-            PresenceOp::Sync | PresenceOp::Join => {
+            PeerOp::Sync | PeerOp::Join => {
                 if self.rooms.get(room).is_none() {
                     return; // no local interest: nothing to keep
                 }
-                if message.op == PresenceOp::Sync {
+                if message.op == PeerOp::Sync {
                     // A sync is the sender's whole truth for the room: replace what we had of it.
                     if let Some(replica) = self.remote.get_mut(room) {
                         replica.retain(|_, m| m.server != server);
@@ -252,10 +248,10 @@ impl Hub {
                         user: member.user_id.as_deref().map(Arc::from),
                         info: member.info.map(RawValue::to_owned),
                     };
-                    self.remote_joins(room, conn, remote, message.op == PresenceOp::Join);
+                    self.remote_joins(room, conn, remote, message.op == PeerOp::Join);
                 }
             }
-            PresenceOp::Leave => {
+            PeerOp::Leave => {
                 for member in &message.members {
                     if let Ok(conn) = member.id.parse::<ConnId>() {
                         self.remote_leaves(room, conn);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
-use super::{Hub, State};
+use super::{Hub, Stage};
 use crate::{ConnId, PresenceEntry};
 
 /// Where a connection is in its lifecycle.
@@ -91,10 +91,10 @@ impl Hub {
     /// One local connection.
     pub fn connection(&self, conn: ConnId) -> Option<ConnInfo<'_>> {
         self.conns.get(&conn).map(|c| ConnInfo {
-            state: match c.state {
-                State::AwaitingAuth { .. } => ConnState::Unauthenticated,
-                State::Authenticating { .. } => ConnState::Authenticating,
-                State::Authenticated => ConnState::Authenticated,
+            state: match c.stage {
+                Stage::AwaitingAuth { .. } => ConnState::Unauthenticated,
+                Stage::Authenticating { .. } => ConnState::Authenticating,
+                Stage::Authenticated => ConnState::Authenticated,
             },
             user_id: c.user.as_deref(),
             metadata: c.metadata.as_deref(),

@@ -1,13 +1,97 @@
-//! Cluster queries: run here and on every live peer; complete when all have answered, or at the
-//! deadline with the silent ones named. Nothing waits forever.
+//! Cluster queries and orders, answered honestly: run here and on every live peer, complete
+//! when all have answered, or at the deadline with what came back and the silent instances
+//! named. Nothing waits forever. The types, then how the hub runs them.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Hub;
-use crate::presence::{PresenceEntry, PresenceMessage, PresenceOp};
-use crate::{CloseCode, ClusterMember, ConnId, Event, Query, QueryId, QueryResult, Target};
+use crate::peer::{PeerMessage, PeerOp};
+use crate::presence::PresenceEntry;
+use crate::{CloseCode, ConnId, Event};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Whom a cluster-wide operation acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// One connection, wherever it is.
+    Conn(ConnId),
+    /// Every session of a user, wherever they are.
+    User(String),
+}
+
+/// A question or an order for every instance (with cluster presence on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Query {
+    /// The members of a room.
+    Members {
+        /// The room.
+        room: String,
+    },
+    /// The sessions of a user.
+    Sessions {
+        /// The user.
+        user: String,
+    },
+    /// Close the target's connections (code 1000, "disconnected by the server").
+    Disconnect {
+        /// Whom.
+        target: Target,
+    },
+    /// Make the target's connections join a room.
+    Join {
+        /// Whom.
+        target: Target,
+        /// The room.
+        room: String,
+    },
+    /// Make the target's connections leave a room.
+    Leave {
+        /// Whom.
+        target: Target,
+        /// The room.
+        room: String,
+    },
+}
+
+/// The handle of a query in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueryId(pub u64);
+
+/// A connection as a cluster query reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterMember {
+    /// The instance it is on.
+    pub server_id: String,
+    /// The connection.
+    pub conn: ConnId,
+    /// Its user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Its metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Box<RawValue>>,
+}
+
+/// What a query gathered.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// The query.
+    pub id: QueryId,
+    /// The connections found (`Members`, `Sessions`), from every instance that answered.
+    pub members: Vec<ClusterMember>,
+    /// How many connections were acted on (`Disconnect`, `Join`, `Leave`).
+    pub affected: u64,
+    /// Instances that were alive when the query was sent but did not answer by the deadline.
+    /// Empty: the answer is complete.
+    pub missing: Vec<String>,
+}
 
 /// A query waiting for answers.
 #[derive(Debug)]
@@ -31,7 +115,7 @@ impl Hub {
         let (members, affected) = self.run_query(&query, now);
         let expected: Vec<Arc<str>> = self.peers.keys().cloned().collect();
         if !expected.is_empty() {
-            let payload = self.query_message(PresenceOp::Query, id, Some(query), Vec::new(), None);
+            let payload = self.query_message(PeerOp::Query, id, Some(query), Vec::new(), None);
             let channel = self.channels.peers();
             self.push_publish(channel, payload);
         }
@@ -45,13 +129,13 @@ impl Hub {
 
     fn query_message(
         &self,
-        op: PresenceOp,
+        op: PeerOp,
         request: u64,
         query: Option<Query>,
         found: Vec<ClusterMember>,
         affected: Option<u64>,
     ) -> bytes::Bytes {
-        PresenceMessage {
+        PeerMessage {
             server_id: Cow::Borrowed(&self.config.server_id),
             op,
             room: Cow::Borrowed(""),
@@ -112,7 +196,7 @@ impl Hub {
                 server_id: self.config.server_id.clone(),
                 conn: e.conn,
                 user_id: e.user_id.map(str::to_owned),
-                metadata: e.metadata.map(serde_json::value::RawValue::to_owned),
+                metadata: e.metadata.map(RawValue::to_owned),
             })
             .collect()
     }
@@ -127,16 +211,16 @@ impl Hub {
     }
 
     /// A peer asks: run its query here and answer on its server channel.
-    pub(super) fn answer_query(&mut self, message: &PresenceMessage<'_>, now: Instant) {
+    pub(super) fn answer_query(&mut self, message: &PeerMessage<'_>, now: Instant) {
         let (Some(request), Some(query)) = (message.request, &message.query) else { return };
         let (found, affected) = self.run_query(query, now);
-        let payload = self.query_message(PresenceOp::Answer, request, None, found, Some(affected));
+        let payload = self.query_message(PeerOp::Answer, request, None, found, Some(affected));
         let channel = self.channels.server(&message.server_id);
         self.push_publish(channel, payload);
     }
 
     /// A peer answers one of our queries.
-    pub(super) fn take_answer(&mut self, server: &Arc<str>, message: PresenceMessage<'_>) {
+    pub(super) fn take_answer(&mut self, server: &Arc<str>, message: PeerMessage<'_>) {
         let Some(request) = message.request else { return };
         let Some(pending) = self.queries.get_mut(&request) else { return }; // late: already done
         if !pending.expected.contains(server) || pending.answered.contains(server) {

@@ -1,5 +1,5 @@
-//! Entry points for the fuzz targets in `fuzz/` and for replaying their corpora on stable Rust.
-//! Not a stable API.
+//! The fuzz entry points (behind the `fuzzing` feature), for the fuzz targets in `fuzz/` and for
+//! replaying their corpora on stable Rust. Not a stable API.
 
 use crate::codec::{Decoded, Decoder};
 

@@ -1,6 +1,7 @@
-//! Probes: run one untrusted input through the parsers and a live hub, and panic if any
-//! invariant breaks. The fuzz targets in `fuzz/` are these functions, and the core's test suite
-//! replays every file of the fuzz corpora through them on stable Rust.
+//! The fuzz entry points, behind the `fuzzing` feature (not a stable API): probes that run one
+//! untrusted input through the parsers and a live hub, and panic if any invariant breaks. The
+//! fuzz targets in `fuzz/` are these functions, and the core's test suite replays every file of
+//! the fuzz corpora through them on stable Rust.
 //!
 //! A probe never panics on bad input itself: a panic means a bug in the hub.
 
