@@ -330,7 +330,10 @@ impl Handle {
         self.call(move |d| d.hub.user_connections(&user).collect()).await
     }
 
-    /// The local members of `room`, with their user id and metadata.
+    /// The members of `room`, with their user id and metadata: this instance's, and with cluster
+    /// presence on ([`HubConfig::cluster_presence`](roomcast_core::HubConfig::cluster_presence))
+    /// the other instances' too, local ones first. For an answer that names the instances that
+    /// did not reply, use [`cluster_query`](Self::cluster_query).
     pub async fn presence(&self, room: &str) -> Result<Vec<Member>, Error> {
         let room = room.to_owned();
         self.call(move |d| {
@@ -347,7 +350,8 @@ impl Handle {
         .await
     }
 
-    /// Whether a user has a session on this instance.
+    /// Whether a user has a session on this instance or, with cluster presence on, a session on
+    /// another instance in a room this instance has members in.
     pub async fn user_online(&self, user_id: &str) -> Result<bool, Error> {
         let user = user_id.to_owned();
         self.call(move |d| d.hub.user_online(&user)).await

@@ -5,6 +5,8 @@ mod bus;
 mod client;
 mod cluster;
 mod cluster_query;
+mod socket;
+mod time;
 mod views;
 
 use std::borrow::Cow;
@@ -26,8 +28,8 @@ use crate::rate::{Bucket, Pace};
 use crate::timer::Timers;
 use crate::wire::{self, ErrorCode};
 use crate::{
-    AuthMode, CloseCode, ConnId, DisconnectReason, Event, HubConfig, HubError, Identity, Output,
-    PresenceEvents, RequestId, RoomAcl, Transmit, Violation,
+    CloseCode, ConnId, DisconnectReason, Event, HubConfig, HubError, Identity, Output,
+    PresenceEvents, RequestId, RoomAcl, Transmit,
 };
 
 pub use app::Exclude;
@@ -39,10 +41,30 @@ pub const MAX_USER_ID_BYTES: usize = 256;
 
 /// All state of one server instance: connections, rooms, users, deadlines and bus interest.
 ///
-/// A `Hub` does no I/O and reads no clock. Drive it with the `handle_*` inputs and the
-/// application calls, then drain [`poll_output`](Self::poll_output) until it returns `None`, and
-/// call [`handle_timeout`](Self::handle_timeout) when [`poll_timeout`](Self::poll_timeout) comes.
-/// See the [crate documentation](crate) for the loop.
+/// A `Hub` does no I/O and reads no clock. Its methods are of four kinds, and the files of
+/// `hub/` follow them:
+///
+/// - **Getters** read state and change nothing: [`connection`](Self::connection),
+///   [`rooms_of`](Self::rooms_of), [`room_members`](Self::room_members),
+///   [`presence`](Self::presence), [`subscriptions`](Self::subscriptions),
+///   [`stats`](Self::stats), ... (`hub/views.rs`).
+/// - **Inputs**, `handle_*`, say what happened: from a socket
+///   ([`handle_connect`](Self::handle_connect), [`handle_violation`](Self::handle_violation), ...
+///   in `hub/socket.rs`; [`handle_frame`](Self::handle_frame) in `hub/client.rs`), from the bus
+///   ([`handle_bus`](Self::handle_bus), `hub/bus.rs`; [`handle_peer_lease`](Self::handle_peer_lease),
+///   `hub/cluster.rs`), from the clock ([`handle_timeout`](Self::handle_timeout),
+///   `hub/time.rs`).
+/// - **Application changes** do what the application asks: [`join`](Self::join),
+///   [`broadcast_room`](Self::broadcast_room), [`accept_auth`](Self::accept_auth),
+///   [`close`](Self::close), ... (`hub/app.rs`), [`query`](Self::query)
+///   (`hub/cluster_query.rs`), [`retire`](Self::retire) (`hub/cluster.rs`).
+/// - **Outputs**: [`poll_output`](Self::poll_output), drained until `None` after every input or
+///   change and carried out in order, and [`poll_timeout`](Self::poll_timeout), the next time
+///   [`handle_timeout`](Self::handle_timeout) is due.
+///
+/// Call them in that rhythm: inputs and changes (as many as the driver has at hand), then the
+/// whole drain, then wait for the timeout or the next input. See the [crate
+/// documentation](crate) for the loop.
 #[derive(Debug)]
 pub struct Hub {
     config: HubConfig,
@@ -160,110 +182,6 @@ impl Hub {
             .min()
     }
 
-    /// A socket opened. With [`AuthMode::Anonymous`] the connection is authenticated at once and
-    /// sent `connected`; otherwise it has `auth_timeout` to send `authenticate`.
-    pub fn handle_connect(&mut self, conn: ConnId, now: Instant) -> Result<(), HubError> {
-        let now = self.advance(now);
-        if self.conns.contains_key(&conn) {
-            return Err(HubError::DuplicateConn(conn));
-        }
-        let deadline = now + self.config.auth_timeout;
-        self.conns.insert(
-            conn,
-            Conn {
-                stage: Stage::AwaitingAuth { deadline },
-                user: None,
-                metadata: None,
-                acl: RoomAcl::Any,
-                rooms: Vec::new(),
-                last_activity: now,
-                last_ping: now,
-                scheduled: None,
-                bucket: Bucket::default(),
-            },
-        );
-        if self.config.auth == AuthMode::Anonymous {
-            self.admit(conn, Identity::anonymous(), now)?;
-        }
-        self.arm(conn);
-        Ok(())
-    }
-
-    /// A WebSocket pong arrived: the connection is alive.
-    pub fn handle_pong(&mut self, conn: ConnId, now: Instant) {
-        let now = self.advance(now);
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.last_activity = now;
-        }
-    }
-
-    /// The client broke the protocol in a way the driver's transport saw: a binary message, a
-    /// frame over `max_frame_bytes`, a framing error, text that is not UTF-8. The connection is
-    /// closed with the code the violation calls for ([`Violation::close_code`]); the application
-    /// sees [`DisconnectReason::Closed`] with it.
-    pub fn handle_violation(&mut self, conn: ConnId, violation: Violation, now: Instant) {
-        self.advance(now);
-        let reason = match violation {
-            Violation::Framing(what) => Cow::Borrowed(what),
-            other => Cow::Owned(other.to_string()),
-        };
-        self.close_conn(conn, violation.close_code(), reason);
-    }
-
-    /// A binary frame arrived: the same as [`handle_violation`](Self::handle_violation) with
-    /// [`Violation::Binary`] (close 1003).
-    pub fn handle_binary(&mut self, conn: ConnId, now: Instant) {
-        self.handle_violation(conn, Violation::Binary, now);
-    }
-
-    /// The transport refused a frame over `max_frame_bytes` before reading it whole: the same as
-    /// [`handle_violation`](Self::handle_violation) with [`Violation::TooLarge`] (close 1009).
-    pub fn handle_oversized(&mut self, conn: ConnId, now: Instant) {
-        self.handle_violation(conn, Violation::TooLarge, now);
-    }
-
-    /// The connection holds more unwritten data than the driver allows (a client that stopped
-    /// reading): it is closed with 4005, and the other connections never wait for it.
-    pub fn handle_slow_consumer(&mut self, conn: ConnId, now: Instant) {
-        self.advance(now);
-        self.close_conn(conn, CloseCode::SLOW_CONSUMER, "slow consumer");
-    }
-
-    /// The socket is gone: the connection leaves every room and is forgotten. Unknown (or
-    /// already closed) connections are ignored, so a driver may always report a socket's end.
-    pub fn handle_disconnect(&mut self, conn: ConnId, now: Instant) {
-        self.advance(now);
-        self.drop_conn(conn, DisconnectReason::Gone);
-    }
-
-    /// Time has passed: closes connections whose auth or heartbeat deadline has come, and pings
-    /// the silent ones. Early or repeated calls do nothing harmful.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let now = self.advance(now);
-        while let Some((at, id)) = self.timers.peek_due(now) {
-            if self.conns.get(&id).is_none_or(|c| c.scheduled != Some(at)) {
-                self.timers.pop(); // stale: the connection left, or its deadline moved
-                continue;
-            }
-            self.expire(id, now);
-            match self.conns.get_mut(&id) {
-                Some(c) => {
-                    let next = deadline(&self.config, c);
-                    c.scheduled = Some(next);
-                    self.timers.replace_top(next, id);
-                }
-                None => self.timers.pop(),
-            }
-        }
-        let conns = &self.conns;
-        self.timers.prune(|at, id| conns.get(&id).is_some_and(|c| c.scheduled == Some(at)));
-        if self.config.cluster_presence {
-            self.heartbeat(now);
-            self.expire_peers(now);
-        }
-        self.expire_queries(now);
-    }
-
     fn advance(&mut self, now: Instant) -> Instant {
         self.now = self.now.max(now);
         self.now
@@ -272,45 +190,6 @@ impl Hub {
     fn unix_ms(&self, now: Instant) -> u64 {
         let since = now.saturating_duration_since(self.epoch.0).as_millis();
         self.epoch.1.saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
-    }
-
-    /// Makes sure the connection's earliest deadline has a live timer entry.
-    fn arm(&mut self, id: ConnId) {
-        let Some(c) = self.conns.get(&id) else { return };
-        let next = deadline(&self.config, c);
-        if c.scheduled.is_none_or(|at| next < at) {
-            if let Some(c) = self.conns.get_mut(&id) {
-                c.scheduled = Some(next);
-            }
-            self.timers.schedule(next, id);
-        }
-    }
-
-    /// Acts on whatever deadline of `id` has come.
-    fn expire(&mut self, id: ConnId, now: Instant) {
-        let Some(c) = self.conns.get_mut(&id) else {
-            return;
-        };
-        match c.stage {
-            Stage::AwaitingAuth { deadline } if now >= deadline => {
-                return self.close_conn(id, CloseCode::AUTH_TIMEOUT, "authentication timeout");
-            }
-            Stage::Authenticating { deadline } if now >= deadline => {
-                return self.close_conn(
-                    id,
-                    CloseCode::AUTH_TIMEOUT,
-                    "authentication not decided in time",
-                );
-            }
-            _ => {}
-        }
-        if now >= c.last_activity + self.config.heartbeat_timeout {
-            return self.close_conn(id, CloseCode::HEARTBEAT_TIMEOUT, "heartbeat timeout");
-        }
-        if now >= c.last_activity.max(c.last_ping) + self.config.ping_interval {
-            c.last_ping = now;
-            self.out.push_back(Output::Ping(id));
-        }
     }
 
     /// Makes a connection authenticated with `identity`: indexes its user, begins bus interest,
@@ -638,18 +517,6 @@ fn close_reason(reason: Cow<'static, str>) -> Cow<'static, str> {
         end -= 1;
     }
     Cow::Owned(reason[..end].to_owned())
-}
-
-/// The earliest of a connection's deadlines: its auth deadline, its heartbeat deadline, its next
-/// ping.
-fn deadline(config: &HubConfig, c: &Conn) -> Instant {
-    let idle = c.last_activity + config.heartbeat_timeout;
-    let ping = c.last_activity.max(c.last_ping) + config.ping_interval;
-    let next = idle.min(ping);
-    match c.stage {
-        Stage::AwaitingAuth { deadline } | Stage::Authenticating { deadline } => next.min(deadline),
-        Stage::Authenticated => next,
-    }
 }
 
 /// Three times the auth timeout: how long the application has to decide.

@@ -6,17 +6,32 @@
 //! a thread-per-socket server, a test) feeds it inputs and carries out its outputs. The same
 //! inputs always give the same outputs, byte for byte.
 //!
-//! # Driving a hub
+//! # The run loop
 //!
-//! 1. Feed an input: [`Hub::handle_connect`], [`Hub::handle_frame`], [`Hub::handle_pong`],
-//!    [`Hub::handle_binary`], [`Hub::handle_oversized`], [`Hub::handle_disconnect`], [`Hub::handle_bus`],
-//!    [`Hub::handle_timeout`], or an application call ([`Hub::join`], [`Hub::broadcast_room`],
-//!    [`Hub::accept_auth`], ...). Each takes the current time as an [`Instant`](std::time::Instant).
-//! 2. Drain [`Hub::poll_output`] until it returns `None`, carrying out each [`Output`]:
-//!    write [`Transmit`] frames to their sockets (one shared buffer for all recipients), send
-//!    pings, close sockets, and hand `Publish` / `Subscribe` / `Unsubscribe` to the bus.
-//! 3. Ask [`Hub::poll_timeout`] for the next deadline, and wait until it comes or another input
-//!    arrives; at the deadline call [`Hub::handle_timeout`]. Go to 2.
+//! The one rule: **after any call that changes the hub, drain [`Hub::poll_output`] until it
+//! returns `None`.** Several inputs may be fed before a drain (a driver that batches does), but
+//! outputs must be carried out in the order they come: a `Subscribe` before the `Publish` that
+//! needs it, a `Transmit` before the `Close` of the same connection. A driver's loop is:
+//!
+//! 1. Feed what happened, with the current time. The inputs, by kind:
+//!    - from a connection's socket: [`Hub::handle_connect`], [`Hub::handle_frame`] (one whole
+//!      text message), [`Hub::handle_pong`], [`Hub::handle_violation`] (binary, too large, a
+//!      framing error, text not UTF-8: the hub picks the close code), [`Hub::handle_slow_consumer`]
+//!      (the socket holds too much unwritten), [`Hub::handle_disconnect`];
+//!    - from the bus: [`Hub::handle_bus`] (an envelope or peer message),
+//!      [`Hub::handle_bus_gap`] (the bus may have lost messages), [`Hub::handle_peer_lease`]
+//!      (another instance's lease, cluster presence);
+//!    - from the clock: [`Hub::handle_timeout`];
+//!    - from the application: [`Hub::join`], [`Hub::leave`], [`Hub::send`],
+//!      [`Hub::send_to_user`], [`Hub::broadcast_room`], [`Hub::broadcast_all`], [`Hub::reply`],
+//!      [`Hub::accept_auth`], [`Hub::reject_auth`], [`Hub::close`], [`Hub::close_all`],
+//!      [`Hub::query`] (a cluster query), [`Hub::retire`] (this instance leaves the cluster).
+//! 2. Drain [`Hub::poll_output`], carrying out each [`Output`]: write a [`Transmit`]'s frame
+//!    (one shared buffer) to each of its connections, send pings, close sockets with the code
+//!    given, hand `Publish` / `Subscribe` / `Unsubscribe` to the bus, and pass `Event`s to the
+//!    application (an application that decides authentication answers `Authenticate` with
+//!    [`Hub::accept_auth`] or [`Hub::reject_auth`], which is step 1 again).
+//! 3. Wait until [`Hub::poll_timeout`] or the next input, whichever comes first. Go to 1.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -45,12 +60,34 @@
 //! # Ok::<(), roomcast_core::HubError>(())
 //! ```
 //!
+//! A whole driver around real sockets is short: `tests/src/blocking.rs` in the repository runs
+//! this loop with one thread per socket, and roomcast-tokio runs it on tokio.
+//!
+//! ## Time
+//!
+//! Time is an input: every input takes `now` as an [`Instant`](std::time::Instant), and the hub
+//! never reads a clock. Time never runs backwards inside the hub (an earlier `now` counts as the
+//! latest seen), and an early or repeated [`Hub::handle_timeout`] does nothing harmful. Deadlines
+//! (authentication, heartbeats, pings, peers' leases, cluster queries) cost O(log n) each; no
+//! call scans every connection.
+//!
+//! ## Errors and panics
+//!
+//! Bad input from a client or from the bus is a protocol outcome, never an `Err` and never a
+//! panic: an `error` frame to that client, a close with a documented code
+//! ([`CloseCode`]), or a malformed envelope dropped and counted ([`HubStats`]). A [`HubError`] is
+//! returned only when the embedding code misuses the API (an unknown connection, an invalid
+//! configuration, a user id out of bounds), and the hub stays consistent after it. No input
+//! makes the hub panic; the fuzz targets and the model test look for one.
+//!
 //! # What is where
 //!
 //! - [`wire`]: wire protocol v1, client frames in, server frames out.
-//! - [`envelope`]: the bus envelope between instances, and channel names.
+//! - [`envelope`]: the bus envelope between instances (and from emitters).
 //! - [`sim`]: a deterministic in-memory cluster of hubs, for tests of apps built on roomcast.
-//! - [`probe`]: one untrusted input through parsers and a hub, checking invariants (fuzzing).
+//! - [`channel`]: the names of the bus channels.
+//! - `fuzzing` (feature `fuzzing`): one untrusted input through parsers and a hub, checking
+//!   invariants; the fuzz targets and the corpus replay call it.
 //!
 //! The full protocol is in `docs/protocol.md` of the repository.
 

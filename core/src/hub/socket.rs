@@ -1,0 +1,89 @@
+//! Inputs from a connection's socket, other than its frames ([`client`](super::client)): it
+//! opened, it is alive, it broke the protocol, it stopped reading, it is gone.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use super::{Conn, Hub, Stage};
+use crate::rate::Bucket;
+use crate::{
+    AuthMode, CloseCode, ConnId, DisconnectReason, HubError, Identity, RoomAcl, Violation,
+};
+
+impl Hub {
+    /// A socket opened. With [`AuthMode::Anonymous`] the connection is authenticated at once and
+    /// sent `connected`; otherwise it has `auth_timeout` to send `authenticate`.
+    pub fn handle_connect(&mut self, conn: ConnId, now: Instant) -> Result<(), HubError> {
+        let now = self.advance(now);
+        if self.conns.contains_key(&conn) {
+            return Err(HubError::DuplicateConn(conn));
+        }
+        let deadline = now + self.config.auth_timeout;
+        self.conns.insert(
+            conn,
+            Conn {
+                stage: Stage::AwaitingAuth { deadline },
+                user: None,
+                metadata: None,
+                acl: RoomAcl::Any,
+                rooms: Vec::new(),
+                last_activity: now,
+                last_ping: now,
+                scheduled: None,
+                bucket: Bucket::default(),
+            },
+        );
+        if self.config.auth == AuthMode::Anonymous {
+            self.admit(conn, Identity::anonymous(), now)?;
+        }
+        self.arm(conn);
+        Ok(())
+    }
+
+    /// A WebSocket pong arrived: the connection is alive.
+    pub fn handle_pong(&mut self, conn: ConnId, now: Instant) {
+        let now = self.advance(now);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_activity = now;
+        }
+    }
+
+    /// The client broke the protocol in a way the driver's transport saw: a binary message, a
+    /// frame over `max_frame_bytes`, a framing error, text that is not UTF-8. The connection is
+    /// closed with the code the violation calls for ([`Violation::close_code`]); the application
+    /// sees [`DisconnectReason::Closed`] with it.
+    pub fn handle_violation(&mut self, conn: ConnId, violation: Violation, now: Instant) {
+        self.advance(now);
+        let reason = match violation {
+            Violation::Framing(what) => Cow::Borrowed(what),
+            other => Cow::Owned(other.to_string()),
+        };
+        self.close_conn(conn, violation.close_code(), reason);
+    }
+
+    /// A binary frame arrived: the same as [`handle_violation`](Self::handle_violation) with
+    /// [`Violation::Binary`] (close 1003).
+    pub fn handle_binary(&mut self, conn: ConnId, now: Instant) {
+        self.handle_violation(conn, Violation::Binary, now);
+    }
+
+    /// The transport refused a frame over `max_frame_bytes` before reading it whole: the same as
+    /// [`handle_violation`](Self::handle_violation) with [`Violation::TooLarge`] (close 1009).
+    pub fn handle_oversized(&mut self, conn: ConnId, now: Instant) {
+        self.handle_violation(conn, Violation::TooLarge, now);
+    }
+
+    /// The connection holds more unwritten data than the driver allows (a client that stopped
+    /// reading): it is closed with 4005, and the other connections never wait for it.
+    pub fn handle_slow_consumer(&mut self, conn: ConnId, now: Instant) {
+        self.advance(now);
+        self.close_conn(conn, CloseCode::SLOW_CONSUMER, "slow consumer");
+    }
+
+    /// The socket is gone: the connection leaves every room and is forgotten. Unknown (or
+    /// already closed) connections are ignored, so a driver may always report a socket's end.
+    pub fn handle_disconnect(&mut self, conn: ConnId, now: Instant) {
+        self.advance(now);
+        self.drop_conn(conn, DisconnectReason::Gone);
+    }
+}

@@ -1,0 +1,88 @@
+//! Time as an input: the deadline of each connection (auth, heartbeat, next ping) in one heap
+//! entry, and what happens when it comes.
+
+use std::time::Instant;
+
+use super::{Conn, Hub, Stage};
+use crate::{CloseCode, ConnId, HubConfig, Output};
+
+impl Hub {
+    /// Time has passed: closes connections whose auth or heartbeat deadline has come, and pings
+    /// the silent ones. Early or repeated calls do nothing harmful.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance(now);
+        while let Some((at, id)) = self.timers.peek_due(now) {
+            if self.conns.get(&id).is_none_or(|c| c.scheduled != Some(at)) {
+                self.timers.pop(); // stale: the connection left, or its deadline moved
+                continue;
+            }
+            self.expire(id, now);
+            match self.conns.get_mut(&id) {
+                Some(c) => {
+                    let next = deadline(&self.config, c);
+                    c.scheduled = Some(next);
+                    self.timers.replace_top(next, id);
+                }
+                None => self.timers.pop(),
+            }
+        }
+        let conns = &self.conns;
+        self.timers.prune(|at, id| conns.get(&id).is_some_and(|c| c.scheduled == Some(at)));
+        if self.config.cluster_presence {
+            self.heartbeat(now);
+            self.expire_peers(now);
+        }
+        self.expire_queries(now);
+    }
+
+    /// Makes sure the connection's earliest deadline has a live timer entry.
+    pub(super) fn arm(&mut self, id: ConnId) {
+        let Some(c) = self.conns.get(&id) else { return };
+        let next = deadline(&self.config, c);
+        if c.scheduled.is_none_or(|at| next < at) {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.scheduled = Some(next);
+            }
+            self.timers.schedule(next, id);
+        }
+    }
+
+    /// Acts on whatever deadline of `id` has come.
+    fn expire(&mut self, id: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        match c.stage {
+            Stage::AwaitingAuth { deadline } if now >= deadline => {
+                return self.close_conn(id, CloseCode::AUTH_TIMEOUT, "authentication timeout");
+            }
+            Stage::Authenticating { deadline } if now >= deadline => {
+                return self.close_conn(
+                    id,
+                    CloseCode::AUTH_TIMEOUT,
+                    "authentication not decided in time",
+                );
+            }
+            _ => {}
+        }
+        if now >= c.last_activity + self.config.heartbeat_timeout {
+            return self.close_conn(id, CloseCode::HEARTBEAT_TIMEOUT, "heartbeat timeout");
+        }
+        if now >= c.last_activity.max(c.last_ping) + self.config.ping_interval {
+            c.last_ping = now;
+            self.out.push_back(Output::Ping(id));
+        }
+    }
+}
+
+/// The earliest of a connection's deadlines: its auth deadline, its heartbeat deadline, its next
+/// ping.
+fn deadline(config: &HubConfig, c: &Conn) -> Instant {
+    let idle = c.last_activity + config.heartbeat_timeout;
+    let ping = c.last_activity.max(c.last_ping) + config.ping_interval;
+    let next = idle.min(ping);
+    match c.stage {
+        Stage::AwaitingAuth { deadline } | Stage::Authenticating { deadline } => next.min(deadline),
+        Stage::Authenticated => next,
+    }
+}
