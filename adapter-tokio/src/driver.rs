@@ -2,14 +2,17 @@
 //! application, carries out the hub's outputs, and sleeps until the next deadline.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use foldhash::fast::RandomState;
 use std::time::Instant;
 
 use bytes::Bytes;
-use roomcast_core::{CloseCode, ConnId, Event, Hub, Output, Violation};
+use roomcast_core::{ConnId, Event, Hub, Output, Violation};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use crate::auth::{AuthRequest, Authenticator};
@@ -38,7 +41,7 @@ pub(crate) enum Command {
     /// The bus may have lost envelopes (it reconnected).
     BusGap,
     /// Another instance holds a lease for this long from now.
-    PeerLease { server_id: String, remaining: std::time::Duration },
+    PeerLease { server_id: String, remaining: Duration },
     /// An application call, run against the driver's state.
     Call(Box<dyn FnOnce(&mut Driver) + Send>),
     /// Close everyone with 1001, then report when every socket has flushed and closed.
@@ -90,7 +93,7 @@ pub(crate) async fn submit(commands: &mpsc::Sender<Command>, command: Command) -
 const COMMAND_BATCH: usize = 128;
 
 /// How long a shutdown waits for the bus to withdraw this instance (its lease in Redis).
-const RETIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A batch buffer grown past this is freed after its batch rather than kept.
 const MAX_BATCH_KEPT: usize = 4 * 1024 * 1024;
@@ -114,7 +117,6 @@ pub(crate) struct Driver {
     /// hub task alive on its own.
     commands: mpsc::WeakSender<Command>,
     tracker: Arc<Tracker>,
-    stopping: bool,
     slow: Vec<ConnId>,
     /// Callers waiting for a cluster query's result.
     pub(crate) queries:
@@ -144,37 +146,27 @@ impl Driver {
             auth,
             commands,
             tracker,
-            stopping: false,
             slow: Vec::new(),
             queries: HashMap::new(),
         }
     }
 
-    /// Runs until every handle and socket is gone, or until a shutdown completes.
+    /// Runs until every handle and socket is gone, or until a shutdown completes. Each turn
+    /// takes a batch of commands (or the deadline), carries out what the hub decided, writes every
+    /// socket that got frames once, and sets the timer to the hub's next deadline.
     pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut deadline = self.hub.poll_timeout();
-        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365);
-        let sleep = tokio::time::sleep_until(deadline.map_or(far, Into::into));
-        tokio::pin!(sleep);
+        let mut timer = Timer::new(self.hub.poll_timeout());
         let mut shutdown: Option<oneshot::Sender<()>> = None;
         loop {
             tokio::select! {
                 biased;
                 command = commands.recv() => {
                     let Some(command) = command else { break };
-                    self.receive(command, &mut shutdown);
-                    for _ in 1..COMMAND_BATCH {
-                        let Ok(command) = commands.try_recv() else { break };
-                        self.receive(command, &mut shutdown);
-                    }
+                    self.take_batch(command, &mut commands, &mut shutdown);
                 }
-                () = &mut sleep, if deadline.is_some() => self.hub.handle_timeout(Instant::now()),
+                () = timer.fired() => self.hub.handle_timeout(Instant::now()),
                 () = self.tracker.idle(), if shutdown.is_some() => {
-                    // Every socket is closed: let the other instances know we are gone (a
-                    // goodbye on the bus, then the lease withdrawn, in that order).
-                    self.hub.retire(Instant::now());
-                    self.carry_out();
-                    let _ = tokio::time::timeout(RETIRE_TIMEOUT, self.bus.withdraw()).await;
+                    self.leave_cluster().await;
                     if let Some(done) = shutdown.take() {
                         let _ = done.send(());
                     }
@@ -183,22 +175,41 @@ impl Driver {
             }
             self.carry_out();
             self.flush();
-            let next = self.hub.poll_timeout();
-            if next != deadline {
-                deadline = next;
-                sleep.as_mut().reset(next.map_or(far, Into::into));
-            }
+            timer.reset(self.hub.poll_timeout());
+        }
+    }
+
+    /// Applies `first` and up to [`COMMAND_BATCH`] - 1 more commands that are already waiting,
+    /// carrying out the hub's outputs after each.
+    fn take_batch(
+        &mut self,
+        first: Command,
+        commands: &mut mpsc::Receiver<Command>,
+        shutdown: &mut Option<oneshot::Sender<()>>,
+    ) {
+        self.receive(first, shutdown);
+        for _ in 1..COMMAND_BATCH {
+            let Ok(command) = commands.try_recv() else { break };
+            self.receive(command, shutdown);
         }
     }
 
     fn receive(&mut self, command: Command, shutdown: &mut Option<oneshot::Sender<()>>) {
         if let Command::Shutdown(done) = command {
-            self.begin_shutdown();
+            self.hub.shut_down(Instant::now());
             *shutdown = Some(done);
         } else {
             self.apply(command);
         }
         self.carry_out();
+    }
+
+    /// Every socket is closed: let the other instances know this one is gone (the hub's goodbye
+    /// on the bus, then the bus withdraws what it holds, such as the lease; in that order).
+    async fn leave_cluster(&mut self) {
+        self.hub.retire(Instant::now());
+        self.carry_out();
+        let _ = tokio::time::timeout(WITHDRAW_TIMEOUT, self.bus.withdraw()).await;
     }
 
     /// Writes every socket that has new frames, one write each.
@@ -212,11 +223,7 @@ impl Driver {
         }
     }
 
-    fn begin_shutdown(&mut self) {
-        self.stopping = true;
-        self.hub.close_all(CloseCode::GOING_AWAY, "server shutting down", Instant::now());
-    }
-
+    /// Feeds one command to the hub.
     fn apply(&mut self, command: Command) {
         let now = Instant::now();
         match command {
@@ -225,9 +232,6 @@ impl Driver {
                 self.outboxes.insert(conn, outbox);
                 if self.hub.handle_connect(conn, now).is_err() {
                     self.outboxes.remove(&conn);
-                } else if self.stopping {
-                    let _ =
-                        self.hub.close(conn, CloseCode::GOING_AWAY, "server shutting down", now);
                 }
             }
             Command::Frame { conn, frame } => self.hub.handle_frame(conn, &frame, now),
@@ -249,7 +253,8 @@ impl Driver {
         }
     }
 
-    /// Drains the hub's outputs: frames into socket queues, bus calls, events.
+    /// Drains the hub's outputs, in order, and reports the sockets that overflowed meanwhile
+    /// (which gives more outputs: their closes).
     fn carry_out(&mut self) {
         loop {
             while let Some(output) = self.hub.poll_output() {
@@ -258,7 +263,7 @@ impl Driver {
             if self.slow.is_empty() {
                 return;
             }
-            // Queues that overflowed: close those sockets, never wait for them.
+            // Sockets that hold too much unwritten: the hub closes them, nobody waits for them.
             for conn in std::mem::take(&mut self.slow) {
                 self.metrics.queue_overflows += 1;
                 self.hub.handle_slow_consumer(conn, Instant::now());
@@ -268,81 +273,92 @@ impl Driver {
 
     fn output(&mut self, output: Output) {
         match output {
-            Output::Transmit(t) => {
-                // Written into the batch once, for the first socket on the fast path.
-                let mut frame = None;
-                for conn in t.to {
-                    match self.outboxes.get(&conn) {
-                        Some(Outbox::Link(link)) => {
-                            let frame = frame.get_or_insert_with(|| {
-                                put_frame(&mut self.batch, OpCode::Data(Data::Text), &t.frame)
-                            });
-                            let pushed = link.push(
-                                &self.batch,
-                                frame.clone(),
-                                self.limits,
-                                &mut self.buffers,
-                            );
-                            match pushed {
-                                Push::Queued { first: true } => self.dirty.push(link.clone()),
-                                Push::Full => self.slow.push(conn),
-                                Push::Queued { first: false } | Push::Gone => {}
-                            }
-                        }
-                        Some(Outbox::Queue { frames, .. }) => {
-                            let pushed = frames.push(Item::Frame(t.frame.clone()));
-                            if pushed == Err(PushError::Full) {
-                                self.slow.push(conn);
-                            }
-                        }
-                        None => {}
-                    }
-                }
-            }
-            // A full queue means the socket is busy; the ping can wait for next time.
-            Output::Ping(conn) => match self.outboxes.get(&conn) {
-                Some(Outbox::Link(link)) => {
-                    let ping = put_frame(&mut self.batch, OpCode::Control(Control::Ping), &[]);
-                    let pushed = link.push(&self.batch, ping, self.limits, &mut self.buffers);
-                    if pushed == (Push::Queued { first: true }) {
-                        self.dirty.push(link.clone());
-                    }
-                }
-                Some(Outbox::Queue { frames, .. }) => {
-                    let _ = frames.push(Item::Ping);
-                }
-                None => {}
-            },
-            Output::Close { conn, code, reason } => {
-                match self.outboxes.remove(&conn) {
-                    // Written at once, behind what is queued: closes are rare.
-                    Some(Outbox::Link(link)) => {
-                        let hub = Some((&self.batch[..], &mut self.buffers));
-                        let queued = link.push_close(code.as_u16(), &reason, hub);
-                        if queued {
-                            link.flush(&self.batch, &mut self.buffers);
-                        }
-                    }
-                    Some(Outbox::Queue { close, .. }) => {
-                        let _ = close.send((code.as_u16(), reason.into_owned()));
-                    }
-                    None => {}
-                }
-            }
+            Output::Transmit(t) => self.transmit(&t.to, &t.frame),
+            Output::Ping(conn) => self.ping(conn),
+            Output::Close { conn, code, reason } => self.close(conn, code.as_u16(), &reason),
             Output::Publish { channel, payload } => self.bus.publish(channel, payload),
             Output::Subscribe(channel) => self.bus.subscribe(channel),
             Output::Unsubscribe(channel) => self.bus.unsubscribe(channel),
-            Output::Event(Event::Authenticate { conn, token, credentials })
-                if self.auth.is_some() =>
-            {
+            Output::Event(event) => self.event(event),
+        }
+    }
+
+    /// Queues `frame` for each of `to`. On the fast path the frame is written into the batch
+    /// once, and each socket only notes where it is; a socket over its limits is noted as slow.
+    fn transmit(&mut self, to: &[ConnId], frame: &Bytes) {
+        let mut framed = None;
+        for conn in to {
+            match self.outboxes.get(conn) {
+                Some(Outbox::Link(link)) => {
+                    let framed = framed.get_or_insert_with(|| {
+                        put_frame(&mut self.batch, OpCode::Data(Data::Text), frame)
+                    });
+                    let pushed =
+                        link.push(&self.batch, framed.clone(), self.limits, &mut self.buffers);
+                    match pushed {
+                        Push::Queued { first: true } => self.dirty.push(link.clone()),
+                        Push::Full => self.slow.push(*conn),
+                        Push::Queued { first: false } | Push::Gone => {}
+                    }
+                }
+                Some(Outbox::Queue { frames, .. })
+                    if frames.push(Item::Frame(frame.clone())) == Err(PushError::Full) =>
+                {
+                    self.slow.push(*conn);
+                }
+                Some(Outbox::Queue { .. }) => {}
+                None => {}
+            }
+        }
+    }
+
+    /// Queues a ping. A socket that is full is busy anyway: its ping waits for the next round.
+    fn ping(&mut self, conn: ConnId) {
+        match self.outboxes.get(&conn) {
+            Some(Outbox::Link(link)) => {
+                let ping = put_frame(&mut self.batch, OpCode::Control(Control::Ping), &[]);
+                let pushed = link.push(&self.batch, ping, self.limits, &mut self.buffers);
+                if pushed == (Push::Queued { first: true }) {
+                    self.dirty.push(link.clone());
+                }
+            }
+            Some(Outbox::Queue { frames, .. }) => {
+                let _ = frames.push(Item::Ping);
+            }
+            None => {}
+        }
+    }
+
+    /// Sends the close frame the hub decided, behind what the socket has queued, and forgets
+    /// the socket. Written at once: closes are rare.
+    fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
+        match self.outboxes.remove(&conn) {
+            Some(Outbox::Link(link)) => {
+                let hub = Some((&self.batch[..], &mut self.buffers));
+                if link.push_close(code, reason, hub) {
+                    link.flush(&self.batch, &mut self.buffers);
+                }
+            }
+            Some(Outbox::Queue { close, .. }) => {
+                let _ = close.send((code, reason.to_owned()));
+            }
+            None => {}
+        }
+    }
+
+    /// Hands an event to whoever waits for it: the authenticator, the caller of a cluster query,
+    /// or the application's event stream (which counts what it drops when full).
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Authenticate { conn, token, credentials } if self.auth.is_some() => {
                 self.authenticate(AuthRequest { conn, token, credentials });
             }
-            Output::Event(Event::QueryDone(result)) if self.queries.contains_key(&result.id) => {
+            Event::QueryDone(result) if self.queries.contains_key(&result.id) => {
                 if let Some(waiting) = self.queries.remove(&result.id) {
                     let _ = waiting.send(*result);
                 }
             }
-            Output::Event(event) => {
+            event => {
                 if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(event) {
                     self.metrics.events_dropped += 1;
                 }
@@ -379,6 +395,43 @@ impl Driver {
             hub: self.hub.stats().clone(),
             driver: self.metrics.clone(),
             bus: self.bus.metrics(),
+        }
+    }
+}
+
+/// The hub task's timer: sleeps until the hub's next deadline, or forever when it has none.
+struct Timer {
+    at: Option<Instant>,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl Timer {
+    fn new(at: Option<Instant>) -> Self {
+        let sleep = Box::pin(tokio::time::sleep_until(Self::until(at)));
+        Self { at, sleep }
+    }
+
+    /// A deadline far enough away to stand for "none".
+    fn until(at: Option<Instant>) -> tokio::time::Instant {
+        at.map_or_else(
+            || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365),
+            Into::into,
+        )
+    }
+
+    /// Moves the timer, only when the deadline moved.
+    fn reset(&mut self, at: Option<Instant>) {
+        if at != self.at {
+            self.at = at;
+            self.sleep.as_mut().reset(Self::until(at));
+        }
+    }
+
+    /// Completes at the deadline; never, when there is none.
+    async fn fired(&mut self) {
+        match self.at {
+            Some(_) => self.sleep.as_mut().await,
+            None => std::future::pending().await,
         }
     }
 }

@@ -64,7 +64,7 @@ impl Link {
         Self { stream, out: Mutex::new(WriteBuffer::default()), wake: Notify::new() }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, WriteBuffer> {
+    fn lock(&self) -> MutexGuard<'_, WriteBuffer> {
         // Nothing panics while holding this lock; recover the state if something ever did.
         self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -176,7 +176,7 @@ impl Link {
 
     /// Writes until the buffer is empty or the socket is full. On a full socket, the socket's
     /// task is told to wait for it to drain.
-    pub(crate) fn write_out(&self, out: &mut WriteBuffer) {
+    fn write_out(&self, out: &mut WriteBuffer) {
         while out.pending() > 0 {
             match self.send_some(&out.buf[out.sent..]) {
                 Sent::Some(n) => out.advance(n),
@@ -221,8 +221,16 @@ impl Link {
         self.write_now();
     }
 
+    /// The socket that was full can take bytes again: writes what is queued, from the socket's
+    /// task.
+    pub(crate) fn write_drained(&self) {
+        let mut out = self.lock();
+        self.write_out(&mut out);
+        out.release_if_drained();
+    }
+
     /// Writes what is queued from the socket's task, unless the socket is full.
-    pub(crate) fn write_now(&self) {
+    fn write_now(&self) {
         let mut out = self.lock();
         if !out.blocked && !out.broken {
             self.write_out(&mut out);
@@ -230,6 +238,7 @@ impl Link {
         }
     }
 
+    /// The write side's state, for the socket's task.
     pub(crate) fn status(&self) -> Status {
         let out = self.lock();
         Status {

@@ -5,6 +5,7 @@
 use std::net::Shutdown;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use roomcast_core::ConnId;
@@ -17,7 +18,7 @@ use roomcast_core::Violation;
 
 use crate::codec::{Decoded, Decoder};
 use crate::driver::{Command, submit};
-use crate::link::{Link, Read, Wake};
+use crate::link::{Link, Read, Status, Wake};
 use crate::options::Options;
 
 /// Where the socket's task is in the connection's life.
@@ -40,78 +41,32 @@ pub(crate) async fn serve(
     commands: mpsc::Sender<Command>,
     options: &Options,
 ) {
-    let mut task = Task {
-        link,
-        conn,
-        commands,
-        decoder: Decoder::new(options.hub.max_frame_bytes),
-        phase: Phase::Open,
-        hub_told: false,
-        peer_closed: false,
-    };
+    let mut task = Task::new(link, conn, commands, options);
     let mut decoded = Vec::new();
-    // The leftover may be a slice of the HTTP server's read buffer: let that go now, not with
-    // the connection.
-    let early = task.decoder.feed(&leftover, &mut decoded);
-    drop(leftover);
-    if let Err(violation) = early {
-        if let Some(command) = task.violation(violation) {
-            submit(&task.commands, command).await;
-        }
+    if let Some(command) = task.take_leftover(leftover, &mut decoded) {
+        submit(&task.commands, command).await;
     }
-    // Boxed, and only once closing begins: most connections never need it, and every byte of
-    // this task's state is held by every connection for its whole life.
-    let mut deadline: Option<Pin<Box<Sleep>>> = None;
-    let mut shut = false;
     loop {
+        // Waits while the hub's queue is full: backpressure reaches the client through TCP.
         for item in std::mem::take(&mut decoded) {
-            // Waits while the hub's queue is full: backpressure reaches the client through TCP.
             if let Some(command) = task.act(item) {
                 submit(&task.commands, command).await;
             }
         }
-        let state = task.link.status();
-        if state.broken {
+        let status = task.link.status();
+        if task.is_over(&status) {
             break;
         }
-        if state.closing || task.phase == Phase::Draining {
-            // After an oversized frame the hub closes; and the peer may never answer.
-            deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(options.close_timeout)));
-        }
-        if state.closing {
-            task.phase = task.phase.max(Phase::Closing);
-            if state.idle && !shut {
-                // Our close frame is out: the peer answers with its own, then leaves.
-                let _ = SockRef::from(&task.link.stream).shutdown(Shutdown::Write);
-                shut = true;
-            }
-            if shut && task.peer_closed {
-                break;
-            }
-        }
-        match task.link.next_event(state.blocked, deadline.as_mut()).await {
+        match task.link.next_event(status.blocked, task.deadline.as_mut()).await {
             Wake::Woken => {}
-            Wake::Writable => {
-                let mut out = task.link.lock();
-                task.link.write_out(&mut out);
-                out.release_if_drained();
-            }
-            Wake::Readable => {
-                let decode = task.phase != Phase::Draining;
-                match task.link.read(&mut task.decoder, &mut decoded, decode) {
-                    Read::Some => {}
-                    Read::Eof => break,
-                    Read::Failed(e) => {
-                        tracing::debug!(conn = %task.conn, error = %e, "socket read ended");
-                        break;
-                    }
-                    Read::Violation(violation) => {
-                        if let Some(command) = task.violation(violation) {
-                            submit(&task.commands, command).await;
-                        }
-                    }
+            Wake::Writable => task.link.write_drained(),
+            Wake::Readable => match task.read(&mut decoded) {
+                Some(Some(command)) => {
+                    submit(&task.commands, command).await;
                 }
-            }
+                Some(None) => {}
+                None => break,
+            },
             Wake::Failed => break,
             Wake::Deadline => {
                 tracing::debug!(conn = %task.conn, "close handshake timed out");
@@ -136,9 +91,82 @@ struct Task {
     hub_told: bool,
     /// The peer's close frame arrived.
     peer_closed: bool,
+    close_timeout: Duration,
+    /// When the close handshake gives up. Boxed, and only once closing begins: most connections
+    /// never need it, and every byte of this task's state is held by every connection for its
+    /// whole life.
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// Our side of the TCP stream is shut (our close frame is out).
+    shut: bool,
 }
 
 impl Task {
+    fn new(
+        link: Arc<Link>,
+        conn: ConnId,
+        commands: mpsc::Sender<Command>,
+        options: &Options,
+    ) -> Self {
+        Self {
+            link,
+            conn,
+            commands,
+            decoder: Decoder::new(options.hub.max_frame_bytes),
+            phase: Phase::Open,
+            hub_told: false,
+            peer_closed: false,
+            close_timeout: options.close_timeout,
+            deadline: None,
+            shut: false,
+        }
+    }
+
+    /// Decodes the bytes that came behind the upgrade request; returns what the hub is to be
+    /// told. The leftover may be a slice of the HTTP server's read buffer: it is let go now, not
+    /// with the connection.
+    fn take_leftover(&mut self, leftover: Bytes, decoded: &mut Vec<Decoded>) -> Option<Command> {
+        let early = self.decoder.feed(&leftover, decoded);
+        drop(leftover);
+        early.err().and_then(|violation| self.violation(violation))
+    }
+
+    /// Moves the close handshake on; `true` when the connection is over: writing failed, or
+    /// both close frames have been exchanged and our side is shut.
+    fn is_over(&mut self, status: &Status) -> bool {
+        if status.broken {
+            return true;
+        }
+        if status.closing || self.phase == Phase::Draining {
+            // After a violation the hub closes; and the peer may never answer.
+            let timeout = self.close_timeout;
+            self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        }
+        if !status.closing {
+            return false;
+        }
+        self.phase = self.phase.max(Phase::Closing);
+        if status.idle && !self.shut {
+            // Our close frame is out: the peer answers with its own, then leaves.
+            let _ = SockRef::from(&self.link.stream).shutdown(Shutdown::Write);
+            self.shut = true;
+        }
+        self.shut && self.peer_closed
+    }
+
+    /// One read into `decoded`; `None` when the stream ended, else what the hub is to be told.
+    fn read(&mut self, decoded: &mut Vec<Decoded>) -> Option<Option<Command>> {
+        let decode = self.phase != Phase::Draining;
+        match self.link.read(&mut self.decoder, decoded, decode) {
+            Read::Some => Some(None),
+            Read::Eof => None,
+            Read::Failed(e) => {
+                tracing::debug!(conn = %self.conn, error = %e, "socket read ended");
+                None
+            }
+            Read::Violation(violation) => Some(self.violation(violation)),
+        }
+    }
+
     /// Acts on a decoded frame; returns what the hub is to be told.
     fn act(&mut self, item: Decoded) -> Option<Command> {
         let command = match item {
@@ -167,6 +195,7 @@ impl Task {
 
     /// The client broke the protocol: the stream cannot be decoded any further, so the task
     /// only drains it from now on, and the hub decides the close.
+    /// Returns what the hub is to be told.
     fn violation(&mut self, violation: Violation) -> Option<Command> {
         tracing::debug!(conn = %self.conn, %violation, "client frame refused");
         self.phase = Phase::Draining;
@@ -180,5 +209,29 @@ impl Task {
         }
         self.hub_told = matches!(command, Command::Disconnect(_));
         Some(command)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// Every connection holds this task's future for its whole life: keep it small. Grow the
+    /// bound only on purpose (box the rare state instead).
+    #[tokio::test]
+    async fn the_socket_tasks_future_stays_small() {
+        let listener =
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let stream = TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
+        let (commands, _inbox) = mpsc::channel(1);
+        let options = Options::default();
+        let link = Arc::new(Link::new(stream));
+        let task = serve(link, ConnId::from_u128(1), Bytes::new(), commands, &options);
+        let size = size_of_val(&task);
+        eprintln!("socket task future: {size} bytes");
+        assert!(size <= 512, "the socket task's future is {size} bytes");
     }
 }

@@ -36,6 +36,9 @@ pub use app::Exclude;
 pub use cluster_query::{ClusterMember, Query, QueryId, QueryResult, Target};
 pub use views::{ConnInfo, ConnState, HubStats};
 
+/// The close reason of a shutdown.
+const SHUTDOWN_REASON: &str = "server shutting down";
+
 /// Longest user id, in bytes.
 pub const MAX_USER_ID_BYTES: usize = 256;
 
@@ -91,6 +94,8 @@ pub struct Hub {
     /// Cluster queries waiting for answers, by request number.
     queries: IndexMap<u64, cluster_query::Pending, Hasher>,
     next_query: u64,
+    /// [`shut_down`](Self::shut_down) was called: new connections are closed at once.
+    shutting_down: bool,
     out: VecDeque<Output>,
     stats: HubStats,
 }
@@ -150,6 +155,7 @@ impl Hub {
             next_heartbeat: config.cluster_presence.then_some(now),
             queries: IndexMap::with_hasher(hasher.clone()),
             next_query: 0,
+            shutting_down: false,
             out,
             stats: HubStats::default(),
             config,

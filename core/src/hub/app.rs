@@ -196,6 +196,14 @@ impl Hub {
         Ok(())
     }
 
+    /// The server is shutting down: every connection is closed with 1001
+    /// ([`CloseCode::GOING_AWAY`]), and so is every connection that opens from now on. Follow with
+    /// [`retire`](Self::retire) once the sockets are closed, to tell the other instances.
+    pub fn shut_down(&mut self, now: Instant) {
+        self.shutting_down = true;
+        self.close_all(CloseCode::GOING_AWAY, super::SHUTDOWN_REASON, now);
+    }
+
     /// Closes every connection, e.g. with [`CloseCode::GOING_AWAY`] on shutdown.
     pub fn close_all(&mut self, code: CloseCode, reason: &'static str, now: Instant) {
         self.advance(now);

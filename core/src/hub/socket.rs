@@ -33,6 +33,10 @@ impl Hub {
                 bucket: Bucket::default(),
             },
         );
+        if self.shutting_down {
+            self.close_conn(conn, CloseCode::GOING_AWAY, super::SHUTDOWN_REASON);
+            return Ok(());
+        }
         if self.config.auth == AuthMode::Anonymous {
             self.admit(conn, Identity::anonymous(), now)?;
         }
