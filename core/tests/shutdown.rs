@@ -18,10 +18,7 @@ fn a_shutdown_closes_every_connection_and_each_later_one_with_1001() {
     let now = cluster.now();
     cluster.hub(0).shut_down(now);
     cluster.drive().unwrap();
-    assert_eq!(
-        cluster.record(0).closes,
-        [(a, CloseCode::GOING_AWAY), (b, CloseCode::GOING_AWAY)]
-    );
+    assert_eq!(cluster.record(0).closes, [(a, CloseCode::GOING_AWAY), (b, CloseCode::GOING_AWAY)]);
     assert_eq!(cluster.hub(0).room_count(), 0);
 
     frames(&mut cluster, 0, late); // nothing yet
