@@ -31,6 +31,8 @@ impl CloseCode {
     pub const AUTH_REJECTED: Self = Self(4003);
     /// 4005: slow consumer: the connection's outbound queue overflowed.
     pub const SLOW_CONSUMER: Self = Self(4005);
+    /// 4009: more of the client's events wait for the application's handlers than allowed.
+    pub const OVERLOADED: Self = Self(4009);
     /// 4008: rate limit exceeded.
     pub const RATE_LIMITED: Self = Self(4008);
 

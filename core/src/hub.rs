@@ -33,7 +33,7 @@ use crate::{
 };
 
 pub use app::Exclude;
-pub use cluster_query::{ClusterMember, Query, QueryId, QueryResult, Target};
+pub use cluster_query::{ClusterMember, MetadataFilter, Query, QueryId, QueryResult, Target};
 pub use views::{ConnInfo, ConnState, HubStats};
 
 /// The close reason of a shutdown.
@@ -109,6 +109,7 @@ struct Conn {
     acl: RoomAcl,
     /// Rooms in the order they were joined (at most `max_rooms_per_conn`).
     rooms: Vec<Arc<str>>,
+    connected_at: Instant,
     last_activity: Instant,
     last_ping: Instant,
     /// The deadline of this connection's live timer entry.

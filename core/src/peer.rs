@@ -46,6 +46,8 @@ pub(crate) enum PeerOp {
     Join,
     /// These members left it.
     Leave,
+    /// These members' metadata changed (they stay in the room).
+    Update,
     /// The sender has just gained interest in the room: send it your members.
     SyncRequest,
     /// The sender's members of the room, in answer to a sync request.

@@ -254,7 +254,7 @@ impl ErrorCode {
 
 #[derive(Serialize)]
 struct ErrorData<'a> {
-    code: &'static str,
+    code: &'a str,
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     room: Option<&'a str>,
@@ -281,6 +281,11 @@ pub(crate) fn error_frame(
     id: Option<&RequestId>,
 ) -> Bytes {
     system_frame("error", id, ErrorData { code: code.as_str(), message, room })
+}
+
+/// `{"event":"error","id"?:..,"data":{"code","message"}}` with the application's own code.
+pub(crate) fn app_error_frame(code: &str, message: &str, id: Option<&RequestId>) -> Bytes {
+    system_frame("error", id, ErrorData { code, message, room: None })
 }
 
 /// `{"event":"joined"|"left","id"?:..,"data":{"rooms":[..]}}`.

@@ -70,24 +70,55 @@ impl Hub {
     }
 
     /// Makes an authenticated local connection join `room`, whatever its [`RoomAcl`](crate::RoomAcl).
-    /// `Ok(false)` if it was a member already.
+    /// `Ok(false)` if it was a member already. The client is told with `joined` (without an
+    /// `id`: nobody asked) listing all its rooms, so that a client always knows its rooms.
     pub fn join(&mut self, conn: ConnId, room: &str, now: Instant) -> Result<bool, HubError> {
         self.advance(now);
-        self.join_room(conn, room, false).map_err(|refusal| match refusal {
+        let joined = self.join_room(conn, room, false).map_err(|refusal| match refusal {
             Refusal::Unknown => HubError::UnknownConn(conn),
             Refusal::InvalidRoom => HubError::InvalidRoom { max: self.config.max_room_name_bytes },
             Refusal::TooMany => HubError::RoomLimit { conn, max: self.config.max_rooms_per_conn },
             Refusal::Unauthenticated | Refusal::Forbidden => HubError::NotAuthenticated(conn),
-        })
+        })?;
+        if joined {
+            self.answer_rooms(conn, "joined", None);
+        }
+        Ok(joined)
     }
 
-    /// Makes a local connection leave `room`. `Ok(false)` if it was not a member.
+    /// Makes a local connection leave `room`. `Ok(false)` if it was not a member. The client is
+    /// told with `left` (without an `id`) listing the rooms it is still in.
     pub fn leave(&mut self, conn: ConnId, room: &str, now: Instant) -> Result<bool, HubError> {
         self.advance(now);
         if !self.conns.contains_key(&conn) {
             return Err(HubError::UnknownConn(conn));
         }
-        Ok(self.leave_room(conn, room))
+        let left = self.leave_room(conn, room);
+        if left {
+            self.answer_rooms(conn, "left", None);
+        }
+        Ok(left)
+    }
+
+    /// Replaces a local connection's metadata (what [`Identity::metadata`](crate::Identity) gave at
+    /// authentication): presence answers, notices and cluster queries see the new value from
+    /// now on; with cluster presence, the other instances' replicas are told too.
+    pub fn set_metadata<T: Serialize + ?Sized>(
+        &mut self,
+        conn: ConnId,
+        metadata: &T,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.advance(now);
+        let metadata = to_data("metadata", metadata)?;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Err(HubError::UnknownConn(conn));
+        };
+        c.metadata = metadata;
+        if self.config.cluster_presence {
+            self.announce_update(conn);
+        }
+        Ok(())
     }
 
     /// Sends `{"event","data"}` to one connection, on this instance or (through the bus) on any
@@ -176,6 +207,27 @@ impl Hub {
             id: Some(id.as_raw()),
         }
         .encode();
+        self.transmit(vec![conn], frame);
+        Ok(())
+    }
+
+    /// Answers a client's event with an error of the application's own `code` (e.g.
+    /// `not_found`): `{"event":"error","id"?:<id>,"data":{"code","message"}}`. The connection
+    /// stays open.
+    pub fn reply_error(
+        &mut self,
+        conn: ConnId,
+        id: Option<&RequestId>,
+        code: &str,
+        message: &str,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.advance(now);
+        if !self.conns.contains_key(&conn) {
+            return Err(HubError::UnknownConn(conn));
+        }
+        self.stats.errors_sent += 1;
+        let frame = wire::app_error_frame(code, message, id);
         self.transmit(vec![conn], frame);
         Ok(())
     }

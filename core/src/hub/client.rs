@@ -199,7 +199,12 @@ impl Hub {
     }
 
     /// Answers `joined` / `left` with every room the connection is now in.
-    fn answer_rooms(&mut self, conn: ConnId, event: &'static str, id: Option<&RequestId>) {
+    pub(super) fn answer_rooms(
+        &mut self,
+        conn: ConnId,
+        event: &'static str,
+        id: Option<&RequestId>,
+    ) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };

@@ -231,7 +231,7 @@ impl Hub {
                     self.push_publish(reply_to, payload);
                 }
             }
-            PeerOp::Sync | PeerOp::Join => {
+            PeerOp::Sync | PeerOp::Join | PeerOp::Update => {
                 if self.rooms.get(room).is_none() {
                     return; // no local interest: nothing to keep
                 }
@@ -248,7 +248,11 @@ impl Hub {
                         user: member.user_id.as_deref().map(Arc::from),
                         info: member.info.map(RawValue::to_owned),
                     };
-                    self.remote_joins(room, conn, remote, message.op == PeerOp::Join);
+                    if message.op == PeerOp::Update {
+                        self.remote_updates(room, conn, remote);
+                    } else {
+                        self.remote_joins(room, conn, remote, message.op == PeerOp::Join);
+                    }
                 }
             }
             PeerOp::Leave => {
@@ -277,6 +281,33 @@ impl Hub {
             None => Arc::from(room),
         };
         self.remote.entry(key).or_default().insert(conn, member);
+    }
+
+    /// A local connection's metadata changed: the instances with members in its rooms update
+    /// their replicas (no notice: nobody joined or left).
+    pub(super) fn announce_update(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        let entry =
+            PresenceEntry { conn, user_id: c.user.as_deref(), metadata: c.metadata.as_deref() };
+        let updates: Vec<(String, bytes::Bytes)> = c
+            .rooms
+            .iter()
+            .map(|room| {
+                let payload =
+                    self.presence_payload(PeerOp::Update, room, vec![WireMember::from(&entry)]);
+                (self.channels.presence(room), payload)
+            })
+            .collect();
+        for (channel, payload) in updates {
+            self.push_publish(channel, payload);
+        }
+    }
+
+    /// A remote member's metadata changed: replace it, if the member is known.
+    fn remote_updates(&mut self, room: &str, conn: ConnId, member: RemoteMember) {
+        if let Some(known) = self.remote.get_mut(room).and_then(|r| r.get_mut(&conn)) {
+            *known = member;
+        }
     }
 
     fn remote_leaves(&mut self, room: &str, conn: ConnId) {

@@ -38,6 +38,11 @@ pub enum Query {
         /// The user.
         user: String,
     },
+    /// The connections whose metadata matches a filter (PXL's `getClients({userType})`).
+    Connections {
+        /// What the metadata must hold.
+        filter: MetadataFilter,
+    },
     /// Close the target's connections (code 1000, "disconnected by the server").
     Disconnect {
         /// Whom.
@@ -57,6 +62,47 @@ pub enum Query {
         /// The room.
         room: String,
     },
+}
+
+/// A filter on connections' metadata: every field it names must be present in the metadata (a
+/// JSON object) with an equal value. The empty filter matches every connection, with metadata or
+/// without.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MetadataFilter(serde_json::Map<String, serde_json::Value>);
+
+// JSON numbers are never NaN: equality is reflexive.
+impl Eq for MetadataFilter {}
+
+impl MetadataFilter {
+    /// The empty filter.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a field the metadata must have, with this value.
+    pub fn field(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.0.insert(name.into(), value.into());
+        self
+    }
+
+    /// Whether `metadata` matches.
+    pub fn matches(&self, metadata: Option<&RawValue>) -> bool {
+        if self.0.is_empty() {
+            return true;
+        }
+        let Some(metadata) = metadata else { return false };
+        let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(metadata.get()) else {
+            return false;
+        };
+        self.0.iter().all(|(name, value)| fields.get(name) == Some(value))
+    }
+}
+
+impl From<serde_json::Map<String, serde_json::Value>> for MetadataFilter {
+    fn from(fields: serde_json::Map<String, serde_json::Value>) -> Self {
+        Self(fields)
+    }
 }
 
 /// The handle of a query in flight.
@@ -152,6 +198,9 @@ impl Hub {
     fn run_query(&mut self, query: &Query, now: Instant) -> (Vec<ClusterMember>, u64) {
         match query {
             Query::Members { room } => (self.cluster_members(&self.local_presence(room)), 0),
+            Query::Connections { filter } => {
+                (self.cluster_members(&self.connections_matching(filter)), 0)
+            }
             Query::Sessions { user } => {
                 let sessions: Vec<ConnId> = self.user_connections(user).collect();
                 let entries: Vec<PresenceEntry<'_>> = sessions

@@ -14,6 +14,33 @@ impl Hub {
     /// A socket opened. With [`AuthMode::Anonymous`] the connection is authenticated at once and
     /// sent `connected`; otherwise it has `auth_timeout` to send `authenticate`.
     pub fn handle_connect(&mut self, conn: ConnId, now: Instant) -> Result<(), HubError> {
+        self.open(conn, None, now)
+    }
+
+    /// A socket opened whose client the driver or the application already identified (at the
+    /// upgrade: a cookie, a header, a token in the query): the connection is authenticated at
+    /// once with `identity`, whatever the [`AuthMode`], and sent `connected`. An invalid user id
+    /// is refused ([`HubError::InvalidUser`]) and the connection is not opened.
+    pub fn handle_connect_as(
+        &mut self,
+        conn: ConnId,
+        identity: Identity,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        if let Some(user) = &identity.user_id {
+            if !(1..=super::MAX_USER_ID_BYTES).contains(&user.len()) {
+                return Err(HubError::InvalidUser);
+            }
+        }
+        self.open(conn, Some(identity), now)
+    }
+
+    fn open(
+        &mut self,
+        conn: ConnId,
+        identity: Option<Identity>,
+        now: Instant,
+    ) -> Result<(), HubError> {
         let now = self.advance(now);
         if self.conns.contains_key(&conn) {
             return Err(HubError::DuplicateConn(conn));
@@ -27,6 +54,7 @@ impl Hub {
                 metadata: None,
                 acl: RoomAcl::Any,
                 rooms: Vec::new(),
+                connected_at: now,
                 last_activity: now,
                 last_ping: now,
                 scheduled: None,
@@ -37,8 +65,12 @@ impl Hub {
             self.close_conn(conn, CloseCode::GOING_AWAY, super::SHUTDOWN_REASON);
             return Ok(());
         }
-        if self.config.auth == AuthMode::Anonymous {
-            self.admit(conn, Identity::anonymous(), now)?;
+        match identity {
+            Some(identity) => self.admit(conn, identity, now)?,
+            None if self.config.auth == AuthMode::Anonymous => {
+                self.admit(conn, Identity::anonymous(), now)?;
+            }
+            None => {}
         }
         self.arm(conn);
         Ok(())
@@ -82,6 +114,14 @@ impl Hub {
     pub fn handle_slow_consumer(&mut self, conn: ConnId, now: Instant) {
         self.advance(now);
         self.close_conn(conn, CloseCode::SLOW_CONSUMER, "slow consumer");
+    }
+
+    /// The application cannot keep up with what this client sends: more of its events wait for
+    /// their handlers than the driver allows. The connection is closed with 4009, and the other
+    /// connections are not affected.
+    pub fn handle_overload(&mut self, conn: ConnId, now: Instant) {
+        self.advance(now);
+        self.close_conn(conn, CloseCode::OVERLOADED, "too many events pending");
     }
 
     /// The socket is gone: the connection leaves every room and is forgotten. Unknown (or

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::value::RawValue;
 
@@ -26,8 +27,12 @@ pub struct ConnInfo<'a> {
     pub state: ConnState,
     /// Its user, if authenticated as one.
     pub user_id: Option<&'a str>,
-    /// The metadata the application gave in [`Identity`](crate::Identity).
+    /// The metadata the application gave in [`Identity`](crate::Identity), or set since.
     pub metadata: Option<&'a RawValue>,
+    /// When it connected (the `now` of [`Hub::handle_connect`]).
+    pub connected_at: Instant,
+    /// When it was last active: a frame, a pong, or its connection.
+    pub last_activity: Instant,
     rooms: &'a [Arc<str>],
 }
 
@@ -98,6 +103,8 @@ impl Hub {
             },
             user_id: c.user.as_deref(),
             metadata: c.metadata.as_deref(),
+            connected_at: c.connected_at,
+            last_activity: c.last_activity,
             rooms: &c.rooms,
         })
     }
@@ -150,6 +157,22 @@ impl Hub {
                     user_id: c.user.as_deref(),
                     metadata: c.metadata.as_deref(),
                 })
+            })
+            .collect()
+    }
+
+    /// The local connections whose metadata matches `filter`, in the order they connected
+    /// (authenticated ones only: the others have no metadata yet). For every instance, use
+    /// [`Query::Connections`](crate::Query::Connections).
+    pub fn connections_matching(&self, filter: &crate::MetadataFilter) -> Vec<PresenceEntry<'_>> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| matches!(c.stage, Stage::Authenticated))
+            .filter(|(_, c)| filter.matches(c.metadata.as_deref()))
+            .map(|(conn, c)| PresenceEntry {
+                conn: *conn,
+                user_id: c.user.as_deref(),
+                metadata: c.metadata.as_deref(),
             })
             .collect()
     }

@@ -1,0 +1,172 @@
+//! What the application layer needs from the core: server-side joins the client hears of,
+//! metadata that changes and is found by a filter on one instance and across the cluster,
+//! connections identified at the upgrade, errors with the application's own codes, and the close
+//! of a client whose events pile up.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use roomcast_core::sim::Cluster;
+use roomcast_core::{
+    AuthMode, CloseCode, ConnState, Event, HubConfig, HubError, Identity, MetadataFilter, Query,
+    RequestId,
+};
+use serde_json::json;
+
+#[test]
+fn a_join_or_leave_by_the_application_is_told_to_the_client_without_an_id() {
+    let mut cluster = Cluster::new(1, |_| HubConfig::default());
+    let a = conn(1);
+    connect(&mut cluster, 0, a);
+    let now = cluster.now();
+    assert!(cluster.hub(0).join(a, "lobby", now).unwrap());
+    assert!(!cluster.hub(0).join(a, "lobby", now).unwrap(), "already in: nothing to tell");
+    assert!(cluster.hub(0).join(a, "game", now).unwrap());
+    assert!(cluster.hub(0).leave(a, "lobby", now).unwrap());
+    assert!(!cluster.hub(0).leave(a, "lobby", now).unwrap());
+    cluster.drive().unwrap();
+    assert_eq!(
+        frames(&mut cluster, 0, a),
+        [
+            json!({"event":"joined","data":{"rooms":["lobby"]}}),
+            json!({"event":"joined","data":{"rooms":["lobby","game"]}}),
+            json!({"event":"left","data":{"rooms":["game"]}}),
+        ]
+    );
+}
+
+#[test]
+fn metadata_set_later_is_what_views_presence_and_the_filter_see() {
+    let mut cluster = Cluster::new(1, |_| HubConfig::default());
+    let (a, b, c) = (conn(1), conn(2), conn(3));
+    for x in [a, b, c] {
+        connect(&mut cluster, 0, x);
+    }
+    join(&mut cluster, 0, a, &["r"]);
+    let now = cluster.now();
+    cluster.hub(0).set_metadata(a, &json!({"userType":"player","team":1}), now).unwrap();
+    cluster.hub(0).set_metadata(b, &json!({"userType":"viewer"}), now).unwrap();
+    cluster.hub(0).set_metadata(c, &json!({"userType":"player","team":2}), now).unwrap();
+    assert!(matches!(
+        cluster.hub(0).set_metadata(conn(9), &json!({}), now),
+        Err(HubError::UnknownConn(_))
+    ));
+
+    let info = cluster.hub(0).connection(a).unwrap();
+    assert_eq!(info.state, ConnState::Authenticated);
+    let parsed = |m: Option<&serde_json::value::RawValue>| {
+        m.map(|m| serde_json::from_str::<serde_json::Value>(m.get()).unwrap())
+    };
+    assert_eq!(parsed(info.metadata), Some(json!({"userType":"player","team":1})));
+    assert_eq!((info.connected_at, info.last_activity), (now, now));
+    let presence = cluster.hub(0).presence("r");
+    assert_eq!(parsed(presence[0].metadata), Some(json!({"userType":"player","team":1})));
+
+    let players = MetadataFilter::new().field("userType", "player");
+    let found: Vec<_> =
+        cluster.hub(0).connections_matching(&players).iter().map(|e| e.conn).collect();
+    assert_eq!(found, [a, c]);
+    let team2 = players.clone().field("team", 2);
+    let found: Vec<_> =
+        cluster.hub(0).connections_matching(&team2).iter().map(|e| e.conn).collect();
+    assert_eq!(found, [c]);
+    assert_eq!(cluster.hub(0).connections_matching(&MetadataFilter::new()).len(), 3);
+
+    cluster.hub(0).set_metadata(a, &(), now).unwrap(); // null clears it
+    assert!(cluster.hub(0).connection(a).unwrap().metadata.is_none());
+    assert_eq!(cluster.hub(0).connections_matching(&players).len(), 1);
+}
+
+#[test]
+fn a_metadata_query_spans_the_cluster_and_updates_reach_the_other_replicas() {
+    let mut cluster = Cluster::new(2, |_| HubConfig {
+        cluster_presence: true,
+        rate_limit: None,
+        ..auth_config()
+    });
+    cluster.advance(Duration::ZERO).unwrap();
+    enter(&mut cluster, 0, conn(1), "ann", &["r"]);
+    enter(&mut cluster, 1, conn(2), "bob", &["r"]);
+    let now = cluster.now();
+    cluster.hub(1).set_metadata(conn(2), &json!({"userType":"player"}), now).unwrap();
+    cluster.drive().unwrap();
+    // node 0's replica of room r sees bob's new metadata, and nobody was told of a join.
+    let remote = cluster.hub(0).presence("r");
+    let bob = remote.iter().find(|e| e.conn == conn(2)).unwrap();
+    assert_eq!(bob.metadata.map(|m| m.get()), Some(r#"{"userType":"player"}"#));
+    assert!(events(&mut cluster, 0, conn(1)).is_empty(), "an update is not a join");
+
+    let filter = MetadataFilter::new().field("userType", "player");
+    cluster.hub(0).query(Query::Connections { filter }, Duration::from_secs(5), now);
+    cluster.drive().unwrap();
+    let result = cluster
+        .take_events(0)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::QueryDone(r) => Some(r),
+            _ => None,
+        })
+        .unwrap();
+    assert!(result.missing.is_empty());
+    let found: Vec<_> = result.members.iter().map(|m| (m.server_id.as_str(), m.conn)).collect();
+    assert_eq!(found, [("node-1", conn(2))]);
+}
+
+#[test]
+fn a_connection_identified_at_the_upgrade_is_authenticated_at_once_in_any_auth_mode() {
+    for auth in [AuthMode::Required, AuthMode::Anonymous] {
+        let mut cluster = Cluster::new(1, |_| HubConfig { auth, ..HubConfig::default() });
+        let a = conn(1);
+        let now = cluster.now();
+        let identity = Identity { metadata: None, ..Identity::user("ann") };
+        cluster.hub(0).handle_connect_as(a, identity, now).unwrap();
+        cluster.drive().unwrap();
+        let got = frames(&mut cluster, 0, a);
+        assert_eq!(got[0]["event"], "connected");
+        assert_eq!(got[0]["data"]["userId"], "ann");
+        assert_eq!(cluster.hub(0).user_connections("ann").collect::<Vec<_>>(), [a]);
+
+        let bad = Identity::user("");
+        assert!(matches!(
+            cluster.hub(0).handle_connect_as(conn(2), bad, now),
+            Err(HubError::InvalidUser)
+        ));
+        assert!(cluster.hub(0).connection(conn(2)).is_none(), "a refused connection is not opened");
+    }
+}
+
+#[test]
+fn an_application_error_carries_its_own_code_and_the_request_id() {
+    let mut cluster = Cluster::new(1, |_| HubConfig::default());
+    let a = conn(1);
+    connect(&mut cluster, 0, a);
+    let now = cluster.now();
+    let id = RequestId::from_json("7").unwrap();
+    cluster.hub(0).reply_error(a, Some(&id), "not_found", "no such game", now).unwrap();
+    cluster.hub(0).reply_error(a, None, "off_board", "x > 7", now).unwrap();
+    cluster.drive().unwrap();
+    assert_eq!(
+        frames(&mut cluster, 0, a),
+        [
+            json!({"event":"error","id":7,"data":{"code":"not_found","message":"no such game"}}),
+            json!({"event":"error","data":{"code":"off_board","message":"x > 7"}}),
+        ]
+    );
+    assert_eq!(cluster.hub(0).connection_count(), 1, "the connection stays open");
+}
+
+#[test]
+fn a_client_whose_events_pile_up_is_closed_with_4009_and_nobody_else() {
+    let mut cluster = Cluster::new(1, |_| HubConfig::default());
+    let (a, b) = (conn(1), conn(2));
+    connect(&mut cluster, 0, a);
+    connect(&mut cluster, 0, b);
+    let now = cluster.now();
+    cluster.hub(0).handle_overload(a, now);
+    cluster.drive().unwrap();
+    assert_eq!(cluster.record(0).closes, [(a, CloseCode::OVERLOADED)]);
+    assert_eq!(cluster.hub(0).connections().collect::<Vec<_>>(), [b]);
+}
