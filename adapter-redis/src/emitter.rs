@@ -116,6 +116,8 @@ impl Emitter {
             data: Some(&data),
             exclude: exclude.iter().map(|c| Cow::Owned(c.to_string())).collect(),
             exclude_users: Vec::new(),
+            rooms: vec![],
+            except_rooms: vec![],
         };
         let channel = self.channels.for_target(kind, target);
         self.conn.publish(&[(channel, envelope.encode())]).await?;

@@ -59,6 +59,15 @@ pub struct Envelope<'a> {
     /// Users none of whose sessions may receive it, on any instance (roomcast extension).
     #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
     pub exclude_users: Vec<Cow<'a, str>>,
+    /// A send to several rooms (roomcast extension): every room of the send, in order. It is
+    /// published once on each room's channel with that room as `target`; an instance delivers
+    /// to the target's members that are in none of the rooms listed before it, so a connection
+    /// in several of them gets it once.
+    #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<Cow<'a, str>>,
+    /// Rooms whose members must not receive it, on any instance (roomcast extension).
+    #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
+    pub except_rooms: Vec<Cow<'a, str>>,
 }
 
 fn data_or_null<S: serde::Serializer>(data: &Option<&RawValue>, s: S) -> Result<S::Ok, S::Error> {
@@ -159,6 +168,8 @@ mod tests {
             data: None,
             exclude: vec![],
             exclude_users: vec![],
+            rooms: vec![],
+            except_rooms: vec![],
         };
         let bytes = env.encode();
         assert_eq!(

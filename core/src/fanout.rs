@@ -30,6 +30,25 @@ impl Exclusion {
         Self { conns: list }
     }
 
+    /// Also excludes the local members of `rooms`.
+    pub(crate) fn with_rooms<'r>(
+        mut self,
+        rooms: impl IntoIterator<Item = &'r str>,
+        room_index: &MemberIndex,
+    ) -> Self {
+        let before = self.conns.len();
+        for room in rooms {
+            if let Some(members) = room_index.get(room) {
+                self.conns.extend(members.iter().copied());
+            }
+        }
+        if self.conns.len() != before {
+            self.conns.sort_unstable();
+            self.conns.dedup();
+        }
+        self
+    }
+
     pub(crate) fn contains(&self, conn: &ConnId) -> bool {
         match self.conns.as_slice() {
             [] => false,

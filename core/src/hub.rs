@@ -435,13 +435,18 @@ impl Hub {
 
     /// Delivers to this instance's connections: the path of every send, whether it comes from
     /// the application, a client's `publish`, or the bus. The frame is serialized once, and only
-    /// if somebody here receives it.
-    fn deliver_local(&mut self, d: &Delivery<'_>) {
-        let exclusion = Exclusion::new(
+    /// if somebody here receives it. `every_room`: a send to several rooms delivers to the members
+    /// of all of them (the sender's instance), not only of its target (an envelope that came on
+    /// one room's channel).
+    fn deliver_local(&mut self, d: &Delivery<'_>, every_room: bool) {
+        let mut exclusion = Exclusion::new(
             d.exclude_conns.iter().copied(),
             d.exclude_users.iter().copied(),
             &self.users,
         );
+        if !d.except_rooms.is_empty() {
+            exclusion = exclusion.with_rooms(d.except_rooms.iter().copied(), &self.rooms);
+        }
         let target = d.target.unwrap_or_default();
         let to = match d.kind {
             TargetKind::Client => match target.parse::<ConnId>() {
@@ -451,6 +456,9 @@ impl Hub {
             TargetKind::User => {
                 self.users.get(target).map(|set| recipients(set, &exclusion)).unwrap_or_default()
             }
+            TargetKind::Room if d.rooms.len() > 1 => {
+                self.rooms_recipients(d, every_room, &exclusion)
+            }
             TargetKind::Room => {
                 self.rooms.get(target).map(|set| recipients(set, &exclusion)).unwrap_or_default()
             }
@@ -459,17 +467,56 @@ impl Hub {
         if to.is_empty() {
             return;
         }
-        let room = if d.kind == TargetKind::Room { d.target } else { None };
+        let room = if d.kind == TargetKind::Room && d.rooms.len() <= 1 { d.target } else { None };
         let frame = wire::ServerFrame { event: d.event, room, data: d.data, id: None }.encode();
         self.transmit(to, frame);
     }
 
-    /// Delivers locally first, then publishes for the other instances, if there can be any.
+    /// The recipients of a send to several rooms: each room's members that are in none of the
+    /// rooms before it (so each connection once), minus the exclusion. All the rooms, or only the
+    /// target's share.
+    fn rooms_recipients(
+        &self,
+        d: &Delivery<'_>,
+        every_room: bool,
+        exclusion: &Exclusion,
+    ) -> Vec<ConnId> {
+        let mut to = Vec::new();
+        for (i, room) in d.rooms.iter().enumerate() {
+            if !every_room && Some(*room) != d.target {
+                continue;
+            }
+            let Some(set) = self.rooms.get(room) else { continue };
+            let earlier: Vec<_> = d.rooms[..i].iter().filter_map(|r| self.rooms.get(r)).collect();
+            to.extend(
+                recipients(set, exclusion)
+                    .into_iter()
+                    .filter(|c| !earlier.iter().any(|e| e.contains(c))),
+            );
+            if !every_room {
+                break;
+            }
+        }
+        to
+    }
+
+    /// Delivers locally first, then publishes for the other instances, if there can be any: a
+    /// send to several rooms once on each room's channel.
     fn deliver(&mut self, d: &Delivery<'_>) {
-        self.deliver_local(d);
+        self.deliver_local(d, true);
         if self.config.standalone {
             return;
         }
+        if d.kind == TargetKind::Room && d.rooms.len() > 1 {
+            for room in d.rooms {
+                self.publish(&Delivery { target: Some(room), ..*d });
+            }
+        } else {
+            self.publish(d);
+        }
+    }
+
+    fn publish(&mut self, d: &Delivery<'_>) {
         self.stats.published += 1;
         let envelope = d.envelope(&self.config.server_id);
         let channel = self.channels.for_target(d.kind, d.target);
@@ -487,6 +534,10 @@ struct Delivery<'a> {
     data: Option<&'a RawValue>,
     exclude_conns: &'a [ConnId],
     exclude_users: &'a [&'a str],
+    /// A send to several rooms: all of them, in order (`target` is one of them); empty otherwise.
+    rooms: &'a [&'a str],
+    /// Rooms whose members are left out.
+    except_rooms: &'a [&'a str],
 }
 
 impl<'a> Delivery<'a> {
@@ -499,6 +550,8 @@ impl<'a> Delivery<'a> {
             data: self.data,
             exclude: self.exclude_conns.iter().map(|c| Cow::Owned(c.to_string())).collect(),
             exclude_users: self.exclude_users.iter().map(|u| Cow::Borrowed(*u)).collect(),
+            rooms: self.rooms.iter().map(|r| Cow::Borrowed(*r)).collect(),
+            except_rooms: self.except_rooms.iter().map(|r| Cow::Borrowed(*r)).collect(),
         }
     }
 }

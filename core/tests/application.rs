@@ -11,8 +11,8 @@ use std::time::Duration;
 use common::*;
 use roomcast_core::sim::Cluster;
 use roomcast_core::{
-    AuthMode, CloseCode, ConnState, Event, HubConfig, HubError, Identity, MetadataFilter, Query,
-    RequestId,
+    AuthMode, CloseCode, ConnState, Event, Exclude, HubConfig, HubError, Identity, MetadataFilter,
+    Query, RequestId,
 };
 use serde_json::json;
 
@@ -169,4 +169,49 @@ fn a_client_whose_events_pile_up_is_closed_with_4009_and_nobody_else() {
     cluster.drive().unwrap();
     assert_eq!(cluster.record(0).closes, [(a, CloseCode::OVERLOADED)]);
     assert_eq!(cluster.hub(0).connections().collect::<Vec<_>>(), [b]);
+}
+
+#[test]
+fn a_send_to_several_rooms_reaches_each_member_once_on_every_instance_minus_the_excepted() {
+    let mut cluster = Cluster::new(2, |_| HubConfig::default());
+    // node 0: a in r1+r2, b in r2, c in r1+vip; node 1: d in r1+r2, e in r2+vip, f in r3
+    let (a, b, c, d, e, f) = (conn(1), conn(2), conn(3), conn(4), conn(5), conn(6));
+    for (node, x, rooms) in [
+        (0, a, &["r1", "r2"][..]),
+        (0, b, &["r2"][..]),
+        (0, c, &["r1", "vip"][..]),
+        (1, d, &["r1", "r2"][..]),
+        (1, e, &["r2", "vip"][..]),
+        (1, f, &["r3"][..]),
+    ] {
+        connect(&mut cluster, node, x);
+        join(&mut cluster, node, x, rooms);
+    }
+    let now = cluster.now();
+    cluster
+        .hub(0)
+        .broadcast_rooms(&["r1", "r2", "r1"], &["vip"], "news", &1, &Exclude::conn(b), now)
+        .unwrap();
+    cluster.drive().unwrap();
+    let got = |cluster: &mut Cluster, node, x| events(cluster, node, x);
+    assert_eq!(got(&mut cluster, 0, a), ["news"], "in two of the rooms, once");
+    assert!(got(&mut cluster, 0, b).is_empty(), "excluded");
+    assert!(got(&mut cluster, 0, c).is_empty(), "in an excepted room");
+    assert_eq!(got(&mut cluster, 1, d), ["news"], "once on the other instance too");
+    assert!(got(&mut cluster, 1, e).is_empty(), "in an excepted room, on the other instance");
+    assert!(got(&mut cluster, 1, f).is_empty(), "in none of the rooms");
+
+    // One room: the frame names it; no rooms: everyone.
+    cluster.hub(0).broadcast_rooms(&["r3"], &[], "one", &(), &Exclude::none(), now).unwrap();
+    cluster.hub(0).broadcast_rooms(&[], &["r1", "r2"], "all", &(), &Exclude::none(), now).unwrap();
+    cluster.drive().unwrap();
+    assert_eq!(
+        frames(&mut cluster, 1, f),
+        [json!({"event":"one","room":"r3"}), json!({"event":"all"})]
+    );
+    assert!(got(&mut cluster, 0, a).is_empty());
+    assert!(matches!(
+        cluster.hub(0).broadcast_rooms(&[""], &[], "x", &(), &Exclude::none(), now),
+        Err(HubError::InvalidRoom { .. })
+    ));
 }

@@ -187,6 +187,61 @@ impl Hub {
         self.send_out(TargetKind::Broadcast, None, event, data, exclude)
     }
 
+    /// Sends `{"event","room"?,"data"}` to the members of every room in `rooms` on every
+    /// instance, each connection once even if it is in several (PXL's `sendToRooms`), except the
+    /// members of `except_rooms` and those `exclude` names. An empty `rooms` sends to every
+    /// authenticated connection instead. The frame carries `room` only when there is one room.
+    pub fn broadcast_rooms<T: Serialize + ?Sized>(
+        &mut self,
+        rooms: &[&str],
+        except_rooms: &[&str],
+        event: &str,
+        data: &T,
+        exclude: &Exclude,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.advance(now);
+        if let Some(bad) = rooms.iter().chain(except_rooms).find(|r| !self.valid_room(r)) {
+            let _ = bad;
+            return Err(HubError::InvalidRoom { max: self.config.max_room_name_bytes });
+        }
+        let mut unique: Vec<&str> = Vec::with_capacity(rooms.len());
+        for room in rooms {
+            if !unique.contains(room) {
+                unique.push(room);
+            }
+        }
+        match unique.as_slice() {
+            [] => self.send_to_rooms(
+                TargetKind::Broadcast,
+                None,
+                &[],
+                except_rooms,
+                event,
+                data,
+                exclude,
+            ),
+            [one] => self.send_to_rooms(
+                TargetKind::Room,
+                Some(one),
+                &[],
+                except_rooms,
+                event,
+                data,
+                exclude,
+            ),
+            many => self.send_to_rooms(
+                TargetKind::Room,
+                Some(many[0]),
+                many,
+                except_rooms,
+                event,
+                data,
+                exclude,
+            ),
+        }
+    }
+
     /// Answers a client's request: `{"event":"reply","id":<id>,"data":..}`.
     pub fn reply<T: Serialize + ?Sized>(
         &mut self,
@@ -277,6 +332,20 @@ impl Hub {
         data: &T,
         exclude: &Exclude,
     ) -> Result<(), HubError> {
+        self.send_to_rooms(kind, target, &[], &[], event, data, exclude)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_to_rooms<T: Serialize + ?Sized>(
+        &mut self,
+        kind: TargetKind,
+        target: Option<&str>,
+        rooms: &[&str],
+        except_rooms: &[&str],
+        event: &str,
+        data: &T,
+        exclude: &Exclude,
+    ) -> Result<(), HubError> {
         let data = to_data(event, data)?;
         let users: Vec<&str> = exclude.users.iter().map(String::as_str).collect();
         self.deliver(&Delivery {
@@ -286,6 +355,8 @@ impl Hub {
             data: data.as_deref(),
             exclude_conns: &exclude.conns,
             exclude_users: &users,
+            rooms,
+            except_rooms,
         });
         Ok(())
     }

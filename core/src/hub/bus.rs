@@ -35,14 +35,19 @@ impl Hub {
         }
         let exclude_conns: Vec<ConnId> = envelope.excluded_conns().collect();
         let exclude_users: Vec<&str> = envelope.exclude_users.iter().map(|u| &**u).collect();
-        self.deliver_local(&Delivery {
+        let rooms: Vec<&str> = envelope.rooms.iter().map(|r| &**r).collect();
+        let except_rooms: Vec<&str> = envelope.except_rooms.iter().map(|r| &**r).collect();
+        let d = Delivery {
             kind: envelope.kind,
             target: envelope.target.as_deref(),
             event: &envelope.event,
             data: envelope.data,
             exclude_conns: &exclude_conns,
             exclude_users: &exclude_users,
-        });
+            rooms: &rooms,
+            except_rooms: &except_rooms,
+        };
+        self.deliver_local(&d, false);
     }
 }
 

@@ -165,6 +165,8 @@ impl Hub {
             data: publish.data,
             exclude_conns,
             exclude_users: &exclude_users,
+            rooms: &[],
+            except_rooms: &[],
         });
     }
 

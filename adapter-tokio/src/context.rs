@@ -1,0 +1,165 @@
+//! A connection as a handler sees it ([`Socket`]), and sends to rooms with exceptions
+//! ([`Broadcast`], as socketioxide's `io.to(room).except(..).emit(..)`).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use roomcast_core::{CloseCode, ConnId, Exclude};
+use serde::Serialize;
+
+use crate::handle::{Connection, Error, Handle};
+use crate::request::UpgradeRequest;
+
+/// One connection, in a handler or a hook: who it is, the request that opened it, and what can
+/// be done to it. Cheap to clone. Calls go to the hub task; a connection that has gone meanwhile
+/// makes them fail with [`Error::Hub`].
+#[derive(Clone, Debug)]
+pub struct Socket {
+    conn: ConnId,
+    user_id: Option<Arc<str>>,
+    request: Option<Arc<UpgradeRequest>>,
+    connected_at: SystemTime,
+    handle: Handle,
+}
+
+impl Socket {
+    pub(crate) fn new(
+        conn: ConnId,
+        user_id: Option<Arc<str>>,
+        request: Option<Arc<UpgradeRequest>>,
+        connected_at: SystemTime,
+        handle: Handle,
+    ) -> Self {
+        Self { conn, user_id, request, connected_at, handle }
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        self.conn
+    }
+
+    /// Its user, once authenticated as one.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+
+    /// The HTTP request that opened it: path, query, headers, cookies, peer address. `None` for
+    /// sockets handed over without one ([`Handle::serve_socket`], [`Handle::serve_tcp`]).
+    pub fn request(&self) -> Option<&UpgradeRequest> {
+        self.request.as_deref()
+    }
+
+    /// When it connected, by the wall clock.
+    pub fn connected_at(&self) -> SystemTime {
+        self.connected_at
+    }
+
+    /// The instance it is on.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Sends `{"event","data"}` to this connection.
+    pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), Error> {
+        self.handle.send(self.conn, event, data).await
+    }
+
+    /// Joins `room`; the client is told with `joined`. `false` if it was in it already.
+    pub async fn join(&self, room: &str) -> Result<bool, Error> {
+        self.handle.join(self.conn, room).await
+    }
+
+    /// Leaves `room`; the client is told with `left`. `false` if it was not in it.
+    pub async fn leave(&self, room: &str) -> Result<bool, Error> {
+        self.handle.leave(self.conn, room).await
+    }
+
+    /// The rooms it is in, in the order it joined them.
+    pub async fn rooms(&self) -> Result<Vec<String>, Error> {
+        self.handle.rooms_of(self.conn).await
+    }
+
+    /// Everything the hub knows of it now: user, rooms, metadata, last activity.
+    pub async fn info(&self) -> Result<Connection, Error> {
+        self.handle.connection(self.conn).await?.ok_or(Error::Hub(
+            roomcast_core::HubError::UnknownConn(self.conn),
+        ))
+    }
+
+    /// Replaces its metadata (PXL's `updateClient`): presence and metadata queries see the new
+    /// value.
+    pub async fn set_metadata<T: Serialize + ?Sized>(&self, metadata: &T) -> Result<(), Error> {
+        self.handle.set_metadata(self.conn, metadata).await
+    }
+
+    /// A send to the members of `room`, this connection excepted (as socket.io's
+    /// `socket.to(room)`); add rooms and exceptions, then [`emit`](Broadcast::emit).
+    pub fn to(&self, room: impl Into<String>) -> Broadcast {
+        self.handle.to(room).except(self.conn)
+    }
+
+    /// A send to every connection of the server but this one.
+    pub fn broadcast(&self) -> Broadcast {
+        self.handle.broadcast().except(self.conn)
+    }
+
+    /// Closes the connection with 1000 and `reason`.
+    pub async fn disconnect(&self, reason: &str) -> Result<(), Error> {
+        self.handle.close(self.conn, CloseCode::NORMAL, reason.to_owned()).await
+    }
+}
+
+/// A send to rooms (or to everyone), with exceptions; made by [`Handle::to`],
+/// [`Handle::broadcast`], [`Socket::to`] or [`Socket::broadcast`]. Each connection gets the
+/// message once, even if it is in several of the rooms; exceptions hold on every instance.
+#[derive(Debug, Clone)]
+#[must_use = "a Broadcast does nothing until emit"]
+pub struct Broadcast {
+    handle: Handle,
+    /// `None`: everyone.
+    rooms: Option<Vec<String>>,
+    except_rooms: Vec<String>,
+    exclude: Exclude,
+}
+
+impl Broadcast {
+    pub(crate) fn new(handle: Handle, rooms: Option<Vec<String>>) -> Self {
+        Self { handle, rooms, except_rooms: Vec::new(), exclude: Exclude::none() }
+    }
+
+    /// Adds a room (ignored for a send to everyone).
+    pub fn to(mut self, room: impl Into<String>) -> Self {
+        if let Some(rooms) = &mut self.rooms {
+            rooms.push(room.into());
+        }
+        self
+    }
+
+    /// Leaves out one connection.
+    pub fn except(mut self, conn: ConnId) -> Self {
+        self.exclude.conns.push(conn);
+        self
+    }
+
+    /// Leaves out every session of a user.
+    pub fn except_user(mut self, user_id: impl Into<String>) -> Self {
+        self.exclude.users.push(user_id.into());
+        self
+    }
+
+    /// Leaves out the members of a room.
+    pub fn except_room(mut self, room: impl Into<String>) -> Self {
+        self.except_rooms.push(room.into());
+        self
+    }
+
+    /// Sends `{"event","room"?,"data"}`: serialized once, delivered once per connection.
+    pub async fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), Error> {
+        match self.rooms {
+            None => self.handle.broadcast_all_except(event, data, self.exclude, self.except_rooms).await,
+            Some(rooms) => {
+                self.handle.broadcast_rooms(rooms, self.except_rooms, event, data, self.exclude).await
+            }
+        }
+    }
+}
