@@ -16,28 +16,32 @@
 //! # Ok(()) }
 //! ```
 
+use std::net::SocketAddr;
+
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 
+use crate::request::UpgradeRequest;
 use crate::{Handle, upgrade};
 
-/// An axum handler that upgrades the request and serves the socket with `handle`. Frame limits
+/// An axum handler that upgrades the request and serves the socket with `handle`: the
+/// application's `on_connect` hook sees the request first (its peer address too, under
+/// [`serve_app`](crate::serve_app) or axum's `into_make_service_with_connect_info`). Frame limits
 /// come from the handle's options.
-pub async fn upgrade(State(handle): State<Handle>, mut request: Request) -> Response {
-    let response = upgrade::respond(request.method(), request.headers());
-    if response.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS {
-        match request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
-            Some(on_upgrade) => {
-                tokio::spawn(upgrade::take_over(on_upgrade, handle));
-            }
-            None => {
-                return (axum::http::StatusCode::UPGRADE_REQUIRED, "connection not upgradable\n")
-                    .into_response();
-            }
-        }
-    }
-    response.into_response()
+pub async fn upgrade(State(handle): State<Handle>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
+    let (method, uri, headers) = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
+    upgrade::answer(
+        &method,
+        &headers,
+        || parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
+        || UpgradeRequest::new(method.clone(), uri, headers.clone(), peer),
+        handle,
+    )
+    .await
+    .into_response()
 }
 
 /// Applies the handle's frame limits and buffer sizes to axum's own upgrade, for apps that write

@@ -81,9 +81,10 @@ impl Socket {
 
     /// Everything the hub knows of it now: user, rooms, metadata, last activity.
     pub async fn info(&self) -> Result<Connection, Error> {
-        self.handle.connection(self.conn).await?.ok_or(Error::Hub(
-            roomcast_core::HubError::UnknownConn(self.conn),
-        ))
+        self.handle
+            .connection(self.conn)
+            .await?
+            .ok_or(Error::Hub(roomcast_core::HubError::UnknownConn(self.conn)))
     }
 
     /// Replaces its metadata (PXL's `updateClient`): presence and metadata queries see the new
@@ -135,6 +136,14 @@ impl Broadcast {
         self
     }
 
+    /// Adds rooms (ignored for a send to everyone).
+    pub fn to_rooms<I: IntoIterator<Item = R>, R: Into<String>>(mut self, rooms: I) -> Self {
+        if let Some(all) = &mut self.rooms {
+            all.extend(rooms.into_iter().map(Into::into));
+        }
+        self
+    }
+
     /// Leaves out one connection.
     pub fn except(mut self, conn: ConnId) -> Self {
         self.exclude.conns.push(conn);
@@ -155,11 +164,7 @@ impl Broadcast {
 
     /// Sends `{"event","room"?,"data"}`: serialized once, delivered once per connection.
     pub async fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), Error> {
-        match self.rooms {
-            None => self.handle.broadcast_all_except(event, data, self.exclude, self.except_rooms).await,
-            Some(rooms) => {
-                self.handle.broadcast_rooms(rooms, self.except_rooms, event, data, self.exclude).await
-            }
-        }
+        let rooms = self.rooms.unwrap_or_default();
+        self.handle.broadcast_rooms(rooms, self.except_rooms, event, data, self.exclude).await
     }
 }

@@ -15,19 +15,31 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
+use crate::app::Admit;
 use crate::auth::{AuthRequest, Authenticator};
 use crate::buffer_pool::BufferPool;
 use crate::bus::Bus;
 use crate::codec::put_frame;
+use crate::dispatch::ToApp;
+use crate::events::EventSender;
 use crate::link::{Limits, Link, Push};
 use crate::metrics::Metrics;
 use crate::queue::{Item, PushError};
+use crate::request::UpgradeRequest;
 use crate::tracker::Tracker;
+
+/// How a connection arrived: the request that opened it (kept when the application has hooks or
+/// handlers), and how its `on_connect` hook let it in.
+#[derive(Debug, Default)]
+pub(crate) struct Arrival {
+    pub(crate) request: Option<Arc<UpgradeRequest>>,
+    pub(crate) admit: Admit,
+}
 
 /// What the hub task is asked to do.
 pub(crate) enum Command {
     /// A socket opened; frames for it go into `outbox`.
-    Connect { conn: ConnId, outbox: Outbox },
+    Connect { conn: ConnId, outbox: Outbox, arrival: Option<Box<Arrival>> },
     /// A text frame.
     Frame { conn: ConnId, frame: Bytes },
     /// The client broke the protocol; the hub decides the close.
@@ -111,7 +123,9 @@ pub(crate) struct Driver {
     buffers: BufferPool,
     limits: Limits,
     bus: Box<dyn Bus>,
-    events: mpsc::Sender<Event>,
+    events: EventSender,
+    /// With the application's handlers: where its events go (the dispatcher's task).
+    to_app: Option<mpsc::UnboundedSender<ToApp>>,
     auth: Option<Arc<dyn Authenticator>>,
     /// For authentication tasks to hand their decision back; weak, so that it never keeps the
     /// hub task alive on its own.
@@ -127,7 +141,7 @@ impl Driver {
     pub(crate) fn new(
         hub: Hub,
         bus: Box<dyn Bus>,
-        events: mpsc::Sender<Event>,
+        events: EventSender,
         auth: Option<Arc<dyn Authenticator>>,
         commands: mpsc::WeakSender<Command>,
         tracker: Arc<Tracker>,
@@ -143,12 +157,18 @@ impl Driver {
             limits,
             bus,
             events,
+            to_app: None,
             auth,
             commands,
             tracker,
             slow: Vec::new(),
             queries: HashMap::new(),
         }
+    }
+
+    /// Hands application events to the dispatcher (the application's handlers) from now on.
+    pub(crate) fn route_to(&mut self, to_app: mpsc::UnboundedSender<ToApp>) {
+        self.to_app = Some(to_app);
     }
 
     /// Runs until every handle and socket is gone, or until a shutdown completes. Each turn
@@ -227,13 +247,7 @@ impl Driver {
     fn apply(&mut self, command: Command) {
         let now = Instant::now();
         match command {
-            Command::Connect { conn, outbox } => {
-                self.metrics.connections_opened += 1;
-                self.outboxes.insert(conn, outbox);
-                if self.hub.handle_connect(conn, now).is_err() {
-                    self.outboxes.remove(&conn);
-                }
-            }
+            Command::Connect { conn, outbox, arrival } => self.connect(conn, outbox, arrival),
             Command::Frame { conn, frame } => self.hub.handle_frame(conn, &frame, now),
             Command::Violation { conn, violation } => {
                 self.hub.handle_violation(conn, violation, now);
@@ -250,6 +264,33 @@ impl Driver {
             }
             Command::Call(call) => call(self),
             Command::Shutdown(_) => {}
+        }
+    }
+
+    /// A socket opened: the hub takes it, as its `on_connect` hook let it in (identified at
+    /// once, joining rooms), and the dispatcher learns of its request before any of its events.
+    fn connect(&mut self, conn: ConnId, outbox: Outbox, arrival: Option<Box<Arrival>>) {
+        let now = Instant::now();
+        self.metrics.connections_opened += 1;
+        self.outboxes.insert(conn, outbox);
+        let Arrival { request, admit } = arrival.map(|a| *a).unwrap_or_default();
+        if let Some(to_app) = &self.to_app {
+            let _ = to_app.send(ToApp::Opened { conn, request });
+        }
+        let opened = match admit.identity {
+            Some(identity) => self.hub.handle_connect_as(conn, identity, now),
+            None => self.hub.handle_connect(conn, now),
+        };
+        if let Err(e) = opened {
+            // A duplicate id, or an identity the hub refuses (checked at the upgrade already).
+            tracing::warn!(%conn, error = %e, "connection refused by the hub");
+            self.outboxes.remove(&conn);
+            return;
+        }
+        for room in &admit.rooms {
+            if let Err(e) = self.hub.join(conn, room, now) {
+                tracing::warn!(%conn, %room, error = %e, "on_connect: room not joined");
+            }
         }
     }
 
@@ -347,7 +388,8 @@ impl Driver {
     }
 
     /// Hands an event to whoever waits for it: the authenticator, the caller of a cluster query,
-    /// or the application's event stream (which counts what it drops when full).
+    /// the application's handlers, or its event stream. A client's message that the event stream
+    /// has no room for is refused: its sender is closed with 4009, never dropped silently.
     fn event(&mut self, event: Event) {
         match event {
             Event::Authenticate { conn, token, credentials } if self.auth.is_some() => {
@@ -358,11 +400,16 @@ impl Driver {
                     let _ = waiting.send(*result);
                 }
             }
-            event => {
-                if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(event) {
-                    self.metrics.events_dropped += 1;
+            event if self.to_app.is_some() => {
+                if let Some(to_app) = &self.to_app {
+                    let _ = to_app.send(ToApp::Event(event));
                 }
             }
+            Event::Message { conn, .. } if self.events.is_full() => {
+                self.metrics.events_dropped += 1;
+                self.hub.handle_overload(conn, Instant::now());
+            }
+            event => self.events.send(event),
         }
     }
 

@@ -1,29 +1,28 @@
-//! Starting an instance, and the handle applications use to talk to it.
+//! The handle applications use to talk to a running instance.
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
 use roomcast_core::{
-    CloseCode, ConnId, Event, Exclude, Hub, HubConfig, HubError, Identity, RequestId,
+    CloseCode, ConnId, Exclude, Hub, HubError, Identity, MetadataFilter, PresenceEntry, RequestId,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::auth::Authenticator;
-use crate::bus::Bus;
-use crate::driver::{Command, Driver, Outbox, submit};
-use crate::inbox::BusInbox;
-use crate::link::{Limits, Link};
+use crate::app::{Admit, App, Refuse};
+use crate::context::Broadcast;
+use crate::driver::{Arrival, Command, Driver, Outbox, submit};
+use crate::link::Link;
 use crate::link_task;
-use crate::local_bus::LocalBus;
 use crate::message::{WsError, WsMessage};
 use crate::metrics::Snapshot;
 use crate::options::Options;
+use crate::request::UpgradeRequest;
 use crate::socket;
 use crate::tracker::Tracker;
 
@@ -42,110 +41,24 @@ pub enum Error {
     Stopped,
 }
 
-type BusFactory = Box<dyn FnOnce(BusInbox) -> Box<dyn Bus> + Send>;
-
-/// Entry point: `Roomcast::builder().start()`.
+/// What every clone of a [`Handle`] shares.
 #[derive(Debug)]
-pub struct Roomcast;
-
-impl Roomcast {
-    /// A builder with default options, the in-process bus and no authenticator.
-    pub fn builder() -> Builder {
-        Builder { options: Options::default(), bus: None, auth: None }
-    }
-}
-
-/// Configures and starts one instance.
-pub struct Builder {
-    options: Options,
-    bus: Option<BusFactory>,
-    auth: Option<Arc<dyn Authenticator>>,
-}
-
-impl std::fmt::Debug for Builder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builder").field("options", &self.options).finish_non_exhaustive()
-    }
-}
-
-impl Builder {
-    /// Sets every option.
-    pub fn options(mut self, options: Options) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// Sets the bus: `make` receives this instance's inbox and returns its [`Bus`].
-    /// Default: a private in-process bus (a single node).
-    pub fn bus<B: Bus>(mut self, make: impl FnOnce(BusInbox) -> B + Send + 'static) -> Self {
-        self.bus = Some(Box::new(move |inbox| Box::new(make(inbox)) as Box<dyn Bus>));
-        self
-    }
-
-    /// Decides `authenticate` frames with `auth` instead of handing them to the application.
-    pub fn authenticator(mut self, auth: impl Authenticator) -> Self {
-        self.auth = Some(Arc::new(auth));
-        self
-    }
-
-    /// Starts the hub task. Must be called inside a tokio runtime.
-    pub fn start(self) -> Result<(Handle, Events), Error> {
-        let mut options = self.options;
-        let defaults = HubConfig::default();
-        if options.hub.server_id == defaults.server_id {
-            options.hub.server_id = uuid::Uuid::new_v4().to_string();
-        }
-        if options.hub.hash_seed == defaults.hash_seed {
-            options.hub.hash_seed = uuid::Uuid::new_v4().as_u64_pair().0;
-        }
-        // With no bus, nothing can hear a publish: the hub skips encoding one per send.
-        options.hub.standalone |= self.bus.is_none();
-        let unix_ms =
-            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let hub = Hub::new(options.hub.clone(), Instant::now(), unix_ms)?;
-        let (commands, inbox) = mpsc::channel(options.command_queue.max(1));
-        let (events_tx, events) = mpsc::channel(options.event_queue.max(1));
-        let bus_inbox = BusInbox { commands: commands.downgrade() };
-        let bus = match self.bus {
-            Some(make) => make(bus_inbox),
-            None => Box::new(LocalBus::new().port(bus_inbox)),
-        };
-        let tracker = Arc::new(Tracker::default());
-        let limits =
-            Limits { frames: options.queue_frames.max(1), bytes: options.max_write_buffer_bytes() };
-        let driver = Driver::new(
-            hub,
-            bus,
-            events_tx,
-            self.auth,
-            commands.downgrade(),
-            tracker.clone(),
-            limits,
-        );
-        tokio::spawn(driver.run(inbox));
-        let handle = Handle { shared: Arc::new(Shared { commands, tracker, options }) };
-        Ok((handle, Events { events }))
-    }
-}
-
-#[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     commands: mpsc::Sender<Command>,
     tracker: Arc<Tracker>,
     options: Options,
+    /// The application's handlers and hooks, if it registered any.
+    app: Option<Arc<App>>,
 }
 
-/// Application events ([`Event::Message`], [`Event::Connected`], [`Event::Disconnected`], ...).
-/// Consume them, or drop this to ignore them (events are then discarded).
-#[derive(Debug)]
-pub struct Events {
-    events: mpsc::Receiver<Event>,
-}
-
-impl Events {
-    /// The next event; `None` once the instance has stopped.
-    pub async fn recv(&mut self) -> Option<Event> {
-        self.events.recv().await
+impl Shared {
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        tracker: Arc<Tracker>,
+        options: Options,
+        app: Option<Arc<App>>,
+    ) -> Self {
+        Self { commands, tracker, options, app }
     }
 }
 
@@ -156,6 +69,27 @@ pub struct Handle {
 }
 
 impl Handle {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// Whether connections need their upgrade request kept (for hooks and handlers).
+    pub(crate) fn keeps_requests(&self) -> bool {
+        self.shared.app.is_some()
+    }
+
+    /// Runs the application's `on_connect` hook, if any, on an upgrade request.
+    pub(crate) async fn admit(
+        &self,
+        request: &Option<Arc<UpgradeRequest>>,
+    ) -> Result<Admit, Refuse> {
+        let hook = self.shared.app.as_ref().and_then(|app| app.on_connect.clone());
+        match (hook, request) {
+            (Some(hook), Some(request)) => hook(request.clone()).await,
+            _ => Ok(Admit::new()),
+        }
+    }
+
     /// The instance's options (with the generated server id).
     pub fn options(&self) -> &Options {
         &self.shared.options
@@ -169,9 +103,18 @@ impl Handle {
         M: WsMessage,
         E: WsError,
     {
+        self.serve_socket_as(socket, None).await;
+    }
+
+    pub(crate) async fn serve_socket_as<S, M, E>(&self, socket: S, arrival: Option<Box<Arrival>>)
+    where
+        S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Send + Unpin + 'static,
+        M: WsMessage,
+        E: WsError,
+    {
         let shared = &self.shared;
-        socket::serve(socket, shared.commands.clone(), shared.tracker.clone(), &shared.options)
-            .await;
+        let (commands, tracker) = (shared.commands.clone(), shared.tracker.clone());
+        socket::serve(socket, commands, tracker, &shared.options, arrival).await;
     }
 
     /// Serves one WebSocket whose HTTP upgrade is done, on its plain TCP stream, until it closes.
@@ -179,12 +122,21 @@ impl Handle {
     /// `Parts::read_buf`). This is the fast path: roomcast frames and writes the stream itself,
     /// and the hub task writes a fan-out straight into each socket.
     pub async fn serve_tcp(&self, stream: TcpStream, leftover: Bytes) {
+        self.serve_tcp_as(stream, leftover, None).await;
+    }
+
+    pub(crate) async fn serve_tcp_as(
+        &self,
+        stream: TcpStream,
+        leftover: Bytes,
+        arrival: Option<Box<Arrival>>,
+    ) {
         let shared = &self.shared;
         let _ = stream.set_nodelay(true);
         forget_wakers(&stream);
         let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
         let link = Arc::new(Link::new(stream));
-        let connect = Command::Connect { conn, outbox: Outbox::Link(link.clone()) };
+        let connect = Command::Connect { conn, outbox: Outbox::Link(link.clone()), arrival };
         if !submit(&shared.commands, connect).await {
             return;
         }
@@ -336,18 +288,7 @@ impl Handle {
     /// did not reply, use [`cluster_query`](Self::cluster_query).
     pub async fn presence(&self, room: &str) -> Result<Vec<Member>, Error> {
         let room = room.to_owned();
-        self.call(move |d| {
-            d.hub
-                .presence(&room)
-                .iter()
-                .map(|e| Member {
-                    conn: e.conn,
-                    user_id: e.user_id.map(str::to_owned),
-                    metadata: e.metadata.map(RawValue::to_owned),
-                })
-                .collect()
-        })
-        .await
+        self.call(move |d| d.hub.presence(&room).iter().map(Member::from).collect()).await
     }
 
     /// Whether a user has a session on this instance or, with cluster presence on, a session on
@@ -373,6 +314,110 @@ impl Handle {
         rx.await.map_err(|_| Error::Stopped)
     }
 
+    /// What the hub knows of a local connection now: user, rooms, metadata, times. `None` if it
+    /// is not on this instance (any more).
+    pub async fn connection(&self, conn: ConnId) -> Result<Option<Connection>, Error> {
+        self.call(move |d| {
+            let info = d.hub.connection(conn)?;
+            let (now, wall) = (Instant::now(), SystemTime::now());
+            let wall_of = |at: Instant| wall - now.saturating_duration_since(at);
+            Some(Connection {
+                conn,
+                user_id: info.user_id.map(str::to_owned),
+                rooms: info.rooms().map(str::to_owned).collect(),
+                metadata: info.metadata.map(RawValue::to_owned),
+                connected_at: wall_of(info.connected_at),
+                last_activity: wall_of(info.last_activity),
+            })
+        })
+        .await
+    }
+
+    /// Replaces a local connection's metadata (`null` clears it).
+    pub async fn set_metadata<T: Serialize + ?Sized>(
+        &self,
+        conn: ConnId,
+        metadata: &T,
+    ) -> Result<(), Error> {
+        let metadata = raw(metadata)?;
+        self.hub(move |hub, now| hub.set_metadata(conn, &*metadata, now)).await
+    }
+
+    /// The local connections whose metadata matches `filter`. For every instance, use
+    /// [`cluster_query`](Self::cluster_query) with
+    /// [`Query::Connections`](roomcast_core::Query::Connections).
+    pub async fn connections_matching(&self, filter: MetadataFilter) -> Result<Vec<Member>, Error> {
+        self.call(move |d| d.hub.connections_matching(&filter).iter().map(Member::from).collect())
+            .await
+    }
+
+    /// A send to the members of `room`; add rooms and exceptions, then
+    /// [`emit`](Broadcast::emit).
+    pub fn to(&self, room: impl Into<String>) -> Broadcast {
+        Broadcast::new(self.clone(), Some(vec![room.into()]))
+    }
+
+    /// A send to the members of every room in `rooms`, each connection once.
+    pub fn to_rooms<I: IntoIterator<Item = R>, R: Into<String>>(&self, rooms: I) -> Broadcast {
+        Broadcast::new(self.clone(), Some(rooms.into_iter().map(Into::into).collect()))
+    }
+
+    /// A send to every authenticated connection, on every instance.
+    pub fn broadcast(&self) -> Broadcast {
+        Broadcast::new(self.clone(), None)
+    }
+
+    /// Sends to the members of `rooms` (everyone if it is empty), each connection once, minus
+    /// the members of `except_rooms` and those `exclude` names, on every instance.
+    pub async fn broadcast_rooms<T: Serialize + ?Sized>(
+        &self,
+        rooms: Vec<String>,
+        except_rooms: Vec<String>,
+        event: &str,
+        data: &T,
+        exclude: Exclude,
+    ) -> Result<(), Error> {
+        let (event, data) = (event.to_owned(), raw(data)?);
+        self.hub(move |hub, now| {
+            let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+            let except: Vec<&str> = except_rooms.iter().map(String::as_str).collect();
+            hub.broadcast_rooms(&rooms, &except, &event, &*data, &exclude, now)
+        })
+        .await
+    }
+
+    /// Answers a request with already-serialized data (none: a reply without `data`).
+    pub(crate) async fn reply_raw(
+        &self,
+        conn: ConnId,
+        id: RequestId,
+        data: Option<Box<RawValue>>,
+    ) -> Result<(), Error> {
+        self.hub(move |hub, now| match data {
+            Some(data) => hub.reply(conn, &id, &*data, now),
+            None => hub.reply(conn, &id, &(), now),
+        })
+        .await
+    }
+
+    /// Answers a client's event with an error of the application's own code; with the
+    /// request's `id` if it had one. The connection stays open.
+    pub async fn reply_error(
+        &self,
+        conn: ConnId,
+        id: Option<RequestId>,
+        code: &str,
+        message: &str,
+    ) -> Result<(), Error> {
+        let (code, message) = (code.to_owned(), message.to_owned());
+        self.hub(move |hub, now| hub.reply_error(conn, id.as_ref(), &code, &message, now)).await
+    }
+
+    /// The application cannot keep up with this connection's events: the hub closes it (4009).
+    pub(crate) async fn overload(&self, conn: ConnId) -> Result<(), Error> {
+        self.call(move |d| d.hub.handle_overload(conn, Instant::now())).await
+    }
+
     /// Every counter of this instance.
     pub async fn metrics(&self) -> Result<Snapshot, Error> {
         self.call(|d| d.snapshot()).await
@@ -390,6 +435,34 @@ impl Handle {
     /// Whether `shutdown` has completed (or the hub task ended).
     pub fn is_stopped(&self) -> bool {
         self.shared.commands.is_closed()
+    }
+}
+
+/// A connection as [`Handle::connection`] and [`Socket::info`](crate::Socket::info) report it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Connection {
+    /// The connection.
+    pub conn: ConnId,
+    /// Its user, if authenticated as one.
+    pub user_id: Option<String>,
+    /// Its rooms, in the order it joined them.
+    pub rooms: Vec<String>,
+    /// Its metadata.
+    pub metadata: Option<Box<RawValue>>,
+    /// When it connected.
+    pub connected_at: SystemTime,
+    /// When it was last active (a frame or a pong).
+    pub last_activity: SystemTime,
+}
+
+impl From<&PresenceEntry<'_>> for Member {
+    fn from(e: &PresenceEntry<'_>) -> Self {
+        Member {
+            conn: e.conn,
+            user_id: e.user_id.map(str::to_owned),
+            metadata: e.metadata.map(RawValue::to_owned),
+        }
     }
 }
 

@@ -257,11 +257,9 @@ macro_rules! impl_handler {
             R: IntoReply,
             $($arg: FromEvent,)*
         {
-            #[allow(non_snake_case, unused_variables)]
+            #[allow(non_snake_case)]
             fn call(&self, cx: EventContext) -> BoxFuture {
-                let extracted = (|| -> Result<_, HandlerError> {
-                    Ok(($($arg::from_event(&cx)?,)*))
-                })();
+                let extracted = <($($arg,)*) as FromEvent>::from_event(&cx);
                 let f = self.clone();
                 Box::pin(async move {
                     let ($($arg,)*) = extracted?;
@@ -271,6 +269,28 @@ macro_rules! impl_handler {
         }
     };
 }
+
+/// Extractors in a tuple, extracted left to right; the first failure wins.
+macro_rules! impl_from_event_tuple {
+    ($($arg:ident),*) => {
+        impl<$($arg: FromEvent,)*> FromEvent for ($($arg,)*) {
+            #[allow(unused_variables)]
+            fn from_event(cx: &EventContext) -> Result<Self, HandlerError> {
+                Ok(($($arg::from_event(cx)?,)*))
+            }
+        }
+    };
+}
+
+impl_from_event_tuple!();
+impl_from_event_tuple!(A1);
+impl_from_event_tuple!(A1, A2);
+impl_from_event_tuple!(A1, A2, A3);
+impl_from_event_tuple!(A1, A2, A3, A4);
+impl_from_event_tuple!(A1, A2, A3, A4, A5);
+impl_from_event_tuple!(A1, A2, A3, A4, A5, A6);
+impl_from_event_tuple!(A1, A2, A3, A4, A5, A6, A7);
+impl_from_event_tuple!(A1, A2, A3, A4, A5, A6, A7, A8);
 
 impl_handler!();
 impl_handler!(A1);

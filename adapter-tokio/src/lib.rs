@@ -31,16 +31,22 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod app;
 mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
 mod buffer_pool;
+mod builder;
 mod bus;
 mod codec;
+mod context;
+mod dispatch;
 mod driver;
+mod events;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod handle;
+mod handler;
 mod inbox;
 #[cfg(feature = "jwt")]
 mod jwt;
@@ -54,14 +60,23 @@ mod options;
 mod queue;
 #[cfg(feature = "redis")]
 mod redis_bus;
+mod request;
+mod router;
 mod socket;
 mod tracker;
 mod upgrade;
 mod write_buffer;
 
+pub use app::{Admit, Refuse};
 pub use auth::{AuthFuture, AuthRequest, Authenticator};
+pub use builder::{Builder, Roomcast};
 pub use bus::{Bus, BusMetrics};
-pub use handle::{Builder, Error, Events, Handle, Member, Roomcast};
+pub use context::{Broadcast, Socket};
+pub use events::Events;
+pub use handle::{Connection, Error, Handle, Member};
+pub use handler::{
+    Data, EventContext, EventName, FromEvent, Handler, HandlerError, Id, IntoReply, RawData, State,
+};
 pub use inbox::BusInbox;
 #[cfg(feature = "jwt")]
 pub use jwt::JwtAuth;
@@ -74,6 +89,8 @@ pub use metrics::Snapshot;
 pub use options::{Options, websocket_config};
 #[cfg(feature = "redis")]
 pub use redis_bus::redis_bus;
+pub use request::UpgradeRequest;
 pub use roomcast_core;
 #[cfg(feature = "redis")]
 pub use roomcast_redis;
+pub use router::{Params, Pattern, PatternError};

@@ -2,6 +2,7 @@
 //! hub on roomcast's own socket loop.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -10,6 +11,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+use crate::request::UpgradeRequest;
 use crate::{Handle, upgrade};
 
 /// How long to wait after a failed accept (e.g. no file descriptor left) before the next.
@@ -22,15 +24,23 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Every path is accepted; a request that is not a WebSocket upgrade gets 426.
 pub async fn serve(listener: TcpListener, handle: Handle) -> std::io::Result<()> {
     let service_handle = handle.clone();
-    accept_loop(listener, handle, move || {
+    accept_loop(listener, handle, move |peer| {
         let handle = service_handle.clone();
         hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            let response = upgrade::respond(request.method(), request.headers());
-            if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
-                let on_upgrade = hyper::upgrade::on(&mut request);
-                tokio::spawn(upgrade::take_over(on_upgrade, handle.clone()));
+            let handle = handle.clone();
+            async move {
+                let (method, headers) = (request.method().clone(), request.headers().clone());
+                let uri = request.uri().clone();
+                let response = upgrade::answer(
+                    &method,
+                    &headers,
+                    || Some(hyper::upgrade::on(&mut request)),
+                    || UpgradeRequest::new(method.clone(), uri, headers.clone(), Some(peer)),
+                    handle,
+                )
+                .await;
+                Ok::<_, Infallible>(response)
             }
-            std::future::ready(Ok::<_, Infallible>(response))
         })
     })
     .await
@@ -46,8 +56,14 @@ pub async fn serve_app(
     app: ::axum::Router,
     handle: Handle,
 ) -> std::io::Result<()> {
-    accept_loop(listener, handle, move || {
-        hyper_util::service::TowerToHyperService::new(app.clone())
+    use tower::ServiceExt as _;
+    accept_loop(listener, handle, move |peer| {
+        // The peer's address, for `axum::upgrade` (and for axum's `ConnectInfo` extractor).
+        let app = app.clone().map_request(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(::axum::extract::ConnectInfo(peer));
+            request
+        });
+        hyper_util::service::TowerToHyperService::new(app)
     })
     .await
 }
@@ -55,7 +71,7 @@ pub async fn serve_app(
 /// Accepts until `handle` stops; serves each connection with a service from `make`.
 async fn accept_loop<M, S, B>(listener: TcpListener, handle: Handle, make: M) -> std::io::Result<()>
 where
-    M: Fn() -> S,
+    M: Fn(SocketAddr) -> S,
     S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -80,7 +96,7 @@ where
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), make())
+            .serve_connection(TokioIo::new(stream), make(peer))
             .with_upgrades();
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -18,8 +18,12 @@ pub struct Options {
     pub batch_frames: usize,
     /// Commands queued for the hub task; readers wait (TCP backpressure) when it is full.
     pub command_queue: usize,
-    /// Application events queued before new ones are dropped (and counted).
+    /// Unread events in the [`Events`](crate::Events) stream past which a client's message is
+    /// refused: its connection is closed with 4009 (lifecycle events are never refused).
     pub event_queue: usize,
+    /// A connection's events waiting for the application's handlers past which it is closed
+    /// with 4009: the client sends faster than the application answers.
+    pub max_pending_events: usize,
     /// How long a socket may take to flush its last frames and the close frame.
     pub close_timeout: Duration,
     /// tungstenite read buffer per socket, bytes. Small: most frames are small, and the buffer
@@ -81,6 +85,7 @@ impl Default for Options {
             batch_frames: 64,
             command_queue: 16 * 1024,
             event_queue: 16 * 1024,
+            max_pending_events: 64,
             close_timeout: Duration::from_secs(5),
             read_buffer_bytes: 4 * 1024,
             write_buffer_bytes: 16 * 1024,

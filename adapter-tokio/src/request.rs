@@ -16,7 +16,12 @@ pub struct UpgradeRequest {
 }
 
 impl UpgradeRequest {
-    pub(crate) fn new(method: Method, uri: Uri, headers: HeaderMap, peer: Option<SocketAddr>) -> Self {
+    pub(crate) fn new(
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Self {
         Self { method, uri, headers, peer }
     }
 
@@ -115,10 +120,10 @@ mod tests {
 
     #[test]
     fn path_query_parameters_and_cookies_are_read_as_sent() {
-        let r = request("/room/lobby?token=a%2Bb&name=Ann+Lee&flag&token=second", &[
-            "theme=dark; session=\"abc\"",
-            "other=1",
-        ]);
+        let r = request(
+            "/room/lobby?token=a%2Bb&name=Ann+Lee&flag&token=second",
+            &["theme=dark; session=\"abc\"", "other=1"],
+        );
         assert_eq!(r.path(), "/room/lobby");
         assert_eq!(r.query_param("token").as_deref(), Some("a+b"));
         assert_eq!(r.query_param("name").as_deref(), Some("Ann Lee"));

@@ -27,6 +27,9 @@ pub enum PatternError {
     /// Two parameters with one name.
     #[error("pattern {0:?} names a parameter twice")]
     DuplicateName(String),
+    /// The same pattern was registered already (the first would always win).
+    #[error("pattern {0:?} is registered already")]
+    Duplicate(String),
 }
 
 /// One segment of a pattern.
@@ -66,12 +69,12 @@ impl Pattern {
             let segment = if part.is_empty() {
                 return Err(err(PatternError::EmptySegment));
             } else if let Some(name) = part.strip_prefix(':') {
-                Segment::Param(named(name, &mut names).map_err(|e| err(e))?)
+                Segment::Param(named(name, &mut names).map_err(err)?)
             } else if let Some(name) = part.strip_prefix('*') {
                 if i + 1 != parts.len() {
                     return Err(err(PatternError::RestNotLast));
                 }
-                Segment::Rest(named(name, &mut names).map_err(|e| err(e))?)
+                Segment::Rest(named(name, &mut names).map_err(err)?)
             } else {
                 Segment::Literal((*part).to_owned())
             };
@@ -116,6 +119,17 @@ impl Pattern {
         rest.is_none().then_some(params)
     }
 
+    /// What the pattern matches, whatever its parameters are named.
+    fn shape(&self) -> Vec<(u8, Option<&str>)> {
+        fn literal(s: &Segment) -> Option<&str> {
+            match s {
+                Segment::Literal(l) => Some(l.as_str()),
+                Segment::Param(_) | Segment::Rest(_) => None,
+            }
+        }
+        self.segments.iter().map(|s| (s.rank(), literal(s))).collect()
+    }
+
     /// The specificity key: segment ranks from the left (lower sorts first, wins), then more
     /// segments first.
     fn specificity(&self) -> (Vec<u8>, std::cmp::Reverse<usize>) {
@@ -123,7 +137,10 @@ impl Pattern {
     }
 }
 
-fn named<'a>(name: &'a str, names: &mut Vec<&'a str>) -> Result<String, fn(String) -> PatternError> {
+fn named<'a>(
+    name: &'a str,
+    names: &mut Vec<&'a str>,
+) -> Result<String, fn(String) -> PatternError> {
     if name.is_empty() {
         return Err(PatternError::UnnamedParameter);
     }
@@ -186,15 +203,16 @@ impl<T> Default for Router<T> {
 pub(crate) struct Route<'a, T> {
     pub(crate) target: &'a T,
     /// The pattern that matched; `None` for the fallback.
+    #[cfg_attr(not(test), allow(dead_code))] // the tests check which pattern won
     pub(crate) pattern: Option<&'a Pattern>,
     pub(crate) params: Params,
 }
 
 impl<T> Router<T> {
-    /// Adds a route. A later route with the same pattern as an earlier one is never chosen
-    /// (the first wins), so adding one is refused.
+    /// Adds a route. A later route matching exactly what an earlier one matches (the same
+    /// pattern, perhaps with other parameter names) would never be chosen, so it is refused.
     pub(crate) fn add(&mut self, pattern: Pattern, target: T) -> Result<(), Pattern> {
-        if self.routes.iter().any(|(p, _)| p.segments == pattern.segments) {
+        if self.routes.iter().any(|(p, _)| p.shape() == pattern.shape()) {
             return Err(pattern);
         }
         let key = pattern.specificity();
@@ -215,7 +233,11 @@ impl<T> Router<T> {
                 return Some(Route { target, pattern: Some(pattern), params });
             }
         }
-        self.fallback.as_ref().map(|target| Route { target, pattern: None, params: Params::default() })
+        self.fallback.as_ref().map(|target| Route {
+            target,
+            pattern: None,
+            params: Params::default(),
+        })
     }
 
     /// Whether any route or a fallback is set.
@@ -233,7 +255,9 @@ mod tests {
     fn router(patterns: &[&str]) -> Router<usize> {
         let mut router = Router::default();
         for (i, p) in patterns.iter().enumerate() {
-            router.add(Pattern::parse(p).unwrap_or_else(|e| panic!("{e}")), i).unwrap_or_else(|p| panic!("dup {p}"));
+            router
+                .add(Pattern::parse(p).unwrap_or_else(|e| panic!("{e}")), i)
+                .unwrap_or_else(|p| panic!("dup {p}"));
         }
         router
     }
@@ -247,10 +271,7 @@ mod tests {
         let mut r = router(&["game/*rest", "game/:type/move", "game/chess/move", "chat:message"]);
         r.fallback(99);
         assert_eq!(found(&r, "game/chess/move"), Some((2, vec![])));
-        assert_eq!(
-            found(&r, "game/go/move"),
-            Some((1, vec![("type".into(), "go".into())]))
-        );
+        assert_eq!(found(&r, "game/go/move"), Some((1, vec![("type".into(), "go".into())])));
         assert_eq!(
             found(&r, "game/go/resign"),
             Some((0, vec![("rest".into(), "go/resign".into())]))

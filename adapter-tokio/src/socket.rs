@@ -10,7 +10,7 @@ use roomcast_core::{ConnId, Violation};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
-use crate::driver::{Command, Outbox};
+use crate::driver::{Arrival, Command, Outbox};
 use crate::message::{Incoming, WsError, WsMessage};
 use crate::options::Options;
 use crate::queue::{self, Item};
@@ -22,6 +22,7 @@ pub(crate) async fn serve<S, M, E>(
     commands: mpsc::Sender<Command>,
     tracker: Arc<Tracker>,
     options: &Options,
+    arrival: Option<Box<Arrival>>,
 ) where
     S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Send + Unpin + 'static,
     M: WsMessage,
@@ -31,7 +32,7 @@ pub(crate) async fn serve<S, M, E>(
     let (frames_tx, frames) = queue::queue(options.queue_frames);
     let (close_tx, close) = oneshot::channel();
     let outbox = Outbox::Queue { frames: frames_tx, close: close_tx };
-    if commands.send(Command::Connect { conn, outbox }).await.is_err() {
+    if commands.send(Command::Connect { conn, outbox, arrival }).await.is_err() {
         return;
     }
     tracker.enter();

@@ -2,6 +2,8 @@
 //! a plain TCP stream goes to roomcast's own socket loop (the fast path); any other transport
 //! (TLS, or a server whose connection type roomcast cannot see through) to tungstenite.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderMap, HeaderValue};
@@ -14,7 +16,9 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::Handle;
+use crate::driver::Arrival;
 use crate::options::websocket_config;
+use crate::request::UpgradeRequest;
 
 /// The response to an upgrade request: 101 with the accept key, or why it is refused.
 pub(crate) fn respond(method: &Method, headers: &HeaderMap) -> Response<Full<Bytes>> {
@@ -73,9 +77,52 @@ fn accept_key(
         .map_err(|_| (StatusCode::BAD_REQUEST, "bad Sec-WebSocket-Key\n"))
 }
 
+/// Answers an upgrade request: checks it (RFC 6455), asks the application's `on_connect` hook,
+/// and on 101 takes the connection over once hyper has sent the response. `request` carries what
+/// the application may read of the request (kept only when it has hooks or handlers).
+pub(crate) async fn answer(
+    method: &Method,
+    headers: &HeaderMap,
+    on_upgrade: impl FnOnce() -> Option<OnUpgrade>,
+    request: impl FnOnce() -> UpgradeRequest,
+    handle: Handle,
+) -> Response<Full<Bytes>> {
+    let response = respond(method, headers);
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return response;
+    }
+    let request = handle.keeps_requests().then(|| Arc::new(request()));
+    let admit = match handle.admit(&request).await {
+        Ok(admit) => admit,
+        Err(refuse) => return refused(refuse.status, &refuse.message),
+    };
+    if admit
+        .identity
+        .as_ref()
+        .and_then(|i| i.user_id.as_ref())
+        .is_some_and(|user| !(1..=roomcast_core::MAX_USER_ID_BYTES).contains(&user.len()))
+    {
+        tracing::error!("on_connect admitted a user id that is empty or too long");
+        return refused(StatusCode::INTERNAL_SERVER_ERROR, "invalid user id\n");
+    }
+    let Some(on_upgrade) = on_upgrade() else {
+        return refused(StatusCode::UPGRADE_REQUIRED, "connection not upgradable\n");
+    };
+    let arrival = (request.is_some() || admit.identity.is_some() || !admit.rooms.is_empty())
+        .then(|| Box::new(Arrival { request, admit }));
+    tokio::spawn(take_over(on_upgrade, handle, arrival));
+    response
+}
+
+fn refused(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(message.to_owned())));
+    *response.status_mut() = status;
+    response
+}
+
 /// Waits for the upgrade to complete, then serves the socket until it closes (a plain TCP
 /// stream in a task of its own).
-pub(crate) async fn take_over(on_upgrade: OnUpgrade, handle: Handle) {
+async fn take_over(on_upgrade: OnUpgrade, handle: Handle, arrival: Option<Box<Arrival>>) {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(e) => {
@@ -88,20 +135,24 @@ pub(crate) async fn take_over(on_upgrade: OnUpgrade, handle: Handle) {
         // for its whole life.
         Ok(parts) => {
             let (stream, leftover) = (parts.io.into_inner(), parts.read_buf);
-            tokio::spawn(async move { handle.serve_tcp(stream, leftover).await });
+            tokio::spawn(async move { handle.serve_tcp_as(stream, leftover, arrival).await });
         }
         // Boxed: this path is rare, and every connection's task is as large as its largest
         // state.
-        Err(upgraded) => Box::pin(serve_other(upgraded, handle)).await,
+        Err(upgraded) => Box::pin(serve_other(upgraded, handle, arrival)).await,
     }
 }
 
 /// Serves an upgraded stream that is not a plain TCP stream through tungstenite.
-async fn serve_other(upgraded: hyper::upgrade::Upgraded, handle: Handle) {
+async fn serve_other(
+    upgraded: hyper::upgrade::Upgraded,
+    handle: Handle,
+    arrival: Option<Box<Arrival>>,
+) {
     let config = websocket_config(handle.options());
     let socket =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-    handle.serve_socket(socket).await;
+    handle.serve_socket_as(socket, arrival).await;
 }
 
 #[cfg(test)]

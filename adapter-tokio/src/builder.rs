@@ -1,0 +1,261 @@
+//! Configuring and starting an instance: options, the bus, authentication, and the application's
+//! handlers and hooks.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use roomcast_core::{DisconnectReason, Hub, HubConfig, Identity};
+use tokio::sync::mpsc;
+
+use crate::app::{Admit, App, Refuse};
+use crate::auth::{AuthFuture, AuthRequest, Authenticator};
+use crate::bus::Bus;
+use crate::context::Socket;
+use crate::dispatch::Dispatcher;
+use crate::driver::Driver;
+use crate::events::{self, Events};
+use crate::handle::{Error, Handle, Shared};
+use crate::handler::{self, Handler, StateMap};
+use crate::inbox::BusInbox;
+use crate::link::Limits;
+use crate::local_bus::LocalBus;
+use crate::options::Options;
+use crate::request::UpgradeRequest;
+use crate::router::{Pattern, PatternError, Router};
+use crate::tracker::Tracker;
+
+type BusFactory = Box<dyn FnOnce(BusInbox) -> Box<dyn Bus> + Send>;
+
+/// Entry point: `Roomcast::builder()`, then handlers and options, then `start()`.
+#[derive(Debug)]
+pub struct Roomcast;
+
+impl Roomcast {
+    /// A builder with default options, the in-process bus, no authenticator and no handlers.
+    pub fn builder() -> Builder {
+        Builder {
+            options: Options::default(),
+            bus: None,
+            auth: None,
+            router: Router::default(),
+            on_connect: None,
+            on_disconnect: None,
+            state: StateMap::default(),
+        }
+    }
+}
+
+/// Configures and starts one instance.
+///
+/// ```no_run
+/// use roomcast_tokio::{Admit, Data, Refuse, Roomcast, Socket, UpgradeRequest};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let (handle, _events) = Roomcast::builder()
+///     // The room is in the URL, as in /room/lobby.
+///     .on_connect(|request: UpgradeRequest| async move {
+///         match request.path().strip_prefix("/room/") {
+///             Some(room) if !room.is_empty() => Ok(Admit::new().join(room)),
+///             _ => Err(Refuse::status(404, "no such room")),
+///         }
+///     })
+///     .on("chat:message", |socket: Socket, Data(text): Data<String>| async move {
+///         for room in socket.rooms().await? {
+///             socket.to(room).emit("chat:message", &text).await?;
+///         }
+///         Ok::<_, roomcast_tokio::HandlerError>(())
+///     })
+///     .start()?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// roomcast_tokio::serve(listener, handle).await?;
+/// # Ok(()) }
+/// ```
+pub struct Builder {
+    options: Options,
+    bus: Option<BusFactory>,
+    auth: Option<Arc<dyn Authenticator>>,
+    router: Router<handler::BoxHandler>,
+    on_connect: Option<crate::app::ConnectHook>,
+    on_disconnect: Option<crate::app::DisconnectHook>,
+    state: StateMap,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Sets every option.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets the bus: `make` receives this instance's inbox and returns its [`Bus`].
+    /// Default: a private in-process bus (a single node).
+    pub fn bus<B: Bus>(mut self, make: impl FnOnce(BusInbox) -> B + Send + 'static) -> Self {
+        self.bus = Some(Box::new(move |inbox| Box::new(make(inbox)) as Box<dyn Bus>));
+        self
+    }
+
+    /// Decides `authenticate` frames with `auth` instead of handing them to the application.
+    pub fn authenticator(mut self, auth: impl Authenticator) -> Self {
+        self.auth = Some(Arc::new(auth));
+        self
+    }
+
+    /// Decides `authenticate` frames with an async function of the request: `Ok(identity)`
+    /// accepts (the client gets `connected`), `Err(reason)` rejects (close 4003). A decision
+    /// that takes longer than 3 × `auth_timeout` is overtaken by close 4001.
+    pub fn on_authenticate<F, Fut>(self, decide: F) -> Self
+    where
+        F: Fn(AuthRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Identity, String>> + Send + 'static,
+    {
+        self.authenticator(FnAuthenticator(decide))
+    }
+
+    /// Routes client events matching `pattern` to `handler`. A pattern is an event name
+    /// (`"chat:message"`), or `/`-separated segments with parameters (`"game/:type/:action"`,
+    /// `"files/*path"`); the most specific pattern wins, see [`Pattern`]. Its arguments are
+    /// extractors ([`Socket`], [`Data`](crate::Data), [`Params`](crate::Params),
+    /// [`State`](crate::State), [`Id`](crate::Id), ...), and its return value answers the
+    /// request ([`IntoReply`](crate::IntoReply)).
+    ///
+    /// # Panics
+    /// If `pattern` does not parse or was registered already: a programming error, found at
+    /// start-up. [`try_on`](Self::try_on) returns the error instead.
+    pub fn on<H: Handler<Args>, Args: 'static>(self, pattern: &str, handler: H) -> Self {
+        match self.try_on(pattern, handler) {
+            Ok(builder) => builder,
+            Err(e) => panic!("roomcast: route {pattern:?}: {e}"),
+        }
+    }
+
+    /// [`on`](Self::on), returning an error for a bad or repeated pattern.
+    pub fn try_on<H: Handler<Args>, Args: 'static>(
+        mut self,
+        pattern: &str,
+        handler: H,
+    ) -> Result<Self, PatternError> {
+        let pattern = Pattern::parse(pattern)?;
+        self.router
+            .add(pattern, handler::boxed(handler))
+            .map_err(|p| PatternError::Duplicate(p.as_str().to_owned()))?;
+        Ok(self)
+    }
+
+    /// Routes every client event that no pattern matches to `handler`. Without a fallback, such
+    /// an event is answered with an error of code `unknown_event`.
+    pub fn fallback<H: Handler<Args>, Args: 'static>(mut self, handler: H) -> Self {
+        self.router.fallback(handler::boxed(handler));
+        self
+    }
+
+    /// Adds a value of the application's state, for the [`State`](crate::State) extractor (one
+    /// value per type; a second of the same type replaces the first).
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Runs `hook` on every WebSocket upgrade request, before it is answered: it may refuse
+    /// with an HTTP status ([`Refuse`]), or let the connection in ([`Admit`]): as a user
+    /// identified at the upgrade (a cookie, a header, a token in the query), with metadata,
+    /// joining rooms (the room named in the URL).
+    pub fn on_connect<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(UpgradeRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Admit, Refuse>> + Send + 'static,
+    {
+        self.on_connect =
+            Some(Arc::new(move |request: Arc<UpgradeRequest>| Box::pin(hook((*request).clone()))));
+        self
+    }
+
+    /// Runs `hook` when a connection is gone, with the reason, after every handler of its
+    /// events has run. Never skipped: an application's own maps of connections stay true.
+    pub fn on_disconnect<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_disconnect = Some(Arc::new(move |socket, reason| Box::pin(hook(socket, reason))));
+        self
+    }
+
+    /// Starts the hub task (and, with handlers, the task that runs them). Must be called inside
+    /// a tokio runtime.
+    pub fn start(self) -> Result<(Handle, Events), Error> {
+        let mut options = self.options;
+        let defaults = HubConfig::default();
+        if options.hub.server_id == defaults.server_id {
+            options.hub.server_id = uuid::Uuid::new_v4().to_string();
+        }
+        if options.hub.hash_seed == defaults.hash_seed {
+            options.hub.hash_seed = uuid::Uuid::new_v4().as_u64_pair().0;
+        }
+        // With no bus, nothing can hear a publish: the hub skips encoding one per send.
+        options.hub.standalone |= self.bus.is_none();
+        let unix_ms =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let hub = Hub::new(options.hub.clone(), Instant::now(), unix_ms)?;
+        let app = App {
+            router: self.router,
+            on_connect: self.on_connect,
+            on_disconnect: self.on_disconnect,
+            state: Arc::new(self.state),
+        };
+        let app = (app.routes_events() || app.on_connect.is_some()).then(|| Arc::new(app));
+        let (commands, inbox) = mpsc::channel(options.command_queue.max(1));
+        let (events_tx, events) = events::events(options.event_queue);
+        let bus_inbox = BusInbox { commands: commands.downgrade() };
+        let bus = match self.bus {
+            Some(make) => make(bus_inbox),
+            None => Box::new(LocalBus::new().port(bus_inbox)),
+        };
+        let tracker = Arc::new(Tracker::default());
+        let limits =
+            Limits { frames: options.queue_frames.max(1), bytes: options.max_write_buffer_bytes() };
+        let max_pending = options.max_pending_events;
+        let handle = Handle::new(Arc::new(Shared::new(
+            commands.clone(),
+            tracker.clone(),
+            options,
+            app.clone(),
+        )));
+        let mut driver = Driver::new(
+            hub,
+            bus,
+            events_tx.clone(),
+            self.auth,
+            commands.downgrade(),
+            tracker,
+            limits,
+        );
+        if let Some(app) = app.filter(|app| app.routes_events()) {
+            let (to_app, from_hub) = mpsc::unbounded_channel();
+            driver.route_to(to_app);
+            let dispatcher = Dispatcher::new(app, handle.clone(), Some(events_tx), max_pending);
+            tokio::spawn(dispatcher.run(from_hub));
+        }
+        tokio::spawn(driver.run(inbox));
+        Ok((handle, events))
+    }
+}
+
+/// An [`Authenticator`] from an async function.
+struct FnAuthenticator<F>(F);
+
+impl<F, Fut> Authenticator for FnAuthenticator<F>
+where
+    F: Fn(AuthRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Identity, String>> + Send + 'static,
+{
+    fn authenticate(&self, request: AuthRequest) -> AuthFuture<'_> {
+        Box::pin((self.0)(request))
+    }
+}
