@@ -1,6 +1,7 @@
 //! What an application registers: handlers by event pattern, a fallback, hooks around a
 //! connection's life, and state for the extractors.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub(crate) type DisconnectHook =
 #[derive(Default)]
 pub(crate) struct App {
     pub(crate) router: Router<BoxHandler>,
+    /// Routes on a frame's `path`, by event name (moost's `@Message("join", "/chat/:room")`).
+    pub(crate) paths: HashMap<String, Router<BoxHandler>>,
     pub(crate) on_connect: Option<ConnectHook>,
     pub(crate) on_disconnect: Option<DisconnectHook>,
     pub(crate) state: Arc<StateMap>,
@@ -46,9 +49,23 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
+    /// The route of an event: on its path first (when it has one and routes are given for the
+    /// event), else on its name, else the fallback.
+    pub(crate) fn route<'a>(
+        &'a self,
+        event: &str,
+        path: Option<&str>,
+    ) -> Option<crate::router::Route<'a, BoxHandler>> {
+        let on_path = path.and_then(|path| {
+            let routes = self.paths.get(event)?;
+            routes.find(path.strip_prefix('/').unwrap_or(path))
+        });
+        on_path.or_else(|| self.router.find(event))
+    }
+
     /// Whether events go to handlers (rather than only to the [`Events`](crate::Events) stream).
     pub(crate) fn routes_events(&self) -> bool {
-        !self.router.is_empty() || self.on_disconnect.is_some()
+        !self.router.is_empty() || !self.paths.is_empty() || self.on_disconnect.is_some()
     }
 }
 

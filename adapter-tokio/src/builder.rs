@@ -1,6 +1,7 @@
 //! Configuring and starting an instance: options, the bus, authentication, and the application's
 //! handlers and hooks.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -39,6 +40,7 @@ impl Roomcast {
             bus: None,
             auth: None,
             router: Router::default(),
+            paths: HashMap::new(),
             on_connect: None,
             on_disconnect: None,
             state: StateMap::default(),
@@ -76,6 +78,7 @@ pub struct Builder {
     bus: Option<BusFactory>,
     auth: Option<Arc<dyn Authenticator>>,
     router: Router<handler::BoxHandler>,
+    paths: HashMap<String, Router<handler::BoxHandler>>,
     on_connect: Option<crate::app::ConnectHook>,
     on_disconnect: Option<crate::app::DisconnectHook>,
     state: StateMap,
@@ -148,6 +151,33 @@ impl Builder {
         Ok(self)
     }
 
+    /// Routes client events named `event` whose frame carries a `path` matching `path_pattern`
+    /// to `handler`, as moost's `@Message("join", "/chat/:room")`: the path's parameters are the
+    /// handler's [`Params`](crate::Params). A leading `/` is ignored on both sides. An event whose
+    /// path matches none of its path routes (or that has no path) is routed on its name.
+    ///
+    /// # Panics
+    /// If `path_pattern` does not parse or was registered already for `event`.
+    pub fn on_path<H: Handler<Args>, Args: 'static>(
+        mut self,
+        event: &str,
+        path_pattern: &str,
+        handler: H,
+    ) -> Self {
+        let source = path_pattern.strip_prefix('/').unwrap_or(path_pattern);
+        let added = Pattern::parse(source).and_then(|pattern| {
+            self.paths
+                .entry(event.to_owned())
+                .or_default()
+                .add(pattern, handler::boxed(handler))
+                .map_err(|p| PatternError::Duplicate(p.as_str().to_owned()))
+        });
+        if let Err(e) = added {
+            panic!("roomcast: route {event:?} on path {path_pattern:?}: {e}");
+        }
+        self
+    }
+
     /// Routes every client event that no pattern matches to `handler`. Without a fallback, such
     /// an event is answered with an error of code `unknown_event`.
     pub fn fallback<H: Handler<Args>, Args: 'static>(mut self, handler: H) -> Self {
@@ -205,6 +235,7 @@ impl Builder {
         let hub = Hub::new(options.hub.clone(), Instant::now(), unix_ms)?;
         let app = App {
             router: self.router,
+            paths: self.paths,
             on_connect: self.on_connect,
             on_disconnect: self.on_disconnect,
             state: Arc::new(self.state),

@@ -118,7 +118,9 @@ impl Dispatcher {
                 slot.user = user_id.as_deref().map(Arc::from);
                 self.pass_on(Event::Connected { conn, user_id });
             }
-            Event::Message { conn, event, data, id } => self.message(conn, event, data, id),
+            Event::Message { conn, event, data, id, path } => {
+                self.message(conn, event, data, id, path);
+            }
             Event::Disconnected { conn, reason } => {
                 if let Some(slot) = self.conns.remove(&conn) {
                     if self.app.on_disconnect.is_some() {
@@ -139,16 +141,18 @@ impl Dispatcher {
         event: String,
         data: Option<Box<RawValue>>,
         id: Option<RequestId>,
+        path: Option<Box<str>>,
     ) {
         let Some(slot) = self.conns.get(&conn) else { return };
         let socket = self.socket(conn, slot);
         let lane = slot.lane.clone();
-        let job = match self.app.router.find(&event) {
+        let job = match self.app.route(&event, path.as_deref()) {
             Some(route) => {
                 let handler = route.target.clone();
                 let cx = EventContext {
                     socket: socket.clone(),
                     event,
+                    path,
                     data,
                     id,
                     params: route.params,

@@ -98,6 +98,7 @@ impl From<crate::Error> for HandlerError {
 pub struct EventContext {
     pub(crate) socket: Socket,
     pub(crate) event: String,
+    pub(crate) path: Option<Box<str>>,
     pub(crate) data: Option<Box<RawValue>>,
     pub(crate) id: Option<RequestId>,
     pub(crate) params: Params,
@@ -181,6 +182,16 @@ pub struct EventName(pub String);
 impl FromEvent for EventName {
     fn from_event(cx: &EventContext) -> Result<Self, HandlerError> {
         Ok(Self(cx.event.clone()))
+    }
+}
+
+/// The frame's `path`, if it had one (moost-style: `{"event":"message","path":"/chat/general"}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagePath(pub Option<String>);
+
+impl FromEvent for MessagePath {
+    fn from_event(cx: &EventContext) -> Result<Self, HandlerError> {
+        Ok(Self(cx.path.as_deref().map(str::to_owned)))
     }
 }
 

@@ -75,7 +75,8 @@ pub use context::{Broadcast, Socket};
 pub use events::Events;
 pub use handle::{Connection, Error, Handle, Member};
 pub use handler::{
-    Data, EventContext, EventName, FromEvent, Handler, HandlerError, Id, IntoReply, RawData, State,
+    Data, EventContext, EventName, FromEvent, Handler, HandlerError, Id, IntoReply, MessagePath,
+    RawData, State,
 };
 pub use inbox::BusInbox;
 #[cfg(feature = "jwt")]

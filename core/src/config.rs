@@ -105,6 +105,12 @@ pub struct HubConfig {
     /// sends are delivered locally and not published (no envelope is encoded per send).
     /// Default: `false`. The tokio adapter sets it when it runs with no bus.
     pub standalone: bool,
+    /// Every connection joins a room named by its own id when it is authenticated, as ignis
+    /// does, so that a send to that room (an emitter's `toRoom(clientId)`) reaches it. The
+    /// room counts toward `max_rooms_per_conn` and is listed in its rooms, but the client is
+    /// not told with `joined` (it did not ask, and a client rejoining after a reconnect must
+    /// not rejoin its old id). Default: `false`.
+    pub own_room: bool,
 }
 
 impl Default for HubConfig {
@@ -126,6 +132,7 @@ impl Default for HubConfig {
             peer_timeout: Duration::from_secs(10),
             hash_seed: 0,
             standalone: false,
+            own_room: false,
         }
     }
 }

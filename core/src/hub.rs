@@ -231,6 +231,11 @@ impl Hub {
         let frame = wire::connected_frame(id, identity.user_id.as_deref(), time);
         self.transmit(vec![id], frame);
         self.event(Event::Connected { conn: id, user_id: identity.user_id });
+        if self.config.own_room {
+            // Left out only when the configuration's limits forbid it (no room at all, or names
+            // shorter than an id): nothing a client can cause.
+            let _ = self.join_room(id, &id.to_string(), false);
+        }
         self.arm(id);
         Ok(())
     }

@@ -46,6 +46,9 @@ pub struct ClientFrame<'a> {
     pub data: Option<&'a RawValue>,
     /// The request id, a JSON string or number.
     pub id: Option<RequestId>,
+    /// An optional path the application routes on (moost-style, e.g. `/chat/general`),
+    /// 1..=256 bytes.
+    pub path: Option<String>,
 }
 
 /// Why a client frame was refused (sent back as the `message` of a `bad_frame` error).
@@ -64,6 +67,9 @@ pub enum FrameError {
     /// `id` is neither a string nor a number.
     #[error("\"id\" must be a string or a number")]
     BadId,
+    /// `path` is not a string of 1 to 256 bytes.
+    #[error("\"path\" must be a string of 1 to 256 bytes")]
+    BadPath,
     /// Arrays and objects nested deeper than [`MAX_DEPTH`].
     #[error("nested deeper than 100 levels")]
     TooDeep,
@@ -77,6 +83,8 @@ struct RawFrame<'a> {
     data: Option<&'a RawValue>,
     #[serde(borrow, default)]
     id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    path: Option<&'a RawValue>,
 }
 
 /// Parses one client text frame.
@@ -104,8 +112,18 @@ pub fn parse_client_frame(bytes: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
         None => None,
         Some(raw_id) => Some(RequestId::from_raw(raw_id).ok_or(FrameError::BadId)?),
     };
-    Ok(ClientFrame { event, data: raw.data, id })
+    let path = match raw.path.map(RawValue::get) {
+        None | Some("null") => None,
+        Some(json) => match serde_json::from_str::<Cow<'_, str>>(json) {
+            Ok(path) if (1..=MAX_PATH_BYTES).contains(&path.len()) => Some(path.into_owned()),
+            _ => return Err(FrameError::BadPath),
+        },
+    };
+    Ok(ClientFrame { event, data: raw.data, id, path })
 }
+
+/// Longest `path` of a client frame, in bytes.
+pub const MAX_PATH_BYTES: usize = 256;
 
 /// Whether `event` is a valid event name (1..=128 bytes).
 pub fn valid_event(event: &str) -> bool {

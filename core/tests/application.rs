@@ -215,3 +215,21 @@ fn a_send_to_several_rooms_reaches_each_member_once_on_every_instance_minus_the_
         Err(HubError::InvalidRoom { .. })
     ));
 }
+
+#[test]
+fn with_own_rooms_a_connection_is_in_a_room_named_by_its_id_without_being_told() {
+    let mut cluster = Cluster::new(1, |_| HubConfig { own_room: true, ..HubConfig::default() });
+    let a = conn(1);
+    connect(&mut cluster, 0, a);
+    let now = cluster.now();
+    assert_eq!(cluster.hub(0).rooms_of(a).collect::<Vec<_>>(), [a.to_string()]);
+    cluster
+        .hub(0)
+        .broadcast_rooms(&[&a.to_string()], &[], "direct", &1, &Exclude::none(), now)
+        .unwrap();
+    cluster.drive().unwrap();
+    assert_eq!(
+        frames(&mut cluster, 0, a),
+        [json!({"event":"direct","room":a.to_string(),"data":1})]
+    );
+}

@@ -158,7 +158,7 @@ fn unknown_events_go_to_the_application_which_may_reply_with_the_same_id() {
     let a = conns[0];
     cluster.frame(0, a, r#"{"event":"getTime","data":{"tz":"UTC"},"id":"req-9"}"#).unwrap();
     let events = cluster.take_events(0);
-    let [Event::Message { conn: c, event, data, id }] = events.as_slice() else {
+    let [Event::Message { conn: c, event, data, id, .. }] = events.as_slice() else {
         panic!("expected one Message, got {events:?}");
     };
     assert_eq!((*c, event.as_str()), (a, "getTime"));

@@ -52,6 +52,7 @@ impl Hub {
                 event: frame.event.into_owned(),
                 data: frame.data.map(RawValue::to_owned),
                 id: frame.id,
+                path: frame.path.map(String::into_boxed_str),
             }),
         }
     }
