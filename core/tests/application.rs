@@ -233,3 +233,29 @@ fn with_own_rooms_a_connection_is_in_a_room_named_by_its_id_without_being_told()
         [json!({"event":"direct","room":a.to_string(),"data":1})]
     );
 }
+
+#[test]
+fn a_frame_with_a_path_is_the_applications_whatever_its_name_and_a_bad_path_is_refused() {
+    let mut cluster = Cluster::new(1, |_| HubConfig::default());
+    let a = conn(1);
+    connect(&mut cluster, 0, a);
+    cluster.take_events(0);
+    let frame = r#"{"event":"join","path":"/chat/general","data":{"name":"ann"},"id":1}"#;
+    cluster.frame(0, a, frame).unwrap();
+    let messages: Vec<_> = cluster
+        .take_events(0)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message { event, path, .. } => Some((event, path)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(messages, [("join".to_owned(), Some("/chat/general".into()))]);
+    assert!(cluster.hub(0).rooms_of(a).next().is_none(), "not the system join");
+
+    for bad in [r#"{"event":"x","path":7}"#, r#"{"event":"x","path":""}"#] {
+        cluster.frame(0, a, bad).unwrap();
+        let got = frames(&mut cluster, 0, a);
+        assert_eq!(got[0]["data"]["code"], "bad_frame", "{bad}");
+    }
+}

@@ -43,10 +43,12 @@ impl Hub {
                 let id = frame.id.as_ref();
                 self.error(conn, ErrorCode::Unauthenticated, "authenticate first", None, id);
             }
-            "join" => self.on_join(conn, &frame),
-            "leave" => self.on_leave(conn, &frame),
-            "publish" => self.on_publish(conn, &frame),
-            "presence" => self.on_presence(conn, &frame),
+            // A frame with a `path` is the application's, whatever its name (moost's `join`
+            // on `/chat/general`): system events never carry one.
+            "join" if frame.path.is_none() => self.on_join(conn, &frame),
+            "leave" if frame.path.is_none() => self.on_leave(conn, &frame),
+            "publish" if frame.path.is_none() => self.on_publish(conn, &frame),
+            "presence" if frame.path.is_none() => self.on_presence(conn, &frame),
             _ => self.event(Event::Message {
                 conn,
                 event: frame.event.into_owned(),
