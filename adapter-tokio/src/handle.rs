@@ -351,6 +351,17 @@ impl Handle {
             .await
     }
 
+    /// Sends `{"event","data"}` to each of `conns` once, wherever they are.
+    pub async fn send_to_conns<T: Serialize + ?Sized>(
+        &self,
+        conns: Vec<ConnId>,
+        event: &str,
+        data: &T,
+    ) -> Result<(), Error> {
+        let (event, data) = (event.to_owned(), raw(data)?);
+        self.hub(move |hub, now| hub.send_to_conns(&conns, &event, &*data, now)).await
+    }
+
     /// A send to the members of `room`; add rooms and exceptions, then
     /// [`emit`](Broadcast::emit).
     pub fn to(&self, room: impl Into<String>) -> Broadcast {

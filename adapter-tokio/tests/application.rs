@@ -318,6 +318,11 @@ async fn rooms_exceptions_and_metadata_from_handlers() {
     assert_eq!(speaker.recv().await["data"], 1);
     let info = handle.connection(both_id.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(info.rooms, ["a", "b"]);
+
+    let both_conn = both_id.parse().unwrap();
+    handle.send_to_conns(vec![both_conn, both_conn], "listed", &2).await.unwrap();
+    assert_eq!(both.recv().await, json!({"event":"listed","data":2}));
+    both.expect_nothing_pending().await;
 }
 
 #[tokio::test]

@@ -259,3 +259,20 @@ fn a_frame_with_a_path_is_the_applications_whatever_its_name_and_a_bad_path_is_r
         assert_eq!(got[0]["data"]["code"], "bad_frame", "{bad}");
     }
 }
+
+#[test]
+fn a_send_to_a_list_of_connections_reaches_each_once_wherever_it_is() {
+    let mut cluster = Cluster::new(2, |_| HubConfig::default());
+    let (a, b, c, d) = (conn(1), conn(2), conn(3), conn(4));
+    connect(&mut cluster, 0, a);
+    connect(&mut cluster, 0, b);
+    connect(&mut cluster, 1, c);
+    connect(&mut cluster, 1, d);
+    let now = cluster.now();
+    cluster.hub(0).send_to_conns(&[a, c, a, conn(9)], "hi", &1, now).unwrap();
+    cluster.drive().unwrap();
+    assert_eq!(frames(&mut cluster, 0, a), [json!({"event":"hi","data":1})]);
+    assert_eq!(frames(&mut cluster, 1, c), [json!({"event":"hi","data":1})]);
+    assert!(frames(&mut cluster, 0, b).is_empty());
+    assert!(frames(&mut cluster, 1, d).is_empty());
+}

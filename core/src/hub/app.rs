@@ -121,6 +121,49 @@ impl Hub {
         Ok(())
     }
 
+    /// Sends `{"event","data"}` to each of `conns` once, wherever they are: the local ones in one
+    /// frame serialized once, each of the others through the bus (an envelope per connection).
+    /// A connection named twice gets it once.
+    pub fn send_to_conns<T: Serialize + ?Sized>(
+        &mut self,
+        conns: &[ConnId],
+        event: &str,
+        data: &T,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.advance(now);
+        let data = to_data(event, data)?;
+        let mut local: Vec<ConnId> = Vec::new();
+        let mut remote: Vec<ConnId> = Vec::new();
+        for conn in conns {
+            let list = if self.conns.contains_key(conn) { &mut local } else { &mut remote };
+            if !list.contains(conn) {
+                list.push(*conn);
+            }
+        }
+        if !local.is_empty() {
+            let frame = ServerFrame { event, room: None, data: data.as_deref(), id: None }.encode();
+            self.transmit(local, frame);
+        }
+        if self.config.standalone {
+            return Ok(());
+        }
+        for conn in remote {
+            let target = conn.to_string();
+            self.publish(&Delivery {
+                kind: TargetKind::Client,
+                target: Some(&target),
+                event,
+                data: data.as_deref(),
+                exclude_conns: &[],
+                exclude_users: &[],
+                rooms: &[],
+                except_rooms: &[],
+            });
+        }
+        Ok(())
+    }
+
     /// Sends `{"event","data"}` to one connection, on this instance or (through the bus) on any
     /// other. `data` is serialized once; `()` or `null` sends no `data`.
     pub fn send<T: Serialize + ?Sized>(
