@@ -9,7 +9,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use roomcast_core::{DisconnectReason, Hub, HubConfig, Identity};
 use tokio::sync::mpsc;
 
-use crate::app::{Admit, App, Refuse};
+use crate::admit::{Admit, Refuse};
+use crate::app::App;
 use crate::auth::{AuthFuture, AuthRequest, Authenticator};
 use crate::bus::Bus;
 use crate::context::Socket;
@@ -79,7 +80,7 @@ pub struct Builder {
     auth: Option<Arc<dyn Authenticator>>,
     router: Router<handler::BoxHandler>,
     paths: HashMap<String, Router<handler::BoxHandler>>,
-    on_connect: Option<crate::app::ConnectHook>,
+    on_connect: Option<crate::admit::ConnectHook>,
     on_disconnect: Option<crate::app::DisconnectHook>,
     state: StateMap,
 }
@@ -240,7 +241,8 @@ impl Builder {
             on_disconnect: self.on_disconnect,
             state: Arc::new(self.state),
         };
-        let app = (app.routes_events() || app.on_connect.is_some()).then(|| Arc::new(app));
+        let keeps_requests = app.routes_events() || app.on_connect.is_some();
+        let on_connect = app.on_connect.clone();
         let (commands, inbox) = mpsc::channel(options.command_queue.max(1));
         let (events_tx, events) = events::events(options.event_queue);
         let bus_inbox = BusInbox { commands: commands.downgrade() };
@@ -256,7 +258,8 @@ impl Builder {
             commands.clone(),
             tracker.clone(),
             options,
-            app.clone(),
+            on_connect,
+            keeps_requests,
         )));
         let mut driver = Driver::new(
             hub,
@@ -267,7 +270,8 @@ impl Builder {
             tracker,
             limits,
         );
-        if let Some(app) = app.filter(|app| app.routes_events()) {
+        if app.routes_events() {
+            let app = Arc::new(app);
             let (to_app, from_hub) = mpsc::unbounded_channel();
             driver.route_to(to_app);
             let dispatcher = Dispatcher::new(app, handle.clone(), Some(events_tx), max_pending);

@@ -168,3 +168,21 @@ impl Broadcast {
         self.handle.broadcast_rooms(rooms, self.except_rooms, event, data, self.exclude).await
     }
 }
+
+impl Handle {
+    /// A send to the members of `room`; add rooms and exceptions, then
+    /// [`emit`](Broadcast::emit).
+    pub fn to(&self, room: impl Into<String>) -> Broadcast {
+        Broadcast::new(self.clone(), Some(vec![room.into()]))
+    }
+
+    /// A send to the members of every room in `rooms`, each connection once.
+    pub fn to_rooms<I: IntoIterator<Item = R>, R: Into<String>>(&self, rooms: I) -> Broadcast {
+        Broadcast::new(self.clone(), Some(rooms.into_iter().map(Into::into).collect()))
+    }
+
+    /// A send to every authenticated connection, on every instance.
+    pub fn broadcast(&self) -> Broadcast {
+        Broadcast::new(self.clone(), None)
+    }
+}

@@ -19,18 +19,10 @@ use tokio::sync::mpsc;
 
 use crate::app::App;
 use crate::context::Socket;
+use crate::events::ToApp;
 use crate::handle::Handle;
 use crate::handler::{EventContext, HandlerError, Outcome};
 use crate::request::UpgradeRequest;
-
-/// What the hub task hands the dispatcher, in the hub's order.
-#[derive(Debug)]
-pub(crate) enum ToApp {
-    /// A connection opened, with the request that opened it (before any of its events).
-    Opened { conn: ConnId, request: Option<Arc<UpgradeRequest>> },
-    /// An event of the hub.
-    Event(Event),
-}
 
 /// One thing a connection's lane runs.
 enum Job {

@@ -15,13 +15,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-use crate::app::Admit;
+use crate::admit::Admit;
 use crate::auth::{AuthRequest, Authenticator};
 use crate::buffer_pool::BufferPool;
 use crate::bus::Bus;
 use crate::codec::put_frame;
-use crate::dispatch::ToApp;
-use crate::events::EventSender;
+use crate::events::{EventSender, ToApp};
 use crate::link::{Limits, Link, Push};
 use crate::metrics::Metrics;
 use crate::queue::{Item, PushError};

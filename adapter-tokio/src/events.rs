@@ -1,10 +1,13 @@
-//! The application's event stream, without the silent loss of a bounded channel.
+//! Where the hub task's events go: the application's event stream (without the silent loss of
+//! a bounded channel), and what it hands the dispatcher of the application's handlers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use roomcast_core::Event;
+use roomcast_core::{ConnId, Event};
 use tokio::sync::mpsc;
+
+use crate::request::UpgradeRequest;
 
 /// Application events ([`Event::Message`], [`Event::Connected`], [`Event::Disconnected`], ...),
 /// in the hub's order. Consume them, or drop this to ignore them.
@@ -60,4 +63,13 @@ pub(crate) fn events(limit: usize) -> (EventSender, Events) {
     let waiting = Arc::new(AtomicUsize::new(0));
     let sender = EventSender { events: tx, waiting: waiting.clone(), limit: limit.max(1) };
     (sender, Events { events: rx, waiting })
+}
+
+/// What the hub task hands the dispatcher, in the hub's order.
+#[derive(Debug)]
+pub(crate) enum ToApp {
+    /// A connection opened, with the request that opened it (before any of its events).
+    Opened { conn: ConnId, request: Option<Arc<UpgradeRequest>> },
+    /// An event of the hub.
+    Event(Event),
 }

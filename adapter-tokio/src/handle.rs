@@ -14,8 +14,7 @@ use serde_json::value::RawValue;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::app::{Admit, App, Refuse};
-use crate::context::Broadcast;
+use crate::admit::{Admit, ConnectHook, Refuse};
 use crate::driver::{Arrival, Command, Driver, Outbox, submit};
 use crate::link::Link;
 use crate::link_task;
@@ -42,13 +41,23 @@ pub enum Error {
 }
 
 /// What every clone of a [`Handle`] shares.
-#[derive(Debug)]
 pub(crate) struct Shared {
     commands: mpsc::Sender<Command>,
     tracker: Arc<Tracker>,
     options: Options,
-    /// The application's handlers and hooks, if it registered any.
-    app: Option<Arc<App>>,
+    /// The application's `on_connect` hook.
+    on_connect: Option<ConnectHook>,
+    /// Whether connections keep their upgrade request (the application has hooks or handlers).
+    keeps_requests: bool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("options", &self.options)
+            .field("on_connect", &self.on_connect.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -56,9 +65,10 @@ impl Shared {
         commands: mpsc::Sender<Command>,
         tracker: Arc<Tracker>,
         options: Options,
-        app: Option<Arc<App>>,
+        on_connect: Option<ConnectHook>,
+        keeps_requests: bool,
     ) -> Self {
-        Self { commands, tracker, options, app }
+        Self { commands, tracker, options, on_connect, keeps_requests }
     }
 }
 
@@ -75,7 +85,7 @@ impl Handle {
 
     /// Whether connections need their upgrade request kept (for hooks and handlers).
     pub(crate) fn keeps_requests(&self) -> bool {
-        self.shared.app.is_some()
+        self.shared.keeps_requests
     }
 
     /// Runs the application's `on_connect` hook, if any, on an upgrade request.
@@ -83,8 +93,7 @@ impl Handle {
         &self,
         request: &Option<Arc<UpgradeRequest>>,
     ) -> Result<Admit, Refuse> {
-        let hook = self.shared.app.as_ref().and_then(|app| app.on_connect.clone());
-        match (hook, request) {
+        match (&self.shared.on_connect, request) {
             (Some(hook), Some(request)) => hook(request.clone()).await,
             _ => Ok(Admit::new()),
         }
@@ -360,22 +369,6 @@ impl Handle {
     ) -> Result<(), Error> {
         let (event, data) = (event.to_owned(), raw(data)?);
         self.hub(move |hub, now| hub.send_to_conns(&conns, &event, &*data, now)).await
-    }
-
-    /// A send to the members of `room`; add rooms and exceptions, then
-    /// [`emit`](Broadcast::emit).
-    pub fn to(&self, room: impl Into<String>) -> Broadcast {
-        Broadcast::new(self.clone(), Some(vec![room.into()]))
-    }
-
-    /// A send to the members of every room in `rooms`, each connection once.
-    pub fn to_rooms<I: IntoIterator<Item = R>, R: Into<String>>(&self, rooms: I) -> Broadcast {
-        Broadcast::new(self.clone(), Some(rooms.into_iter().map(Into::into).collect()))
-    }
-
-    /// A send to every authenticated connection, on every instance.
-    pub fn broadcast(&self) -> Broadcast {
-        Broadcast::new(self.clone(), None)
     }
 
     /// Sends to the members of `rooms` (everyone if it is empty), each connection once, minus

@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod admit;
 mod app;
 mod auth;
 #[cfg(feature = "axum")]
@@ -67,7 +68,7 @@ mod tracker;
 mod upgrade;
 mod write_buffer;
 
-pub use app::{Admit, Refuse};
+pub use admit::{Admit, Refuse};
 pub use auth::{AuthFuture, AuthRequest, Authenticator};
 pub use builder::{Builder, Roomcast};
 pub use bus::{Bus, BusMetrics};
