@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use hyper::StatusCode;
-use roomcast_core::Identity;
+use roomcast_core::{CloseCode, Identity};
 use serde::Serialize;
 
 use crate::request::UpgradeRequest;
@@ -25,6 +25,8 @@ pub(crate) type ConnectHook = Arc<
 pub struct Admit {
     pub(crate) identity: Option<Identity>,
     pub(crate) rooms: Vec<String>,
+    /// Set by a [`Refuse::close`]: upgraded only to be closed.
+    pub(crate) close: Option<(CloseCode, String)>,
 }
 
 impl Admit {
@@ -69,12 +71,18 @@ impl Admit {
     }
 }
 
-/// `on_connect` turns the connection away: the upgrade is answered with an HTTP status instead
-/// of 101, and no WebSocket is opened.
+/// `on_connect` turns the connection away: with an HTTP status instead of 101 (no WebSocket is
+/// opened), or with a WebSocket close code right after the upgrade (for clients that cannot
+/// read an HTTP status, as browsers cannot).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refuse {
-    pub(crate) status: StatusCode,
-    pub(crate) message: String,
+    pub(crate) how: Refusal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Status(StatusCode, String),
+    Close(CloseCode, String),
 }
 
 impl Refuse {
@@ -85,7 +93,7 @@ impl Refuse {
             .ok()
             .filter(|s| s.is_client_error() || s.is_server_error())
             .unwrap_or(StatusCode::FORBIDDEN);
-        Self { status, message: message.into() }
+        Self { how: Refusal::Status(status, message.into()) }
     }
 
     /// 401 Unauthorized.
@@ -96,5 +104,11 @@ impl Refuse {
     /// 403 Forbidden.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::status(403, message)
+    }
+
+    /// Upgrades, then closes at once with `code` (e.g. 4003) and `reason`, before anything else
+    /// is sent.
+    pub fn close(code: u16, reason: impl Into<String>) -> Self {
+        Self { how: Refusal::Close(CloseCode(code), reason.into()) }
     }
 }

@@ -235,16 +235,30 @@ impl Decoder {
     }
 }
 
-/// The status code of a close frame's payload; a payload of one byte is malformed.
+/// The status code of a close frame's payload (RFC 6455, 5.5.1 and 7.4): a payload of one byte,
+/// and a code that may not be sent in a close frame, are protocol errors; a reason that is not
+/// UTF-8 is invalid data.
 fn close_code(payload: &[u8]) -> Result<Option<u16>, Violation> {
     match payload {
         [] => Ok(None),
         [a, b, reason @ ..] => {
+            let code = u16::from_be_bytes([*a, *b]);
+            if !sendable_close_code(code) {
+                return Err(Violation::Framing("invalid close code"));
+            }
             std::str::from_utf8(reason).map_err(|_| Violation::InvalidUtf8)?;
-            Ok(Some(u16::from_be_bytes([*a, *b])))
+            Ok(Some(code))
         }
         [_] => Err(Violation::Framing("close payload of one byte")),
     }
+}
+
+/// Whether an endpoint may send `code` in a close frame: the codes RFC 6455 defines for that
+/// (1000-1003, 1007-1011) and the ones registered since (1012-1014), and the ranges for
+/// libraries and applications (3000-4999). 1004 is reserved; 1005, 1006 and 1015 are for
+/// reporting only; everything else below 3000 is unassigned, and above 4999 out of range.
+pub(crate) fn sendable_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// Undoes the client's masking (RFC 6455, 5.3).
@@ -355,6 +369,29 @@ mod tests {
         assert_eq!(
             decode_all(&mut Decoder::new(64), &client(0x88, b"")),
             Ok(vec![Decoded::Close(None)])
+        );
+    }
+
+    #[test]
+    fn close_codes_that_may_not_be_sent_and_a_bad_reason_are_violations() {
+        let close = |code: u16, reason: &[u8]| {
+            let mut payload = code.to_be_bytes().to_vec();
+            payload.extend_from_slice(reason);
+            decode_all(&mut Decoder::new(64), &client(0x88, &payload))
+        };
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+            4000, 4999,
+        ] {
+            assert_eq!(close(code, b"ok"), Ok(vec![Decoded::Close(Some(code))]), "{code}");
+        }
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+            assert_eq!(close(code, b""), Err(Violation::Framing("invalid close code")), "{code}");
+        }
+        assert_eq!(close(1000, &[0xce, 0xba, 0xe1]), Err(Violation::InvalidUtf8), "cut UTF-8");
+        assert_eq!(
+            decode_all(&mut Decoder::new(64), &client(0x88, &[0x03])),
+            Err(Violation::Framing("close payload of one byte"))
         );
     }
 

@@ -276,14 +276,19 @@ impl Driver {
         if let Some(to_app) = &self.to_app {
             let _ = to_app.send(ToApp::Opened { conn, request });
         }
-        let opened = match admit.identity {
-            Some(identity) => self.hub.handle_connect_as(conn, identity, now),
-            None => self.hub.handle_connect(conn, now),
+        let refused = admit.close.is_some();
+        let opened = match (admit.close, admit.identity) {
+            (Some((code, reason)), _) => self.hub.handle_connect_refused(conn, code, reason, now),
+            (None, Some(identity)) => self.hub.handle_connect_as(conn, identity, now),
+            (None, None) => self.hub.handle_connect(conn, now),
         };
         if let Err(e) = opened {
             // A duplicate id, or an identity the hub refuses (checked at the upgrade already).
             tracing::warn!(%conn, error = %e, "connection refused by the hub");
             self.outboxes.remove(&conn);
+            return;
+        }
+        if refused {
             return;
         }
         for room in &admit.rooms {

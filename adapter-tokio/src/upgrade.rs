@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::Handle;
+use crate::admit::{Admit, Refusal, Refuse};
 use crate::driver::Arrival;
 use crate::options::websocket_config;
 use crate::request::UpgradeRequest;
@@ -94,7 +95,10 @@ pub(crate) async fn answer(
     let request = handle.keeps_requests().then(|| Arc::new(request()));
     let admit = match handle.admit(&request).await {
         Ok(admit) => admit,
-        Err(refuse) => return refused(refuse.status, &refuse.message),
+        Err(Refuse { how: Refusal::Status(status, message) }) => return refused(status, &message),
+        Err(Refuse { how: Refusal::Close(code, reason) }) => {
+            Admit { close: Some((code, reason)), ..Admit::default() }
+        }
     };
     if admit
         .identity
@@ -108,8 +112,8 @@ pub(crate) async fn answer(
     let Some(on_upgrade) = on_upgrade() else {
         return refused(StatusCode::UPGRADE_REQUIRED, "connection not upgradable\n");
     };
-    let arrival = (request.is_some() || admit.identity.is_some() || !admit.rooms.is_empty())
-        .then(|| Box::new(Arrival { request, admit }));
+    let plain = admit.identity.is_none() && admit.rooms.is_empty() && admit.close.is_none();
+    let arrival = (request.is_some() || !plain).then(|| Box::new(Arrival { request, admit }));
     tokio::spawn(take_over(on_upgrade, handle, arrival));
     response
 }

@@ -165,6 +165,9 @@ async fn a_panicking_handler_gets_its_client_an_internal_error_and_the_server_li
 async fn on_connect_reads_the_request_refuses_with_a_status_and_admits_users_into_rooms() {
     let builder = Roomcast::builder()
         .on_connect(|request: UpgradeRequest| async move {
+            if request.path() == "/banned" {
+                return Err(Refuse::close(4003, "banned"));
+            }
             let Some(room) = request.path().strip_prefix("/room/") else {
                 return Err(Refuse::status(404, "no such room"));
             };
@@ -189,6 +192,8 @@ async fn on_connect_reads_the_request_refuses_with_a_status_and_admits_users_int
     let (_handle, _events, addr) = start_with(builder).await;
 
     assert_eq!(connect_to(addr, "/elsewhere", &[]).await.err(), Some(404));
+    let mut banned = connect_to(addr, "/banned", &[]).await.unwrap();
+    assert_eq!(banned.close_code().await, 4003, "closed after the upgrade, before any frame");
     assert_eq!(
         connect_to(addr, "/room/lobby", &[("cookie", "session=forged")]).await.err(),
         Some(401)

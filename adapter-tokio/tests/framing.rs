@@ -303,3 +303,18 @@ async fn the_hub_decides_a_violation_close_so_the_application_and_the_metrics_se
     let metrics = handle.metrics().await.unwrap();
     assert_eq!(metrics.closes().get(&1002), Some(&1), "{:?}", metrics.closes());
 }
+
+#[tokio::test]
+async fn a_close_code_that_may_not_be_sent_fails_the_connection_with_1002() {
+    let (_handle, _events, addr) = start(options()).await;
+    for code in [0u16, 999, 1005, 1006, 1015, 2000, 5000] {
+        let mut client = Raw::connect(addr, &[]).await;
+        assert_eq!(client.json().await["event"], "connected");
+        client.send(&frame(0x88, &code.to_be_bytes())).await;
+        assert_eq!(client.close_code().await, 1002, "close code {code}");
+    }
+    let mut valid = Raw::connect(addr, &[]).await;
+    assert_eq!(valid.json().await["event"], "connected");
+    valid.send(&frame(0x88, &4000u16.to_be_bytes())).await;
+    assert_eq!(valid.close_code().await, 4000, "a valid code is echoed");
+}

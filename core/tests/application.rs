@@ -276,3 +276,19 @@ fn a_send_to_a_list_of_connections_reaches_each_once_wherever_it_is() {
     assert!(frames(&mut cluster, 0, b).is_empty());
     assert!(frames(&mut cluster, 1, d).is_empty());
 }
+
+#[test]
+fn a_connection_refused_at_the_upgrade_is_closed_before_anything_is_sent_to_it() {
+    let mut cluster = Cluster::new(1, |_| HubConfig::default());
+    let a = conn(1);
+    let now = cluster.now();
+    cluster.hub(0).handle_connect_refused(a, CloseCode(4003), "banned", now).unwrap();
+    cluster.drive().unwrap();
+    assert!(frames(&mut cluster, 0, a).is_empty(), "no connected frame");
+    assert_eq!(cluster.record(0).closes, [(a, CloseCode(4003))]);
+    let gone = cluster.take_events(0).into_iter().any(|e| {
+        matches!(e, Event::Disconnected { conn, reason } if conn == a && reason == roomcast_core::DisconnectReason::Closed(CloseCode(4003)))
+    });
+    assert!(gone);
+    assert_eq!(cluster.hub(0).connection_count(), 0);
+}

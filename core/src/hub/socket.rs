@@ -10,11 +10,35 @@ use crate::{
     AuthMode, CloseCode, ConnId, DisconnectReason, HubError, Identity, RoomAcl, Violation,
 };
 
+/// How a connection starts.
+enum Opening {
+    /// As the configuration's [`AuthMode`] says.
+    AsConfigured,
+    /// Authenticated at once with this identity.
+    As(Identity),
+    /// Closed at once with this code and reason.
+    Refused(CloseCode, Cow<'static, str>),
+}
+
 impl Hub {
     /// A socket opened. With [`AuthMode::Anonymous`] the connection is authenticated at once and
     /// sent `connected`; otherwise it has `auth_timeout` to send `authenticate`.
     pub fn handle_connect(&mut self, conn: ConnId, now: Instant) -> Result<(), HubError> {
-        self.open(conn, None, now)
+        self.open(conn, Opening::AsConfigured, now)
+    }
+
+    /// A socket opened that the application turns away at once (its upgrade hook chose a close
+    /// code rather than an HTTP status): the connection is closed with `code` and `reason`
+    /// before anything else is sent to it, and the application sees it go with
+    /// [`DisconnectReason::Closed`].
+    pub fn handle_connect_refused(
+        &mut self,
+        conn: ConnId,
+        code: CloseCode,
+        reason: impl Into<Cow<'static, str>>,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.open(conn, Opening::Refused(code, reason.into()), now)
     }
 
     /// A socket opened whose client the driver or the application already identified (at the
@@ -32,15 +56,10 @@ impl Hub {
                 return Err(HubError::InvalidUser);
             }
         }
-        self.open(conn, Some(identity), now)
+        self.open(conn, Opening::As(identity), now)
     }
 
-    fn open(
-        &mut self,
-        conn: ConnId,
-        identity: Option<Identity>,
-        now: Instant,
-    ) -> Result<(), HubError> {
+    fn open(&mut self, conn: ConnId, opening: Opening, now: Instant) -> Result<(), HubError> {
         let now = self.advance(now);
         if self.conns.contains_key(&conn) {
             return Err(HubError::DuplicateConn(conn));
@@ -65,12 +84,16 @@ impl Hub {
             self.close_conn(conn, CloseCode::GOING_AWAY, super::SHUTDOWN_REASON);
             return Ok(());
         }
-        match identity {
-            Some(identity) => self.admit(conn, identity, now)?,
-            None if self.config.auth == AuthMode::Anonymous => {
+        match opening {
+            Opening::As(identity) => self.admit(conn, identity, now)?,
+            Opening::AsConfigured if self.config.auth == AuthMode::Anonymous => {
                 self.admit(conn, Identity::anonymous(), now)?;
             }
-            None => {}
+            Opening::AsConfigured => {}
+            Opening::Refused(code, reason) => {
+                self.close_conn(conn, code, reason);
+                return Ok(());
+            }
         }
         self.arm(conn);
         Ok(())
