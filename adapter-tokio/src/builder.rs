@@ -274,7 +274,7 @@ impl Builder {
             let app = Arc::new(app);
             let (to_app, from_hub) = mpsc::unbounded_channel();
             driver.route_to(to_app);
-            let dispatcher = Dispatcher::new(app, handle.clone(), Some(events_tx), max_pending);
+            let dispatcher = Dispatcher::new(app, handle.downgrade(), Some(events_tx), max_pending);
             tokio::spawn(dispatcher.run(from_hub));
         }
         tokio::spawn(driver.run(inbox));

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::app::App;
 use crate::context::Socket;
 use crate::events::ToApp;
-use crate::handle::Handle;
+use crate::handle::WeakHandle;
 use crate::handler::{EventContext, HandlerError, Outcome};
 use crate::request::UpgradeRequest;
 
@@ -61,7 +61,8 @@ struct Slot {
 /// The dispatcher task's state.
 pub(crate) struct Dispatcher {
     app: Arc<App>,
-    handle: Handle,
+    /// Weak: handlers must not keep the instance alive once the application let go of it.
+    handle: WeakHandle,
     conns: HashMap<ConnId, Slot>,
     /// Events the handlers do not take, for the [`Events`](crate::Events) stream.
     rest: Option<crate::events::EventSender>,
@@ -71,7 +72,7 @@ pub(crate) struct Dispatcher {
 impl Dispatcher {
     pub(crate) fn new(
         app: Arc<App>,
-        handle: Handle,
+        handle: WeakHandle,
         rest: Option<crate::events::EventSender>,
         max_pending: usize,
     ) -> Self {
@@ -116,8 +117,9 @@ impl Dispatcher {
             Event::Disconnected { conn, reason } => {
                 if let Some(slot) = self.conns.remove(&conn) {
                     if self.app.on_disconnect.is_some() {
-                        let socket = self.socket(conn, &slot);
-                        self.enqueue(conn, &slot.lane, socket, Job::Gone(reason));
+                        if let Some(socket) = self.socket(conn, &slot) {
+                            self.enqueue(conn, &slot.lane, socket, Job::Gone(reason));
+                        }
                     }
                 }
                 self.pass_on(Event::Disconnected { conn, reason });
@@ -136,7 +138,7 @@ impl Dispatcher {
         path: Option<Box<str>>,
     ) {
         let Some(slot) = self.conns.get(&conn) else { return };
-        let socket = self.socket(conn, slot);
+        let Some(socket) = self.socket(conn, slot) else { return };
         let lane = slot.lane.clone();
         let job = match self.app.route(&event, path.as_deref()) {
             Some(route) => {
@@ -157,14 +159,11 @@ impl Dispatcher {
         self.enqueue(conn, &lane, socket, job);
     }
 
-    fn socket(&self, conn: ConnId, slot: &Slot) -> Socket {
-        Socket::new(
-            conn,
-            slot.user.clone(),
-            slot.request.clone(),
-            slot.connected_at,
-            self.handle.clone(),
-        )
+    /// The connection for a handler; `None` once the application has let go of every handle
+    /// (the instance is going away: nothing more runs).
+    fn socket(&self, conn: ConnId, slot: &Slot) -> Option<Socket> {
+        let handle = self.handle.upgrade()?;
+        Some(Socket::new(conn, slot.user.clone(), slot.request.clone(), slot.connected_at, handle))
     }
 
     /// Appends a job to a lane, and starts its worker if none runs.
@@ -177,10 +176,11 @@ impl Dispatcher {
         if !gone && guard.jobs.len() >= self.max_pending {
             guard.overloaded = true;
             drop(guard);
-            let handle = self.handle.clone();
-            tokio::spawn(async move {
-                let _ = handle.overload(conn).await;
-            });
+            if let Some(handle) = self.handle.upgrade() {
+                tokio::spawn(async move {
+                    let _ = handle.overload(conn).await;
+                });
+            }
             return;
         }
         guard.jobs.push_back(job);

@@ -273,9 +273,6 @@ impl Driver {
         self.metrics.connections_opened += 1;
         self.outboxes.insert(conn, outbox);
         let Arrival { request, admit } = arrival.map(|a| *a).unwrap_or_default();
-        if let Some(to_app) = &self.to_app {
-            let _ = to_app.send(ToApp::Opened { conn, request });
-        }
         let refused = admit.close.is_some();
         let opened = match (admit.close, admit.identity) {
             (Some((code, reason)), _) => self.hub.handle_connect_refused(conn, code, reason, now),
@@ -287,6 +284,10 @@ impl Driver {
             tracing::warn!(%conn, error = %e, "connection refused by the hub");
             self.outboxes.remove(&conn);
             return;
+        }
+        // Before the hub's outputs of this connection are carried out (its `Connected`).
+        if let Some(to_app) = &self.to_app {
+            let _ = to_app.send(ToApp::Opened { conn, request });
         }
         if refused {
             return;

@@ -78,9 +78,25 @@ pub struct Handle {
     shared: Arc<Shared>,
 }
 
+/// A [`Handle`] that does not keep the instance running, for the application's own tasks
+/// (the dispatcher of handlers): the instance stops when the last real handle and socket are
+/// gone, as without handlers.
+#[derive(Clone, Debug)]
+pub(crate) struct WeakHandle(std::sync::Weak<Shared>);
+
+impl WeakHandle {
+    pub(crate) fn upgrade(&self) -> Option<Handle> {
+        self.0.upgrade().map(|shared| Handle { shared })
+    }
+}
+
 impl Handle {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakHandle {
+        WeakHandle(Arc::downgrade(&self.shared))
     }
 
     /// Whether connections need their upgrade request kept (for hooks and handlers).
