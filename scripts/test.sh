@@ -3,8 +3,8 @@
 #
 #   bash scripts/test.sh
 #
-# It installs what it needs (chromium, redis-server, cargo-fuzz) or stops with a clear
-# message. Nothing is skipped silently. FUZZ_SECONDS (default 20) bounds each fuzz target's run.
+# It installs what it needs (chromium, redis-server, cargo-fuzz, the Autobahn testsuite from
+# PyPI into target/) or stops with a clear message. Nothing is skipped silently. FUZZ_SECONDS (default 20) bounds each fuzz target's run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +36,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests (unit, property, simulation, corpus replay, end-to-end, doc)"
 cargo test --workspace --locked
+
+step "WebSocket conformance: the Autobahn testsuite on both transports (scripts/autobahn.sh)"
+bash scripts/autobahn.sh
 
 step "benches compile and run once in test mode"
 cargo test -p roomcast-benches --benches --locked

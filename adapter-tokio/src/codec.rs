@@ -90,14 +90,17 @@ pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
 pub(crate) enum Decoded {
     /// A whole text message, valid UTF-8.
     Text(Bytes),
-    /// A whole binary message (its bytes are not kept: the protocol refuses binary).
-    Binary,
+    /// A whole binary message (the protocol refuses binary; the echo mode sends it back).
+    Binary(Bytes),
     /// A ping, with the payload the pong must echo.
     Ping(Bytes),
     /// A pong.
     Pong,
     /// A close frame, with its status code if it had one.
     Close(Option<u16>),
+    /// The client broke the protocol here: the last item of a [`Decoder::feed`] that fails, after
+    /// the frames decoded before the violation (so that they reach the hub first).
+    Violation(Violation),
 }
 
 /// A fragmented message being put together.
@@ -123,9 +126,18 @@ impl Decoder {
         Self { max, partial: Vec::new(), message: None }
     }
 
-    /// Decodes what `input` completes, appending each message or control frame to `out`. After
-    /// an error the stream cannot be decoded any further.
+    /// Decodes what `input` completes, appending each message or control frame to `out`; on a
+    /// violation, also appends [`Decoded::Violation`] and returns it. After an error the stream
+    /// cannot be decoded any further.
     pub(crate) fn feed(&mut self, input: &[u8], out: &mut Vec<Decoded>) -> Result<(), Violation> {
+        let fed = self.feed_frames(input, out);
+        if let Err(violation) = fed {
+            out.push(Decoded::Violation(violation));
+        }
+        fed
+    }
+
+    fn feed_frames(&mut self, input: &[u8], out: &mut Vec<Decoded>) -> Result<(), Violation> {
         if self.partial.is_empty() {
             let used = self.decode(input, out)?;
             if used < input.len() {
@@ -226,7 +238,7 @@ impl Decoder {
             return Ok(());
         }
         if !text {
-            out.push(Decoded::Binary);
+            out.push(Decoded::Binary(bytes.into()));
             return Ok(());
         }
         std::str::from_utf8(&bytes).map_err(|_| Violation::InvalidUtf8)?;

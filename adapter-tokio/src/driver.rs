@@ -41,6 +41,10 @@ pub(crate) enum Command {
     Connect { conn: ConnId, outbox: Outbox, arrival: Option<Box<Arrival>> },
     /// A text frame.
     Frame { conn: ConnId, frame: Bytes },
+    /// Conformance testing (`Options::echo`): send this text message back to its sender.
+    EchoText { conn: ConnId, payload: Bytes },
+    /// Conformance testing (`Options::echo`): send this binary message back to its sender.
+    EchoBinary { conn: ConnId, payload: Bytes },
     /// The client broke the protocol; the hub decides the close.
     Violation { conn: ConnId, violation: Violation },
     /// A ping or pong from the peer.
@@ -65,6 +69,9 @@ impl std::fmt::Debug for Command {
             Self::Connect { conn, .. } => write!(f, "Connect({conn})"),
             Self::Frame { conn, frame } => write!(f, "Frame({conn}, {} bytes)", frame.len()),
             Self::Violation { conn, violation } => write!(f, "Violation({conn}, {violation})"),
+            Self::EchoText { conn, payload } | Self::EchoBinary { conn, payload } => {
+                write!(f, "Echo({conn}, {} bytes)", payload.len())
+            }
             Self::Alive(conn) => write!(f, "Alive({conn})"),
             Self::Disconnect(conn) => write!(f, "Disconnect({conn})"),
             Self::Bus { channel, .. } => write!(f, "Bus({channel})"),
@@ -248,6 +255,8 @@ impl Driver {
         match command {
             Command::Connect { conn, outbox, arrival } => self.connect(conn, outbox, arrival),
             Command::Frame { conn, frame } => self.hub.handle_frame(conn, &frame, now),
+            Command::EchoText { conn, payload } => self.echo(conn, false, payload),
+            Command::EchoBinary { conn, payload } => self.echo(conn, true, payload),
             Command::Violation { conn, violation } => {
                 self.hub.handle_violation(conn, violation, now);
             }
@@ -355,6 +364,29 @@ impl Driver {
                 Some(Outbox::Queue { .. }) => {}
                 None => {}
             }
+        }
+    }
+
+    /// Sends a message back to its sender as it came (conformance testing only), through the
+    /// same writes as every frame.
+    fn echo(&mut self, conn: ConnId, binary: bool, payload: Bytes) {
+        match self.outboxes.get(&conn) {
+            Some(Outbox::Link(link)) => {
+                let opcode = OpCode::Data(if binary { Data::Binary } else { Data::Text });
+                let framed = put_frame(&mut self.batch, opcode, &payload);
+                match link.push(&self.batch, framed, self.limits, &mut self.buffers) {
+                    Push::Queued { first: true } => self.dirty.push(link.clone()),
+                    Push::Full => self.slow.push(conn),
+                    Push::Queued { first: false } | Push::Gone => {}
+                }
+            }
+            Some(Outbox::Queue { frames, .. }) => {
+                let item = if binary { Item::Binary(payload) } else { Item::Frame(payload) };
+                if frames.push(item) == Err(PushError::Full) {
+                    self.slow.push(conn);
+                }
+            }
+            None => {}
         }
     }
 

@@ -23,8 +23,6 @@ use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 
 use crate::buffer_pool::BufferPool;
-use roomcast_core::Violation;
-
 use crate::codec::{self, Decoded, Decoder, Head};
 use crate::write_buffer::WriteBuffer;
 
@@ -318,9 +316,8 @@ impl Link {
             Err(e) => return Read::Failed(e),
         }
         if decode && filled > 0 {
-            if let Err(violation) = decoder.feed(&buf[..filled], decoded) {
-                return Read::Violation(violation);
-            }
+            // A violation ends `decoded`, after the frames before it.
+            let _ = decoder.feed(&buf[..filled], decoded);
         }
         Read::Some
     }
@@ -365,5 +362,4 @@ pub(crate) enum Read {
     Some,
     Eof,
     Failed(io::Error),
-    Violation(Violation),
 }

@@ -43,9 +43,7 @@ pub(crate) async fn serve(
 ) {
     let mut task = Task::new(link, conn, commands, options);
     let mut decoded = Vec::new();
-    if let Some(command) = task.take_leftover(leftover, &mut decoded) {
-        submit(&task.commands, command).await;
-    }
+    task.take_leftover(leftover, &mut decoded);
     loop {
         // Waits while the hub's queue is full: backpressure reaches the client through TCP.
         for item in std::mem::take(&mut decoded) {
@@ -60,13 +58,11 @@ pub(crate) async fn serve(
         match task.link.next_event(status.blocked, task.deadline.as_mut()).await {
             Wake::Woken => {}
             Wake::Writable => task.link.write_drained(),
-            Wake::Readable => match task.read(&mut decoded) {
-                Some(Some(command)) => {
-                    submit(&task.commands, command).await;
+            Wake::Readable => {
+                if !task.read(&mut decoded) {
+                    break;
                 }
-                Some(None) => {}
-                None => break,
-            },
+            }
             Wake::Failed => break,
             Wake::Deadline => {
                 tracing::debug!(conn = %task.conn, "close handshake timed out");
@@ -98,6 +94,8 @@ struct Task {
     deadline: Option<Pin<Box<Sleep>>>,
     /// Our side of the TCP stream is shut (our close frame is out).
     shut: bool,
+    /// Conformance testing: messages are echoed, not handed to the hub's protocol.
+    echo: bool,
 }
 
 impl Task {
@@ -118,16 +116,16 @@ impl Task {
             close_timeout: options.close_timeout,
             deadline: None,
             shut: false,
+            echo: options.echo,
         }
     }
 
-    /// Decodes the bytes that came behind the upgrade request; returns what the hub is to be
-    /// told. The leftover may be a slice of the HTTP server's read buffer: it is let go now, not
-    /// with the connection.
-    fn take_leftover(&mut self, leftover: Bytes, decoded: &mut Vec<Decoded>) -> Option<Command> {
-        let early = self.decoder.feed(&leftover, decoded);
+    /// Decodes the bytes that came behind the upgrade request (a violation among them ends
+    /// `decoded`). The leftover may be a slice of the HTTP server's read buffer: it is let go
+    /// now, not with the connection.
+    fn take_leftover(&mut self, leftover: Bytes, decoded: &mut Vec<Decoded>) {
+        let _ = self.decoder.feed(&leftover, decoded);
         drop(leftover);
-        early.err().and_then(|violation| self.violation(violation))
     }
 
     /// Moves the close handshake on; `true` when the connection is over: writing failed, or
@@ -153,17 +151,16 @@ impl Task {
         self.shut && self.peer_closed
     }
 
-    /// One read into `decoded`; `None` when the stream ended, else what the hub is to be told.
-    fn read(&mut self, decoded: &mut Vec<Decoded>) -> Option<Option<Command>> {
+    /// One read into `decoded` (a violation ends it); `false` when the stream ended.
+    fn read(&mut self, decoded: &mut Vec<Decoded>) -> bool {
         let decode = self.phase != Phase::Draining;
         match self.link.read(&mut self.decoder, decoded, decode) {
-            Read::Some => Some(None),
-            Read::Eof => None,
+            Read::Some => true,
+            Read::Eof => false,
             Read::Failed(e) => {
                 tracing::debug!(conn = %self.conn, error = %e, "socket read ended");
-                None
+                false
             }
-            Read::Violation(violation) => Some(self.violation(violation)),
         }
     }
 
@@ -175,6 +172,8 @@ impl Task {
                 Command::Alive(self.conn)
             }
             Decoded::Pong => Command::Alive(self.conn),
+            // After the frames decoded before it, which reached the hub first.
+            Decoded::Violation(violation) => return self.violation(violation),
             Decoded::Close(code) => {
                 self.peer_closed = true;
                 // Answer with the peer's code (RFC 6455, 5.5.1), unless our close went first.
@@ -187,8 +186,14 @@ impl Task {
                 Command::Disconnect(self.conn)
             }
             _ if self.phase != Phase::Open => return None,
+            Decoded::Text(payload) if self.echo => Command::EchoText { conn: self.conn, payload },
+            Decoded::Binary(payload) if self.echo => {
+                Command::EchoBinary { conn: self.conn, payload }
+            }
             Decoded::Text(frame) => Command::Frame { conn: self.conn, frame },
-            Decoded::Binary => Command::Violation { conn: self.conn, violation: Violation::Binary },
+            Decoded::Binary(_) => {
+                Command::Violation { conn: self.conn, violation: Violation::Binary }
+            }
         };
         self.for_hub(command)
     }

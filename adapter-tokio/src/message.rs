@@ -9,8 +9,8 @@ use roomcast_core::Violation;
 pub enum Incoming {
     /// A text frame.
     Text(Bytes),
-    /// A binary frame (refused by the protocol).
-    Binary,
+    /// A binary message (refused by the protocol; echoed in conformance testing).
+    Binary(Bytes),
     /// A ping or a pong: the peer is alive.
     Alive,
     /// The peer closed.
@@ -23,6 +23,8 @@ pub enum Incoming {
 pub trait WsMessage: Send + Sized + 'static {
     /// A text frame from an already-serialized UTF-8 buffer; `None` if it is not UTF-8.
     fn text(frame: Bytes) -> Option<Self>;
+    /// A binary message.
+    fn binary(payload: Bytes) -> Self;
     /// A ping.
     fn ping() -> Self;
     /// A close frame.
@@ -51,6 +53,10 @@ mod tungstenite_impl {
             Utf8Bytes::try_from(frame).ok().map(Message::Text)
         }
 
+        fn binary(payload: Bytes) -> Self {
+            Message::Binary(payload)
+        }
+
         fn ping() -> Self {
             Message::Ping(Bytes::new())
         }
@@ -62,7 +68,7 @@ mod tungstenite_impl {
         fn incoming(self) -> Incoming {
             match self {
                 Message::Text(text) => Incoming::Text(text.into()),
-                Message::Binary(_) => Incoming::Binary,
+                Message::Binary(payload) => Incoming::Binary(payload),
                 Message::Ping(_) | Message::Pong(_) => Incoming::Alive,
                 Message::Close(_) => Incoming::Close,
                 Message::Frame(_) => Incoming::Other,
@@ -94,6 +100,10 @@ mod axum_impl {
             Utf8Bytes::try_from(frame).ok().map(Message::Text)
         }
 
+        fn binary(payload: Bytes) -> Self {
+            Message::Binary(payload)
+        }
+
         fn ping() -> Self {
             Message::Ping(Bytes::new())
         }
@@ -105,7 +115,7 @@ mod axum_impl {
         fn incoming(self) -> Incoming {
             match self {
                 Message::Text(text) => Incoming::Text(text.into()),
-                Message::Binary(_) => Incoming::Binary,
+                Message::Binary(payload) => Incoming::Binary(payload),
                 Message::Ping(_) | Message::Pong(_) => Incoming::Alive,
                 Message::Close(_) => Incoming::Close,
             }

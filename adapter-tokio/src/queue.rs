@@ -15,6 +15,8 @@ use tokio::sync::Notify;
 pub(crate) enum Item {
     /// A text frame, already serialized.
     Frame(Bytes),
+    /// A binary frame (echoed in conformance testing only).
+    Binary(Bytes),
     /// A ping.
     Ping,
 }

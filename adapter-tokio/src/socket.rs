@@ -45,7 +45,7 @@ pub(crate) async fn serve<S, M, E>(
         options.close_timeout,
     ));
     let writer_done = tokio::select! {
-        () = read_loop(&mut stream, conn, &commands) => false,
+        () = read_loop(&mut stream, conn, &commands, options.echo) => false,
         _ = &mut writer => true,
     };
     let _ = commands.send(Command::Disconnect(conn)).await;
@@ -65,8 +65,12 @@ pub(crate) async fn serve<S, M, E>(
     tracker.leave();
 }
 
-async fn read_loop<St, M, E>(stream: &mut St, conn: ConnId, commands: &mpsc::Sender<Command>)
-where
+async fn read_loop<St, M, E>(
+    stream: &mut St,
+    conn: ConnId,
+    commands: &mpsc::Sender<Command>,
+    echo: bool,
+) where
     St: Stream<Item = Result<M, E>> + Unpin,
     M: WsMessage,
     E: WsError,
@@ -74,8 +78,10 @@ where
     while let Some(item) = stream.next().await {
         let command = match item {
             Ok(message) => match message.incoming() {
+                Incoming::Text(payload) if echo => Command::EchoText { conn, payload },
+                Incoming::Binary(payload) if echo => Command::EchoBinary { conn, payload },
                 Incoming::Text(frame) => Command::Frame { conn, frame },
-                Incoming::Binary => Command::Violation { conn, violation: Violation::Binary },
+                Incoming::Binary(_) => Command::Violation { conn, violation: Violation::Binary },
                 Incoming::Alive => Command::Alive(conn),
                 Incoming::Close => return,
                 Incoming::Other => continue,
@@ -196,6 +202,7 @@ async fn finish<Si, M>(
 fn to_message<M: WsMessage>(item: Item) -> Option<M> {
     match item {
         Item::Frame(frame) => M::text(frame),
+        Item::Binary(payload) => Some(M::binary(payload)),
         Item::Ping => Some(M::ping()),
     }
 }

@@ -318,3 +318,15 @@ async fn a_close_code_that_may_not_be_sent_fails_the_connection_with_1002() {
     valid.send(&frame(0x88, &4000u16.to_be_bytes())).await;
     assert_eq!(valid.close_code().await, 4000, "a valid code is echoed");
 }
+
+#[tokio::test]
+async fn frames_before_a_violation_in_the_same_read_are_handled_before_the_close() {
+    let (_handle, _events, addr) = start(options()).await;
+    let mut client = Raw::connect(addr, &[]).await;
+    assert_eq!(client.json().await["event"], "connected");
+    let mut bytes = text(&json!({"event":"join","data":{"rooms":["r"]},"id":1}));
+    bytes.extend_from_slice(&[0x81, 0x02, b'{', b'}']); // unmasked: a violation
+    client.send(&bytes).await;
+    assert_eq!(client.json().await["id"], 1, "the join before the violation is answered");
+    assert_eq!(client.close_code().await, 1002);
+}
