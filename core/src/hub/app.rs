@@ -89,10 +89,7 @@ impl Hub {
     /// Makes a local connection leave `room`. `Ok(false)` if it was not a member. The client is
     /// told with `left` (without an `id`) listing the rooms it is still in.
     pub fn leave(&mut self, conn: ConnId, room: &str, now: Instant) -> Result<bool, HubError> {
-        self.advance(now);
-        if !self.conns.contains_key(&conn) {
-            return Err(HubError::UnknownConn(conn));
-        }
+        self.local(conn, now)?;
         let left = self.leave_room(conn, room);
         if left {
             self.answer_rooms(conn, "left", None);
@@ -244,8 +241,7 @@ impl Hub {
         now: Instant,
     ) -> Result<(), HubError> {
         self.advance(now);
-        if let Some(bad) = rooms.iter().chain(except_rooms).find(|r| !self.valid_room(r)) {
-            let _ = bad;
+        if rooms.iter().chain(except_rooms).any(|r| !self.valid_room(r)) {
             return Err(HubError::InvalidRoom { max: self.config.max_room_name_bytes });
         }
         let mut unique: Vec<&str> = Vec::with_capacity(rooms.len());
@@ -293,10 +289,7 @@ impl Hub {
         data: &T,
         now: Instant,
     ) -> Result<(), HubError> {
-        self.advance(now);
-        if !self.conns.contains_key(&conn) {
-            return Err(HubError::UnknownConn(conn));
-        }
+        self.local(conn, now)?;
         let data = to_data("reply", data)?;
         let frame = ServerFrame {
             event: "reply",
@@ -320,10 +313,7 @@ impl Hub {
         message: &str,
         now: Instant,
     ) -> Result<(), HubError> {
-        self.advance(now);
-        if !self.conns.contains_key(&conn) {
-            return Err(HubError::UnknownConn(conn));
-        }
+        self.local(conn, now)?;
         self.stats.errors_sent += 1;
         let frame = wire::app_error_frame(code, message, id);
         self.transmit(vec![conn], frame);
@@ -338,10 +328,7 @@ impl Hub {
         reason: impl Into<Cow<'static, str>>,
         now: Instant,
     ) -> Result<(), HubError> {
-        self.advance(now);
-        if !self.conns.contains_key(&conn) {
-            return Err(HubError::UnknownConn(conn));
-        }
+        self.local(conn, now)?;
         self.close_conn(conn, code, reason);
         Ok(())
     }
@@ -365,6 +352,12 @@ impl Hub {
 }
 
 impl Hub {
+    /// Moves time to `now`, and checks that `conn` is a connection of this instance.
+    fn local(&mut self, conn: ConnId, now: Instant) -> Result<(), HubError> {
+        self.advance(now);
+        if self.conns.contains_key(&conn) { Ok(()) } else { Err(HubError::UnknownConn(conn)) }
+    }
+
     /// The path of every application send that may reach other instances: serialize once,
     /// deliver locally, publish.
     fn send_out<T: Serialize + ?Sized>(
