@@ -28,6 +28,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null || die "could not install ${missing[*]}"
 fi
 
+step "the declared minimum Rust version holds for every locked dependency"
+cargo metadata --format-version 1 --locked | python3 scripts/msrv_check.py
+
 step "formatting (cargo fmt --check)"
 cargo fmt --all -- --check
 

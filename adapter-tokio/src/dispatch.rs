@@ -115,12 +115,11 @@ impl Dispatcher {
                 self.message(conn, event, data, id, path);
             }
             Event::Disconnected { conn, reason } => {
-                if let Some(slot) = self.conns.remove(&conn) {
-                    if self.app.on_disconnect.is_some() {
-                        if let Some(socket) = self.socket(conn, &slot) {
-                            self.enqueue(conn, &slot.lane, socket, Job::Gone(reason));
-                        }
-                    }
+                if let Some(slot) = self.conns.remove(&conn)
+                    && self.app.on_disconnect.is_some()
+                    && let Some(socket) = self.socket(conn, &slot)
+                {
+                    self.enqueue(conn, &slot.lane, socket, Job::Gone(reason));
                 }
                 self.pass_on(Event::Disconnected { conn, reason });
             }

@@ -155,10 +155,10 @@ impl HubConfig {
         if self.max_frame_bytes == 0 || self.max_room_name_bytes == 0 {
             return fail("size limits must be non-zero");
         }
-        if let Some(limit) = self.rate_limit {
-            if limit.per_second == 0 || limit.burst == 0 {
-                return fail("rate_limit needs per_second and burst of at least 1");
-            }
+        if let Some(limit) = self.rate_limit
+            && (limit.per_second == 0 || limit.burst == 0)
+        {
+            return fail("rate_limit needs per_second and burst of at least 1");
         }
         Ok(())
     }

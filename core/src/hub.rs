@@ -202,10 +202,10 @@ impl Hub {
     /// Makes a connection authenticated with `identity`: indexes its user, begins bus interest,
     /// sends `connected`.
     fn admit(&mut self, id: ConnId, identity: Identity, now: Instant) -> Result<(), HubError> {
-        if let Some(user) = &identity.user_id {
-            if !(1..=MAX_USER_ID_BYTES).contains(&user.len()) {
-                return Err(HubError::InvalidUser);
-            }
+        if let Some(user) = &identity.user_id
+            && !(1..=MAX_USER_ID_BYTES).contains(&user.len())
+        {
+            return Err(HubError::InvalidUser);
         }
         let time = self.unix_ms(now);
         let Some(c) = self.conns.get_mut(&id) else {
@@ -347,12 +347,12 @@ impl Hub {
             return None;
         }
         let members = self.rooms.get(room)?;
-        if mode == PresenceEvents::Users {
-            if let Some(user) = entry.user_id {
-                // The person is still (or already) here through another session: no notice.
-                if self.user_in_room(room, user, entry.conn) {
-                    return None;
-                }
+        if mode == PresenceEvents::Users
+            && let Some(user) = entry.user_id
+        {
+            // The person is still (or already) here through another session: no notice.
+            if self.user_in_room(room, user, entry.conn) {
+                return None;
             }
         }
         let to: Vec<ConnId> = members.iter().filter(|m| **m != entry.conn).copied().collect();
@@ -398,10 +398,10 @@ impl Hub {
                 self.room_interest_ends(room);
             }
         }
-        if let Some(user) = &conn.user {
-            if self.users.remove(user, id) == Some(true) {
-                self.out.push_back(Output::Unsubscribe(self.channels.user(user)));
-            }
+        if let Some(user) = &conn.user
+            && self.users.remove(user, id) == Some(true)
+        {
+            self.out.push_back(Output::Unsubscribe(self.channels.user(user)));
         }
         if matches!(conn.stage, Stage::Authenticated) {
             self.out.push_back(Output::Unsubscribe(self.channels.client(id)));

@@ -263,10 +263,10 @@ impl Harness {
             }
             Op::Authenticate(c) => {
                 self.frame(c, r#"{"event":"authenticate","data":{"token":"t"}}"#);
-                if let Some(m) = self.model.touch(id(c), now) {
-                    if matches!(m.state, MState::Awaiting(_)) {
-                        m.state = MState::Authenticating(now + AUTH_TIMEOUT * 3);
-                    }
+                if let Some(m) = self.model.touch(id(c), now)
+                    && matches!(m.state, MState::Awaiting(_))
+                {
+                    m.state = MState::Authenticating(now + AUTH_TIMEOUT * 3);
                 }
             }
             Op::Accept(c, user) => {

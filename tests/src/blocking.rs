@@ -247,10 +247,10 @@ fn pump(
             Err(tungstenite::Error::Capacity(_)) => Some(Input::Oversized(conn)),
             Err(e) => return Err(e),
         };
-        if let Some(input) = input {
-            if inputs.send(input).is_err() {
-                return Ok(());
-            }
+        if let Some(input) = input
+            && inputs.send(input).is_err()
+        {
+            return Ok(());
         }
         loop {
             match queue.try_recv() {

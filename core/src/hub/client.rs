@@ -23,10 +23,10 @@ impl Hub {
         if bytes.len() > max_bytes {
             return self.close_conn(conn, CloseCode::MESSAGE_TOO_BIG, "frame too large");
         }
-        if let Some(pace) = pace {
-            if !c.bucket.take(pace, now) {
-                return self.close_conn(conn, CloseCode::RATE_LIMITED, "rate limit exceeded");
-            }
+        if let Some(pace) = pace
+            && !c.bucket.take(pace, now)
+        {
+            return self.close_conn(conn, CloseCode::RATE_LIMITED, "rate limit exceeded");
         }
         let authenticated = matches!(c.stage, Stage::Authenticated);
         let frame = match wire::parse_client_frame(bytes) {
