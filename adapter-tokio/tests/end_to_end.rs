@@ -6,10 +6,10 @@ mod common;
 use std::future::Future;
 use std::time::Duration;
 
-use common::{Client, start, start_with};
+use common::{Client, PATIENCE, start, start_with};
 use futures_util::SinkExt;
 use roomcast_tokio::roomcast_core::{
-    AuthMode, ConnId, Event, Exclude, HubConfig, Identity, RateLimit,
+    AuthMode, CloseCode, ConnId, DisconnectReason, Event, Exclude, HubConfig, Identity, RateLimit,
 };
 use roomcast_tokio::{AuthFuture, AuthRequest, Authenticator, LocalBus, Options, Roomcast};
 use serde_json::json;
@@ -47,7 +47,7 @@ async fn authenticated(addr: std::net::SocketAddr, user: &str) -> (Client, ConnI
 }
 
 async fn with_timeout<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(common::PATIENCE, f).await.expect("finished in time")
+    tokio::time::timeout(PATIENCE, f).await.expect("finished in time")
 }
 
 #[tokio::test]
@@ -161,10 +161,17 @@ async fn a_client_that_never_answers_pings_is_closed_with_4002() {
         },
         ..Options::default()
     };
-    let (_handle, _events, addr) = start(options).await;
-    // Not reading means not answering pings: tungstenite answers them only while reading.
+    let (_handle, mut events, addr) = start(options).await;
+    // Not reading means not answering pings: tungstenite answers them only while reading. So
+    // read nothing until the hub has decided the close (its event), however long that takes.
     let mut client = Client::connect(addr).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    loop {
+        let event = tokio::time::timeout(PATIENCE, events.recv()).await.unwrap().unwrap();
+        if let Event::Disconnected { reason, .. } = event {
+            assert_eq!(reason, DisconnectReason::Closed(CloseCode::HEARTBEAT_TIMEOUT));
+            break;
+        }
+    }
     assert_eq!(client.close_code().await, 4002);
 }
 
