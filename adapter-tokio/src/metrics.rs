@@ -45,7 +45,8 @@ impl Snapshot {
         &self.hub.closes
     }
 
-    /// Application events dropped because nobody consumed them in time.
+    /// Clients' messages refused because the application's event stream was full; each closed
+    /// its sender with 4009 (nothing is dropped silently).
     pub fn events_dropped(&self) -> u64 {
         self.driver.events_dropped
     }
@@ -81,7 +82,7 @@ impl Snapshot {
             (
                 "events_dropped_total",
                 counter,
-                "Application events not consumed.",
+                "Client messages refused (sender closed with 4009): the event stream was full.",
                 driver.events_dropped,
             ),
             (
