@@ -17,9 +17,6 @@ use crate::{Handle, upgrade};
 /// How long to wait after a failed accept (e.g. no file descriptor left) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// How long a client may take to send its request headers (the upgrade request included).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Accepts connections on `listener` and serves each as a WebSocket, until `handle` shuts down.
 /// Every path is accepted; a request that is not a WebSocket upgrade gets 426.
 pub async fn serve(listener: TcpListener, handle: Handle) -> std::io::Result<()> {
@@ -93,9 +90,10 @@ where
             return Ok(());
         }
         let _ = stream.set_nodelay(true);
+        let options = handle.options();
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
+            .header_read_timeout(options.header_timeout)
             .serve_connection(TokioIo::new(stream), make(peer))
             .with_upgrades();
         tokio::spawn(async move {

@@ -31,6 +31,9 @@ pub struct Options {
     pub read_buffer_bytes: usize,
     /// tungstenite write buffer per socket, bytes: writes are flushed once it holds this much.
     pub write_buffer_bytes: usize,
+    /// How long a client may take to send its HTTP request headers (the upgrade request
+    /// included); a connection that has not sent them by then is dropped.
+    pub header_timeout: Duration,
     /// For conformance testing only (the `autobahn-echo` binary): every text and binary message
     /// is sent back to its sender as it came, through the same framing and writes as every
     /// frame, instead of being handed to the hub's protocol. Default: `false`.
@@ -93,6 +96,7 @@ impl Default for Options {
             close_timeout: Duration::from_secs(5),
             read_buffer_bytes: 4 * 1024,
             write_buffer_bytes: 16 * 1024,
+            header_timeout: Duration::from_secs(10),
             echo: false,
         }
     }
