@@ -6,26 +6,15 @@
 
 use roomcast_tokio::roomcast_core::ConnId;
 use roomcast_tokio::{Builder, Data, HandlerError, MessagePath, Roomcast, Socket};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
-#[derive(Deserialize)]
-struct Join {
-    name: String,
-}
+type Reply = Result<Value, HandlerError>;
 
-#[derive(Deserialize, Serialize)]
-struct Text {
-    text: String,
-}
-
-#[derive(Deserialize)]
+#[derive(serde::Deserialize)]
 struct Direct {
     to: ConnId,
     text: String,
 }
-
-type Reply = Result<serde_json::Value, HandlerError>;
 
 /// The chat's handlers.
 pub fn app() -> Builder {
@@ -33,17 +22,16 @@ pub fn app() -> Builder {
         .on_path(
             "join",
             "/chat/:room",
-            |s: Socket, MessagePath(room): MessagePath, Data(who): Data<Join>| async move {
-                let room = room.unwrap_or_default();
+            |s: Socket, MessagePath(p): MessagePath, Data(d): Data<Value>| async move {
+                let (room, name) =
+                    (p.unwrap_or_default(), d["name"].as_str().unwrap_or("?").to_owned());
                 s.join(&room).await?;
-                s.to(&room)
-                    .emit("system", &json!({ "text": format!("{} joined", who.name) }))
-                    .await?;
+                s.to(&room).emit("system", &json!({ "text": format!("{name} joined") })).await?;
                 Ok(json!({ "joined": true, "room": room, "rooms": s.rooms().await? })) as Reply
             },
         )
-        .on_path("leave", "/chat/:room", |s: Socket, MessagePath(room): MessagePath| async move {
-            let room = room.unwrap_or_default();
+        .on_path("leave", "/chat/:room", |s: Socket, MessagePath(p): MessagePath| async move {
+            let room = p.unwrap_or_default();
             s.to(&room).emit("system", &json!({ "text": "Someone left" })).await?;
             s.leave(&room).await?;
             Ok(json!({ "left": true, "rooms": s.rooms().await? })) as Reply
@@ -51,19 +39,14 @@ pub fn app() -> Builder {
         .on_path(
             "message",
             "/chat/:room",
-            |s: Socket, MessagePath(room): MessagePath, Data(text): Data<Text>| async move {
-                s.to(room.unwrap_or_default())
-                    .emit("message", &text)
-                    .await
-                    .map_err(HandlerError::from)
+            |s: Socket, MessagePath(p): MessagePath, Data(d): Data<Value>| async move {
+                Ok(s.to(p.unwrap_or_default()).emit("message", &d).await?)
+                    as Result<(), HandlerError>
             },
         )
         .on("dm", |s: Socket, Data(dm): Data<Direct>| async move {
-            let from = s.id().to_string();
-            s.handle()
-                .send(dm.to, "dm", &json!({ "from": from, "text": dm.text }))
-                .await
-                .map_err(HandlerError::from)
+            let data = json!({ "from": s.id().to_string(), "text": dm.text });
+            Ok(s.handle().send(dm.to, "dm", &data).await?) as Result<(), HandlerError>
         })
 }
 
