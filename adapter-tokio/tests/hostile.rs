@@ -46,3 +46,48 @@ async fn a_thousand_half_sent_upgrades_are_dropped_by_the_header_timeout_and_oth
     }
     client.expect_nothing_pending().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_abandoning_connections_as_fast_as_it_can_costs_a_thousand_chatters_nothing() {
+    let (_handle, _events, addr) = start(Options::default()).await;
+    let mut chatters = Vec::new();
+    for _ in 0..1000 {
+        let (mut client, _) = Client::connected(addr).await;
+        client.send(json!({"event":"join","data":{"rooms":["chat"]},"id":"j"})).await;
+        assert_eq!(client.recv().await["id"], "j");
+        chatters.push(client);
+    }
+    // Opens and drops connections in a loop, at every stage: before, during and after the upgrade.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let abandoning = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let upgrade = b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+                Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+                Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+            let mut opened = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(mut stream) = TcpStream::connect(addr).await else { continue };
+                let cut = [0, 20, upgrade.len()][(opened % 3) as usize];
+                let _ = stream.write_all(&upgrade[..cut]).await;
+                drop(stream);
+                opened += 1;
+            }
+            opened
+        })
+    };
+    let mut publisher = chatters.pop().unwrap();
+    for n in 0..100 {
+        let publish = json!({"event":"publish","data":{"room":"chat","event":"say","data":n}});
+        publisher.send(publish).await;
+    }
+    for chatter in &mut chatters {
+        for n in 0..100 {
+            assert_eq!(chatter.recv().await, json!({"event":"say","room":"chat","data":n}));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let opened = abandoning.await.unwrap();
+    assert!(opened > 0, "the abandoning client ran");
+    publisher.expect_nothing_pending().await;
+}
