@@ -21,7 +21,7 @@ use serde_json::value::RawValue;
 use crate::channel::Channels;
 use crate::envelope::{Envelope, TargetKind};
 use crate::fanout::{Exclusion, recipients};
-use crate::members::{Hasher, MemberIndex, MemberSet};
+use crate::members::{Hasher, MemberIndex, MemberSet, shrink_map, shrink_set};
 use crate::peer;
 use crate::presence::{self, PresenceEntry};
 use crate::rate::{Bucket, Pace};
@@ -390,6 +390,7 @@ impl Hub {
         let Some(conn) = self.conns.swap_remove(&id) else {
             return;
         };
+        shrink_map(&mut self.conns);
         for room in &conn.rooms {
             let emptied = self.rooms.remove(room, id) == Some(true);
             self.event(Event::Left { conn: id, room: room.to_string() });
@@ -405,7 +406,9 @@ impl Hub {
         }
         if matches!(conn.stage, Stage::Authenticated) {
             self.out.push_back(Output::Unsubscribe(self.channels.client(id)));
-            if self.everyone.swap_remove(&id) && self.everyone.is_empty() {
+            let left = self.everyone.swap_remove(&id);
+            shrink_set(&mut self.everyone);
+            if left && self.everyone.is_empty() {
                 self.out.push_back(Output::Unsubscribe(self.channels.broadcast()));
             }
         }

@@ -60,8 +60,17 @@ impl MemberIndex {
         let emptied = members.is_empty();
         if emptied {
             self.groups.swap_remove(name);
+            shrink_map(&mut self.groups);
+        } else {
+            shrink_set(members);
         }
         Some(emptied)
+    }
+
+    /// Entries the index has room for, groups and members: it follows what the index holds, so
+    /// that a burst of groups (a million rooms joined and left) does not keep its memory.
+    pub(crate) fn capacity(&self) -> usize {
+        self.groups.capacity() + self.groups.values().map(IndexSet::capacity).sum::<usize>()
     }
 
     /// The members of `name`, if it has any.
@@ -85,6 +94,28 @@ impl MemberIndex {
     }
 }
 
+/// Below this capacity a map or set is never shrunk: small ones are not worth the work.
+const SHRINK_ABOVE: usize = 64;
+
+/// Halves what a map holds room for once it is less than a quarter full: amortized O(1) per
+/// removal, and memory that follows the contents.
+pub(crate) fn shrink_map<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(
+    map: &mut IndexMap<K, V, S>,
+) {
+    if map.capacity() > SHRINK_ABOVE && map.len() < map.capacity() / 4 {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
+/// [`shrink_map`] for a set.
+pub(crate) fn shrink_set<T: std::hash::Hash + Eq, S: std::hash::BuildHasher>(
+    set: &mut IndexSet<T, S>,
+) {
+    if set.capacity() > SHRINK_ABOVE && set.len() < set.capacity() / 4 {
+        set.shrink_to(set.len() * 2);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +135,26 @@ mod tests {
         assert_eq!(index.remove("r", b), Some(true));
         assert_eq!(index.len(), 0);
         assert!(index.get("r").is_none());
+    }
+
+    #[test]
+    fn the_index_gives_back_its_room_as_groups_and_members_leave() {
+        let mut index = MemberIndex::new(Hasher::with_seed(0));
+        let a = ConnId::from_u128(1);
+        for n in 0..100_000 {
+            index.insert(&format!("room-{n}"), a);
+        }
+        assert!(index.capacity() >= 100_000);
+        for n in 0..100_000 {
+            index.remove(&format!("room-{n}"), a);
+        }
+        assert!(index.capacity() <= SHRINK_ABOVE * 2, "{}", index.capacity());
+        for n in 0..10_000u128 {
+            index.insert("big", ConnId::from_u128(n));
+        }
+        for n in 1..10_000u128 {
+            index.remove("big", ConnId::from_u128(n));
+        }
+        assert!(index.capacity() <= SHRINK_ABOVE * 4, "{}", index.capacity());
     }
 }

@@ -145,3 +145,34 @@ fn application_join_and_leave_report_whether_anything_changed() {
     assert!(matches!(hub.leave(conn(9), "r", now), Err(HubError::UnknownConn(_))));
     assert_eq!(hub.room_count(), 0);
 }
+
+#[test]
+fn a_hundred_thousand_rooms_joined_and_left_give_their_memory_back() {
+    let now = std::time::Instant::now();
+    let mut hub = roomcast_core::Hub::new(HubConfig::default(), now, 0).unwrap();
+    let drain = |hub: &mut roomcast_core::Hub| while hub.poll_output().is_some() {};
+    let start = hub.index_capacity();
+    // A thousand connections in a hundred rooms each (the most one may join): a hundred
+    // thousand distinct rooms at once. (A million takes a minute in a debug build; the shrinking
+    // is the same, see members.rs.)
+    let conns: Vec<_> = (1..=1_000).map(conn).collect();
+    for (n, c) in conns.iter().enumerate() {
+        hub.handle_connect(*c, now).unwrap();
+        for k in 0..100 {
+            hub.join(*c, &format!("r{n}-{k}"), now).unwrap();
+        }
+        drain(&mut hub);
+    }
+    assert_eq!(hub.room_count(), 100_000);
+    assert!(hub.index_capacity() >= 100_000);
+    for (n, c) in conns.iter().enumerate() {
+        for k in 0..100 {
+            hub.leave(*c, &format!("r{n}-{k}"), now).unwrap();
+        }
+        hub.handle_disconnect(*c, now);
+        drain(&mut hub);
+    }
+    let end = hub.index_capacity();
+    assert!(end <= start + 256, "from {start} to {end}: the rooms' memory is given back");
+    assert_eq!((hub.room_count(), hub.connection_count()), (0, 0));
+}

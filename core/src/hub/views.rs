@@ -207,6 +207,16 @@ impl Hub {
         &self.stats
     }
 
+    /// Entries the hub's indexes (connections, rooms, users, everyone) have room for. They shrink
+    /// as they empty, so a burst (a million rooms joined and left) does not keep its memory.
+    /// Exposed so that tests and metrics can check it.
+    pub fn index_capacity(&self) -> usize {
+        self.conns.capacity()
+            + self.rooms.capacity()
+            + self.users.capacity()
+            + self.everyone.capacity()
+    }
+
     /// Entries in the deadline heap, live and stale; at most a small multiple of the connection
     /// count. Exposed so that tests and metrics can check that it stays bounded.
     pub fn timer_entries(&self) -> usize {
