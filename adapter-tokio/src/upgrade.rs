@@ -100,14 +100,10 @@ pub(crate) async fn answer(
             Admit { close: Some((code, reason)), ..Admit::default() }
         }
     };
-    if admit
-        .identity
-        .as_ref()
-        .and_then(|i| i.user_id.as_ref())
-        .is_some_and(|user| !(1..=roomcast_core::MAX_USER_ID_BYTES).contains(&user.len()))
-    {
-        tracing::error!("on_connect admitted a user id that is empty or too long");
-        return refused(StatusCode::INTERNAL_SERVER_ERROR, "invalid user id\n");
+    if let Some(Err(e)) = admit.identity.as_ref().map(roomcast_core::Identity::check) {
+        // A programming error of the application's hook: no socket is opened for it.
+        tracing::error!(error = %e, "on_connect admitted an identity the hub refuses");
+        return refused(StatusCode::INTERNAL_SERVER_ERROR, "invalid identity\n");
     }
     let Some(on_upgrade) = on_upgrade() else {
         return refused(StatusCode::UPGRADE_REQUIRED, "connection not upgradable\n");

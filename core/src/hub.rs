@@ -202,11 +202,7 @@ impl Hub {
     /// Makes a connection authenticated with `identity`: indexes its user, begins bus interest,
     /// sends `connected`.
     fn admit(&mut self, id: ConnId, identity: Identity, now: Instant) -> Result<(), HubError> {
-        if let Some(user) = &identity.user_id
-            && !(1..=MAX_USER_ID_BYTES).contains(&user.len())
-        {
-            return Err(HubError::InvalidUser);
-        }
+        identity.check()?;
         let time = self.unix_ms(now);
         let Some(c) = self.conns.get_mut(&id) else {
             return Err(HubError::UnknownConn(id));

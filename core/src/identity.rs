@@ -25,6 +25,18 @@ impl Identity {
     pub fn user(user_id: impl Into<String>) -> Self {
         Self { user_id: Some(user_id.into()), ..Self::default() }
     }
+
+    /// Whether the hub accepts this identity: a user id, if any, of 1 to
+    /// [`MAX_USER_ID_BYTES`](crate::MAX_USER_ID_BYTES) bytes. A driver may check it before it
+    /// opens a connection (at the HTTP upgrade, say).
+    pub fn check(&self) -> Result<(), crate::HubError> {
+        match &self.user_id {
+            Some(user) if !(1..=crate::MAX_USER_ID_BYTES).contains(&user.len()) => {
+                Err(crate::HubError::InvalidUser)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Which rooms a client may join with its own `join` frames. The application's own

@@ -51,11 +51,7 @@ impl Hub {
         identity: Identity,
         now: Instant,
     ) -> Result<(), HubError> {
-        if let Some(user) = &identity.user_id
-            && !(1..=super::MAX_USER_ID_BYTES).contains(&user.len())
-        {
-            return Err(HubError::InvalidUser);
-        }
+        identity.check()?;
         self.open(conn, Opening::As(identity), now)
     }
 
