@@ -22,7 +22,6 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 
-use crate::request::UpgradeRequest;
 use crate::{Handle, upgrade};
 
 /// An axum handler that upgrades the request and serves the socket with `handle`: the
@@ -30,18 +29,9 @@ use crate::{Handle, upgrade};
 /// [`serve_app`](crate::serve_app) or axum's `into_make_service_with_connect_info`). Frame limits
 /// come from the handle's options.
 pub async fn upgrade(State(handle): State<Handle>, request: Request) -> Response {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
-    let (method, uri, headers) = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
-    upgrade::answer(
-        &method,
-        &headers,
-        || parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
-        || UpgradeRequest::new(method.clone(), uri, headers.clone(), peer),
-        handle,
-    )
-    .await
-    .into_response()
+    upgrade::answer(parts, peer, handle).await.into_response()
 }
 
 /// Applies the handle's frame limits and buffer sizes to axum's own upgrade, for apps that write

@@ -11,7 +11,6 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use crate::request::UpgradeRequest;
 use crate::{Handle, upgrade};
 
 /// How long to wait after a failed accept (e.g. no file descriptor left) before the next.
@@ -23,21 +22,10 @@ pub async fn serve(listener: TcpListener, handle: Handle) -> std::io::Result<()>
     let service_handle = handle.clone();
     accept_loop(listener, handle, move |peer| {
         let handle = service_handle.clone();
-        hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            let handle = handle.clone();
-            async move {
-                let (method, headers) = (request.method().clone(), request.headers().clone());
-                let uri = request.uri().clone();
-                let response = upgrade::answer(
-                    &method,
-                    &headers,
-                    || Some(hyper::upgrade::on(&mut request)),
-                    || UpgradeRequest::new(method.clone(), uri, headers.clone(), Some(peer)),
-                    handle,
-                )
-                .await;
-                Ok::<_, Infallible>(response)
-            }
+        hyper::service::service_fn(move |request: Request<Incoming>| {
+            let (parts, _body) = request.into_parts();
+            let answered = upgrade::answer(parts, Some(peer), handle.clone());
+            async move { Ok::<_, Infallible>(answered.await) }
         })
     })
     .await

@@ -2,11 +2,13 @@
 //! a plain TCP stream goes to roomcast's own socket loop (the fast path); any other transport
 //! (TLS, or a server whose connection type roomcast cannot see through) to tungstenite.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::http::request::Parts;
 use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -79,20 +81,23 @@ fn accept_key(
 }
 
 /// Answers an upgrade request: checks it (RFC 6455), asks the application's `on_connect` hook,
-/// and on 101 takes the connection over once hyper has sent the response. `request` carries what
-/// the application may read of the request (kept only when it has hooks or handlers).
+/// and on 101 takes the connection over once hyper has sent the response. The request's parts
+/// are kept for the application (moved, not copied) only when it has hooks or handlers.
 pub(crate) async fn answer(
-    method: &Method,
-    headers: &HeaderMap,
-    on_upgrade: impl FnOnce() -> Option<OnUpgrade>,
-    request: impl FnOnce() -> UpgradeRequest,
+    mut parts: Parts,
+    peer: Option<SocketAddr>,
     handle: Handle,
 ) -> Response<Full<Bytes>> {
-    let response = respond(method, headers);
+    let response = respond(&parts.method, &parts.headers);
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         return response;
     }
-    let request = handle.keeps_requests().then(|| Arc::new(request()));
+    let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
+        return refused(StatusCode::UPGRADE_REQUIRED, "connection not upgradable\n");
+    };
+    let request = handle
+        .keeps_requests()
+        .then(|| Arc::new(UpgradeRequest::new(parts.method, parts.uri, parts.headers, peer)));
     let admit = match handle.admit(&request).await {
         Ok(admit) => admit,
         Err(Refuse { how: Refusal::Status(status, message) }) => return refused(status, &message),
@@ -105,9 +110,6 @@ pub(crate) async fn answer(
         tracing::error!(error = %e, "on_connect admitted an identity the hub refuses");
         return refused(StatusCode::INTERNAL_SERVER_ERROR, "invalid identity\n");
     }
-    let Some(on_upgrade) = on_upgrade() else {
-        return refused(StatusCode::UPGRADE_REQUIRED, "connection not upgradable\n");
-    };
     let plain = admit.identity.is_none() && admit.rooms.is_empty() && admit.close.is_none();
     let arrival = (request.is_some() || !plain).then(|| Box::new(Arrival { request, admit }));
     tokio::spawn(take_over(on_upgrade, handle, arrival));
