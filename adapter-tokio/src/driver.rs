@@ -338,15 +338,30 @@ impl Driver {
         }
     }
 
-    /// Queues `frame` for each of `to`. On the fast path the frame is written into the batch
-    /// once, and each socket only notes where it is; a socket over its limits is noted as slow.
+    /// Queues a text `frame` for each of `to`. On the fast path the frame is written into the
+    /// batch once, and each socket only notes where it is; a socket over its limits is noted as
+    /// slow.
     fn transmit(&mut self, to: &[ConnId], frame: &Bytes) {
+        self.queue_frames(to, Data::Text, frame);
+    }
+
+    /// Sends a message back to its sender as it came (conformance testing only), through the
+    /// same writes as every frame.
+    fn echo(&mut self, conn: ConnId, binary: bool, payload: Bytes) {
+        self.queue_frames(&[conn], if binary { Data::Binary } else { Data::Text }, &payload);
+    }
+
+    fn queue_frames(&mut self, to: &[ConnId], data: Data, payload: &Bytes) {
+        let item = |payload: &Bytes| match data {
+            Data::Binary => Item::Binary(payload.clone()),
+            _ => Item::Frame(payload.clone()),
+        };
         let mut framed = None;
         for conn in to {
             match self.outboxes.get(conn) {
                 Some(Outbox::Link(link)) => {
                     let framed = framed.get_or_insert_with(|| {
-                        put_frame(&mut self.batch, OpCode::Data(Data::Text), frame)
+                        put_frame(&mut self.batch, OpCode::Data(data), payload)
                     });
                     let pushed =
                         link.push(&self.batch, framed.clone(), self.limits, &mut self.buffers);
@@ -357,36 +372,13 @@ impl Driver {
                     }
                 }
                 Some(Outbox::Queue { frames, .. })
-                    if frames.push(Item::Frame(frame.clone())) == Err(PushError::Full) =>
+                    if frames.push(item(payload)) == Err(PushError::Full) =>
                 {
                     self.slow.push(*conn);
                 }
                 Some(Outbox::Queue { .. }) => {}
                 None => {}
             }
-        }
-    }
-
-    /// Sends a message back to its sender as it came (conformance testing only), through the
-    /// same writes as every frame.
-    fn echo(&mut self, conn: ConnId, binary: bool, payload: Bytes) {
-        match self.outboxes.get(&conn) {
-            Some(Outbox::Link(link)) => {
-                let opcode = OpCode::Data(if binary { Data::Binary } else { Data::Text });
-                let framed = put_frame(&mut self.batch, opcode, &payload);
-                match link.push(&self.batch, framed, self.limits, &mut self.buffers) {
-                    Push::Queued { first: true } => self.dirty.push(link.clone()),
-                    Push::Full => self.slow.push(conn),
-                    Push::Queued { first: false } | Push::Gone => {}
-                }
-            }
-            Some(Outbox::Queue { frames, .. }) => {
-                let item = if binary { Item::Binary(payload) } else { Item::Frame(payload) };
-                if frames.push(item) == Err(PushError::Full) {
-                    self.slow.push(conn);
-                }
-            }
-            None => {}
         }
     }
 
