@@ -130,14 +130,10 @@ impl Hub {
     ) -> Result<(), HubError> {
         self.advance(now);
         let data = to_data(event, data)?;
-        let mut local: Vec<ConnId> = Vec::new();
-        let mut remote: Vec<ConnId> = Vec::new();
-        for conn in conns {
-            let list = if self.conns.contains_key(conn) { &mut local } else { &mut remote };
-            if !list.contains(conn) {
-                list.push(*conn);
-            }
-        }
+        let mut unique = crate::members::MemberSet::with_hasher(self.conns.hasher().clone());
+        unique.extend(conns.iter().copied());
+        let (local, remote): (Vec<ConnId>, Vec<ConnId>) =
+            unique.into_iter().partition(|conn| self.conns.contains_key(conn));
         if !local.is_empty() {
             let frame = ServerFrame { event, room: None, data: data.as_deref(), id: None }.encode();
             self.transmit(local, frame);
