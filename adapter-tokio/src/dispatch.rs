@@ -58,6 +58,12 @@ struct Slot {
     lane: SharedLane,
 }
 
+impl Slot {
+    fn new(request: Option<Arc<UpgradeRequest>>) -> Self {
+        Self { user: None, request, connected_at: SystemTime::now(), lane: SharedLane::default() }
+    }
+}
+
 /// The dispatcher task's state.
 pub(crate) struct Dispatcher {
     app: Arc<App>,
@@ -90,24 +96,13 @@ impl Dispatcher {
     }
 
     fn opened(&mut self, conn: ConnId, request: Option<Arc<UpgradeRequest>>) {
-        let slot = Slot {
-            user: None,
-            request,
-            connected_at: SystemTime::now(),
-            lane: SharedLane::default(),
-        };
-        self.conns.insert(conn, slot);
+        self.conns.insert(conn, Slot::new(request));
     }
 
     fn event(&mut self, event: Event) {
         match event {
             Event::Connected { conn, user_id } => {
-                let slot = self.conns.entry(conn).or_insert_with(|| Slot {
-                    user: None,
-                    request: None,
-                    connected_at: SystemTime::now(),
-                    lane: SharedLane::default(),
-                });
+                let slot = self.conns.entry(conn).or_insert_with(|| Slot::new(None));
                 slot.user = user_id.as_deref().map(Arc::from);
                 self.pass_on(Event::Connected { conn, user_id });
             }
