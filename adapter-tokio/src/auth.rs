@@ -1,13 +1,19 @@
 //! Deciding `authenticate` frames.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use roomcast_core::{ConnId, Identity};
+use roomcast_core::{CloseCode, ConnId, Identity};
 use serde_json::value::RawValue;
+
+use crate::admit::Admit;
+use crate::request::UpgradeRequest;
 
 /// What a client sent in `authenticate`.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct AuthRequest {
     /// The connection.
     pub conn: ConnId,
@@ -15,18 +21,77 @@ pub struct AuthRequest {
     pub token: String,
     /// The whole `data` object.
     pub credentials: Box<RawValue>,
+    /// The upgrade request that opened the connection, for authenticators that ask for it
+    /// ([`Authenticator::wants_request`]).
+    pub request: Option<Arc<UpgradeRequest>>,
+}
+
+/// Why an authentication did not succeed, and so how the connection is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthDenied {
+    /// The credentials are refused: close 4003 with this reason.
+    Rejected(String),
+    /// The authority could not be asked in time (a backend down or slow): close 1013
+    /// (try again later) with this reason.
+    Unavailable(String),
+    /// The authority answered something unusable (an error status, garbage): close 1014
+    /// (bad gateway) with this reason.
+    BadGateway(String),
+}
+
+impl AuthDenied {
+    /// The close code and reason the connection gets.
+    pub fn close(&self) -> (CloseCode, &str) {
+        match self {
+            Self::Rejected(reason) => (CloseCode::AUTH_REJECTED, reason),
+            Self::Unavailable(reason) => (CloseCode::TRY_AGAIN_LATER, reason),
+            Self::BadGateway(reason) => (CloseCode::BAD_GATEWAY, reason),
+        }
+    }
+}
+
+impl From<String> for AuthDenied {
+    fn from(reason: String) -> Self {
+        Self::Rejected(reason)
+    }
+}
+
+impl From<&str> for AuthDenied {
+    fn from(reason: &str) -> Self {
+        Self::Rejected(reason.to_owned())
+    }
+}
+
+impl From<Cow<'_, str>> for AuthDenied {
+    fn from(reason: Cow<'_, str>) -> Self {
+        Self::Rejected(reason.into_owned())
+    }
+}
+
+impl From<Identity> for Admit {
+    fn from(identity: Identity) -> Self {
+        Admit::new().identity(identity)
+    }
 }
 
 /// A boxed future, as [`Authenticator::authenticate`] returns.
-pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Identity, String>> + Send + 'a>>;
+pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Admit, AuthDenied>> + Send + 'a>>;
 
-/// Decides `authenticate` frames. Accept with an [`Identity`], or reject with a reason (the
-/// client is closed with 4003). Each decision runs in its own task; one that takes longer than
-/// 3 × `auth_timeout` is overtaken by close 4001.
+/// Decides `authenticate` frames. Accept with an [`Admit`] (an [`Identity`] converts into one;
+/// the rooms it names are joined right after the client's `connected`), or deny
+/// ([`AuthDenied`]: 4003 for refused credentials, 1013 or 1014 when the authority failed).
+/// Each decision runs in its own task; one that takes longer than 3 × `auth_timeout` is
+/// overtaken by close 4001.
 ///
 /// Without an authenticator, `Authenticate` events go to the application, which answers with
 /// [`Handle::accept_auth`](crate::Handle::accept_auth) or [`Handle::reject_auth`](crate::Handle::reject_auth).
 pub trait Authenticator: Send + Sync + 'static {
     /// Decides one request.
     fn authenticate(&self, request: AuthRequest) -> AuthFuture<'_>;
+
+    /// Whether [`AuthRequest::request`] should hold the upgrade request (headers, peer). Kept
+    /// from the upgrade until the decision only when this is `true`. Default: `false`.
+    fn wants_request(&self) -> bool {
+        false
+    }
 }

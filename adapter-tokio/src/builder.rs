@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use roomcast_core::{DisconnectReason, Hub, HubConfig, Identity};
+use roomcast_core::{DisconnectReason, Hub, HubConfig};
 use tokio::sync::mpsc;
 
 use crate::admit::{Admit, Refuse};
@@ -111,15 +111,18 @@ impl Builder {
         self
     }
 
-    /// Decides `authenticate` frames with an async function of the request: `Ok(identity)`
-    /// accepts (the client gets `connected`), `Err(reason)` rejects (close 4003). A decision
-    /// that takes longer than 3 × `auth_timeout` is overtaken by close 4001.
-    pub fn on_authenticate<F, Fut>(self, decide: F) -> Self
+    /// Decides `authenticate` frames with an async function of the request: `Ok(identity)` (or
+    /// an [`Admit`]) accepts (the client gets `connected`), `Err(reason)` rejects (close 4003;
+    /// or any [`AuthDenied`](crate::AuthDenied)). A decision that takes longer than
+    /// 3 × `auth_timeout` is overtaken by close 4001.
+    pub fn on_authenticate<F, Fut, A, D>(self, decide: F) -> Self
     where
         F: Fn(AuthRequest) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Identity, String>> + Send + 'static,
+        Fut: Future<Output = Result<A, D>> + Send + 'static,
+        A: Into<Admit> + 'static,
+        D: Into<crate::AuthDenied> + 'static,
     {
-        self.authenticator(FnAuthenticator(decide))
+        self.authenticator(FnAuthenticator(decide, std::marker::PhantomData))
     }
 
     /// Routes client events matching `pattern` to `handler`. A pattern is an event name
@@ -241,7 +244,8 @@ impl Builder {
             on_disconnect: self.on_disconnect,
             state: Arc::new(self.state),
         };
-        let keeps_requests = app.routes_events() || app.on_connect.is_some();
+        let auth_wants_request = self.auth.as_ref().is_some_and(|auth| auth.wants_request());
+        let keeps_requests = app.routes_events() || app.on_connect.is_some() || auth_wants_request;
         let on_connect = app.on_connect.clone();
         let (commands, inbox) = mpsc::channel(options.command_queue.max(1));
         let (events_tx, events) = events::events(options.event_queue);
@@ -283,14 +287,17 @@ impl Builder {
 }
 
 /// An [`Authenticator`] from an async function.
-struct FnAuthenticator<F>(F);
+struct FnAuthenticator<F, A, D>(F, std::marker::PhantomData<fn() -> (A, D)>);
 
-impl<F, Fut> Authenticator for FnAuthenticator<F>
+impl<F, Fut, A, D> Authenticator for FnAuthenticator<F, A, D>
 where
     F: Fn(AuthRequest) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Identity, String>> + Send + 'static,
+    Fut: Future<Output = Result<A, D>> + Send + 'static,
+    A: Into<Admit> + 'static,
+    D: Into<crate::AuthDenied> + 'static,
 {
     fn authenticate(&self, request: AuthRequest) -> AuthFuture<'_> {
-        Box::pin((self.0)(request))
+        let decision = (self.0)(request);
+        Box::pin(async move { decision.await.map(Into::into).map_err(Into::into) })
     }
 }

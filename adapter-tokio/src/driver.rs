@@ -16,7 +16,7 @@ use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use crate::admit::Admit;
-use crate::auth::{AuthRequest, Authenticator};
+use crate::auth::{AuthDenied, AuthRequest, Authenticator};
 use crate::buffer_pool::BufferPool;
 use crate::bus::Bus;
 use crate::codec::put_frame;
@@ -133,6 +133,9 @@ pub(crate) struct Driver {
     /// With the application's handlers: where its events go (the dispatcher's task).
     to_app: Option<mpsc::UnboundedSender<ToApp>>,
     auth: Option<Arc<dyn Authenticator>>,
+    /// The upgrade requests of connections that have not authenticated yet, for an
+    /// authenticator that asks for them (taken at the `authenticate`, dropped at the close).
+    awaiting_auth: HashMap<ConnId, Arc<UpgradeRequest>, RandomState>,
     /// For authentication tasks to hand their decision back; weak, so that it never keeps the
     /// hub task alive on its own.
     commands: mpsc::WeakSender<Command>,
@@ -165,6 +168,7 @@ impl Driver {
             events,
             to_app: None,
             auth,
+            awaiting_auth: HashMap::default(),
             commands,
             tracker,
             slow: Vec::new(),
@@ -263,6 +267,7 @@ impl Driver {
             Command::Alive(conn) => self.hub.handle_pong(conn, now),
             Command::Disconnect(conn) => {
                 self.outboxes.remove(&conn);
+                self.awaiting_auth.remove(&conn);
                 self.hub.handle_disconnect(conn, now);
             }
             Command::Bus { channel, payload } => self.hub.handle_bus(&channel, &payload, now),
@@ -293,6 +298,12 @@ impl Driver {
             tracing::warn!(%conn, error = %e, "connection refused by the hub");
             self.outboxes.remove(&conn);
             return;
+        }
+        if let Some(request) = &request
+            && !refused
+            && self.auth.as_ref().is_some_and(|auth| auth.wants_request())
+        {
+            self.awaiting_auth.insert(conn, request.clone());
         }
         // Before the hub's outputs of this connection are carried out (its `Connected`).
         if let Some(to_app) = &self.to_app {
@@ -402,6 +413,7 @@ impl Driver {
     /// Sends the close frame the hub decided, behind what the socket has queued, and forgets
     /// the socket. Written at once: closes are rare.
     fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
+        self.awaiting_auth.remove(&conn);
         match self.outboxes.remove(&conn) {
             Some(Outbox::Link(link)) => {
                 let hub = Some((&self.batch[..], &mut self.buffers));
@@ -422,7 +434,8 @@ impl Driver {
     fn event(&mut self, event: Event) {
         match event {
             Event::Authenticate { conn, token, credentials } if self.auth.is_some() => {
-                self.authenticate(AuthRequest { conn, token, credentials });
+                let request = self.awaiting_auth.remove(&conn);
+                self.authenticate(AuthRequest { conn, token, credentials, request });
             }
             Event::QueryDone(result) if self.queries.contains_key(&result.id) => {
                 if let Some(waiting) = self.queries.remove(&result.id) {
@@ -450,16 +463,37 @@ impl Driver {
         tokio::spawn(async move {
             let conn = request.conn;
             let decision = auth.authenticate(request).await;
-            let call: Box<dyn FnOnce(&mut Driver) + Send> = Box::new(move |d: &mut Driver| {
-                let now = Instant::now();
-                // The connection may have timed out or gone meanwhile: nothing to decide then.
-                let _ = match decision {
-                    Ok(identity) => d.hub.accept_auth(conn, identity, now),
-                    Err(reason) => d.hub.reject_auth(conn, reason, now),
-                };
-            });
+            let call: Box<dyn FnOnce(&mut Driver) + Send> =
+                Box::new(move |d: &mut Driver| d.decide(conn, decision));
             let _ = commands.send(Command::Call(call)).await;
         });
+    }
+
+    /// Applies an authenticator's decision. The connection may have timed out or gone
+    /// meanwhile: nothing to decide then.
+    fn decide(&mut self, conn: ConnId, decision: Result<Admit, AuthDenied>) {
+        let now = Instant::now();
+        match decision {
+            Ok(Admit { close: Some((code, reason)), .. }) => {
+                let _ = self.hub.close(conn, code, reason, now);
+            }
+            Ok(Admit { identity, rooms, close: None }) => {
+                if self.hub.accept_auth(conn, identity.unwrap_or_default(), now).is_ok() {
+                    for room in &rooms {
+                        if let Err(e) = self.hub.join(conn, room, now) {
+                            tracing::warn!(%conn, %room, error = %e, "authenticate: room not joined");
+                        }
+                    }
+                }
+            }
+            Err(AuthDenied::Rejected(reason)) => {
+                let _ = self.hub.reject_auth(conn, reason, now);
+            }
+            Err(denied) => {
+                let (code, reason) = denied.close();
+                let _ = self.hub.close(conn, code, reason.to_owned(), now);
+            }
+        }
     }
 
     /// Counters of the hub and of this driver.

@@ -99,6 +99,11 @@ impl Handle {
         WeakHandle(Arc::downgrade(&self.shared))
     }
 
+    /// Sockets open now (counted from the hub's taking them until they are closed).
+    pub fn live_sockets(&self) -> usize {
+        self.shared.tracker.live()
+    }
+
     /// Whether connections need their upgrade request kept (for hooks and handlers).
     pub(crate) fn keeps_requests(&self) -> bool {
         self.shared.keeps_requests

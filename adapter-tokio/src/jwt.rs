@@ -1,4 +1,5 @@
-//! An HS256 JWT authenticator, as `roomcast serve --jwt-secret` uses.
+//! A JWT authenticator, as `roomcast serve --jwt-secret` and `--jwt-public-key` use: HS256 with
+//! a shared secret, or RS256 / ES256 with a public key.
 //!
 //! The token is the `token` of the `authenticate` frame. Claims:
 //!
@@ -8,15 +9,17 @@
 //! | `exp` | optional: seconds since the Unix epoch; an expired token is rejected (no leeway) |
 //! | `rooms` | optional: the rooms the user may join by itself, exact names or prefixes ending in `*` |
 //! | `info` | optional: any JSON, kept as the connection's metadata |
+//! | `aud`, `iss` | checked when an audience or issuer is set |
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use roomcast_core::{Identity, RoomAcl};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::auth::{AuthFuture, AuthRequest, Authenticator};
+use crate::admit::Admit;
+use crate::auth::{AuthDenied, AuthFuture, AuthRequest, Authenticator};
 
-/// Verifies HS256 tokens signed with a shared secret.
+/// Verifies tokens: HS256 with a shared secret, or RS256 / ES256 with a public key.
 pub struct JwtAuth {
     key: DecodingKey,
     validation: Validation,
@@ -40,10 +43,41 @@ struct Claims {
 impl JwtAuth {
     /// Tokens signed with HMAC-SHA256 and `secret`.
     pub fn hs256(secret: &[u8]) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
+        Self::new(DecodingKey::from_secret(secret), Algorithm::HS256)
+    }
+
+    /// Tokens signed with the private key of `pem`, a PEM public key: RSA (RS256) or EC P-256
+    /// (ES256).
+    pub fn public_key_pem(pem: &[u8]) -> Result<Self, String> {
+        if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
+            return Ok(Self::new(key, Algorithm::RS256));
+        }
+        match DecodingKey::from_ec_pem(pem) {
+            Ok(key) => Ok(Self::new(key, Algorithm::ES256)),
+            Err(e) => Err(format!("not an RSA or EC P-256 public key in PEM: {e}")),
+        }
+    }
+
+    fn new(key: DecodingKey, algorithm: Algorithm) -> Self {
+        let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["sub"]);
         validation.leeway = 0;
-        Self { key: DecodingKey::from_secret(secret), validation }
+        // `aud` is checked only when an audience is set.
+        validation.validate_aud = false;
+        Self { key, validation }
+    }
+
+    /// Accepts only tokens whose `aud` holds `audience`.
+    pub fn audience(mut self, audience: &str) -> Self {
+        self.validation.set_audience(&[audience]);
+        self.validation.validate_aud = true;
+        self
+    }
+
+    /// Accepts only tokens whose `iss` is `issuer`.
+    pub fn issuer(mut self, issuer: &str) -> Self {
+        self.validation.set_issuer(&[issuer]);
+        self
     }
 
     /// Checks one token: the identity, or why it was refused.
@@ -64,7 +98,7 @@ impl JwtAuth {
 
 impl Authenticator for JwtAuth {
     fn authenticate(&self, request: AuthRequest) -> AuthFuture<'_> {
-        let decision = self.verify(&request.token);
+        let decision = self.verify(&request.token).map(Admit::from).map_err(AuthDenied::from);
         Box::pin(std::future::ready(decision))
     }
 }

@@ -69,7 +69,7 @@ mod upgrade;
 mod write_buffer;
 
 pub use admit::{Admit, Refuse};
-pub use auth::{AuthFuture, AuthRequest, Authenticator};
+pub use auth::{AuthDenied, AuthFuture, AuthRequest, Authenticator};
 pub use builder::{Builder, Roomcast};
 pub use bus::{Bus, BusMetrics};
 pub use context::{Broadcast, Socket};

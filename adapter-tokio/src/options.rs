@@ -38,9 +38,25 @@ pub struct Options {
     /// is sent back to its sender as it came, through the same framing and writes as every
     /// frame, instead of being handed to the hub's protocol. Default: `false`.
     pub echo: bool,
+    /// The `Origin`s a browser may open a connection from: exact origins
+    /// (`https://app.example.com`), origins with a wildcard subdomain
+    /// (`https://*.example.com`), or `*`. A request from any other origin is refused with 403
+    /// at the upgrade; a request without `Origin` (not a browser) is let in. Default: `None`,
+    /// any origin.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Open connections past which an upgrade is refused with 503. Default: `None`, no limit
+    /// (the process's file descriptors are the limit).
+    pub max_connections: Option<usize>,
 }
 
 impl Options {
+    /// Whether a browser page from `origin` may connect (see
+    /// [`allowed_origins`](Self::allowed_origins)).
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        let Some(allowed) = &self.allowed_origins else { return true };
+        allowed.iter().any(|pattern| origin_matches(pattern, origin))
+    }
+
     /// The most a socket's write buffer may hold while the peer is slow: 64 flushes' worth, and
     /// at least two of the largest frames.
     pub fn max_write_buffer_bytes(&self) -> usize {
@@ -98,6 +114,55 @@ impl Default for Options {
             write_buffer_bytes: 16 * 1024,
             header_timeout: Duration::from_secs(10),
             echo: false,
+            allowed_origins: None,
+            max_connections: None,
         }
+    }
+}
+
+/// Whether `origin` matches `pattern`: equal (ignoring ASCII case), `*`, or
+/// `scheme://*.domain` for any subdomain of `domain` (not `domain` itself).
+fn origin_matches(pattern: &str, origin: &str) -> bool {
+    if pattern == "*" || pattern.eq_ignore_ascii_case(origin) {
+        return true;
+    }
+    let Some((scheme, domain)) = pattern.split_once("://*.") else { return false };
+    let Some(host) = origin
+        .get(..scheme.len() + 3)
+        .filter(|prefix| prefix.eq_ignore_ascii_case(&format!("{scheme}://")))
+        .and_then(|_| origin.get(scheme.len() + 3..))
+    else {
+        return false;
+    };
+    let suffix = format!(".{domain}");
+    host.len() > suffix.len()
+        && host.get(host.len() - suffix.len()..).is_some_and(|s| s.eq_ignore_ascii_case(&suffix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_match_exactly_by_wildcard_subdomain_or_star_and_nothing_else() {
+        let options = Options {
+            allowed_origins: Some(vec![
+                "https://app.example.com".into(),
+                "https://*.example.org".into(),
+            ]),
+            ..Options::default()
+        };
+        assert!(options.origin_allowed("https://app.example.com"));
+        assert!(options.origin_allowed("HTTPS://APP.EXAMPLE.COM"));
+        assert!(options.origin_allowed("https://a.example.org"));
+        assert!(options.origin_allowed("https://a.b.example.org"));
+        assert!(!options.origin_allowed("https://example.org"), "the wildcard needs a subdomain");
+        assert!(!options.origin_allowed("http://a.example.org"), "the scheme counts");
+        assert!(!options.origin_allowed("https://evilexample.org"));
+        assert!(!options.origin_allowed("https://app.example.com.evil.net"));
+        assert!(!options.origin_allowed("null"));
+        assert!(Options::default().origin_allowed("https://anything"));
+        let star = Options { allowed_origins: Some(vec!["*".into()]), ..Options::default() };
+        assert!(star.origin_allowed("https://anything"));
     }
 }

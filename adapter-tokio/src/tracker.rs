@@ -22,6 +22,11 @@ impl Tracker {
         self.changed.notify_waiters();
     }
 
+    /// Sockets live now.
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
     /// Completes when no socket is live.
     pub(crate) async fn idle(&self) {
         loop {

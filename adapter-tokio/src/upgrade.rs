@@ -92,6 +92,15 @@ pub(crate) async fn answer(
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         return response;
     }
+    let options = handle.options();
+    if let Some(origin) = parts.headers.get(header::ORIGIN)
+        && !origin.to_str().is_ok_and(|origin| options.origin_allowed(origin))
+    {
+        return refused(StatusCode::FORBIDDEN, "origin not allowed\n");
+    }
+    if options.max_connections.is_some_and(|max| handle.live_sockets() >= max) {
+        return refused(StatusCode::SERVICE_UNAVAILABLE, "too many connections\n");
+    }
     let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
         return refused(StatusCode::UPGRADE_REQUIRED, "connection not upgradable\n");
     };

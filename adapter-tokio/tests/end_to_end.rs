@@ -22,8 +22,8 @@ impl Authenticator for PrefixAuth {
     fn authenticate(&self, request: AuthRequest) -> AuthFuture<'_> {
         Box::pin(async move {
             match request.token.strip_prefix("user:") {
-                Some(user) => Ok(Identity::user(user)),
-                None => Err("bad token".to_owned()),
+                Some(user) => Ok(Identity::user(user).into()),
+                None => Err("bad token".into()),
             }
         })
     }

@@ -33,7 +33,9 @@ use crate::{
 };
 
 pub use app::Exclude;
-pub use cluster_query::{ClusterMember, MetadataFilter, Query, QueryId, QueryResult, Target};
+pub use cluster_query::{
+    ClusterMember, ClusterRoom, MetadataFilter, Query, QueryId, QueryResult, Target,
+};
 pub use views::{ConnInfo, ConnState, HubStats};
 
 /// The close reason of a shutdown.

@@ -119,8 +119,8 @@ pub use close::{CloseCode, Violation};
 pub use config::{AuthMode, HubConfig, PresenceEvents, RateLimit};
 pub use error::HubError;
 pub use hub::{
-    ClusterMember, ConnInfo, ConnState, Exclude, Hub, HubStats, MAX_USER_ID_BYTES, MetadataFilter,
-    Query, QueryId, QueryResult, Target,
+    ClusterMember, ClusterRoom, ConnInfo, ConnState, Exclude, Hub, HubStats, MAX_USER_ID_BYTES,
+    MetadataFilter, Query, QueryId, QueryResult, Target,
 };
 pub use id::{ConnId, RequestId};
 pub use identity::{Identity, RoomAcl};

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use crate::presence::PresenceEntry;
 use crate::wire::to_bytes;
-use crate::{ClusterMember, Query};
+use crate::{ClusterMember, ClusterRoom, Query};
 
 /// What one instance tells the others (cluster presence): a room's members, heartbeats, goodbye,
 /// queries and their answers.
@@ -36,6 +36,9 @@ pub(crate) struct PeerMessage<'a> {
     /// An answer's count of connections acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) affected: Option<u64>,
+    /// An answer's rooms (a rooms query).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) rooms: Vec<ClusterRoom>,
 }
 
 /// The kinds of peer message.

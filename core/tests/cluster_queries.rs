@@ -153,3 +153,39 @@ fn a_goodbye_from_an_instance_that_already_answered_changes_nothing() {
     cluster.advance(Duration::from_secs(5)).unwrap();
     assert_eq!(result(&mut cluster, 0).expect("the deadline").missing, ["node-2"]);
 }
+
+#[test]
+fn rooms_count_and_connection_queries_sum_and_find_across_instances() {
+    let mut cluster = cluster();
+    enter(&mut cluster, 0, conn(1), "ann", &["r", "s"]);
+    enter(&mut cluster, 1, conn(2), "bob", &["r"]);
+    enter(&mut cluster, 2, conn(3), "cy", &["t", "r"]);
+    let now = cluster.now();
+    let timeout = Duration::from_secs(5);
+
+    cluster.hub(1).query(Query::Rooms, timeout, now);
+    cluster.drive().unwrap();
+    let rooms = result(&mut cluster, 1).unwrap().rooms;
+    let rooms: Vec<(&str, u64)> = rooms.iter().map(|r| (r.name.as_str(), r.members)).collect();
+    assert_eq!(rooms, [("r", 3), ("s", 1), ("t", 1)], "sorted by name, members summed");
+
+    cluster.hub(1).query(Query::Count, timeout, now);
+    cluster.drive().unwrap();
+    assert_eq!(result(&mut cluster, 1).unwrap().affected, 3);
+
+    cluster.hub(0).query(Query::Connection { conn: conn(3) }, timeout, now);
+    cluster.drive().unwrap();
+    let found = result(&mut cluster, 0).unwrap().members;
+    assert_eq!(found.len(), 1, "only the instance holding it answers with it");
+    assert_eq!(found[0].server_id, "node-2");
+    assert_eq!(found[0].user_id.as_deref(), Some("cy"));
+    assert_eq!(found[0].rooms.as_deref(), Some(&["t".to_owned(), "r".to_owned()][..]));
+
+    cluster.hub(0).query(Query::Connection { conn: conn(9) }, timeout, now);
+    cluster.drive().unwrap();
+    let answer = result(&mut cluster, 0).unwrap();
+    assert!(
+        answer.members.is_empty() && answer.missing.is_empty(),
+        "nowhere, and every instance said so"
+    );
+}

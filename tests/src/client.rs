@@ -82,3 +82,21 @@ impl Client {
         assert_eq!(next["id"], "probe", "unexpected frame: {next}");
     }
 }
+
+impl Client {
+    /// Reads until the server closes the connection: its close code and reason (text frames
+    /// before it are skipped). `None` if the socket ended without a close frame.
+    pub async fn close_frame(&mut self) -> Option<(u16, String)> {
+        loop {
+            let next =
+                tokio::time::timeout(PATIENCE, self.ws.next()).await.expect("a close in time");
+            match next {
+                Some(Ok(Message::Close(frame))) => {
+                    return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}

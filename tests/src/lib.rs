@@ -13,3 +13,4 @@ pub mod blocking;
 pub mod client;
 pub mod http;
 pub mod redis;
+pub mod server;

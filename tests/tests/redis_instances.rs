@@ -16,7 +16,7 @@ struct TokenIsUser;
 
 impl Authenticator for TokenIsUser {
     fn authenticate(&self, request: AuthRequest) -> AuthFuture<'_> {
-        Box::pin(async move { Ok(Identity::user(request.token)) })
+        Box::pin(async move { Ok(Identity::user(request.token).into()) })
     }
 }
 

@@ -106,6 +106,7 @@ impl Hub {
             query: None,
             found: Vec::new(),
             affected: None,
+            rooms: Vec::new(),
         }
         .encode()
     }

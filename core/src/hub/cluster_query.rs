@@ -3,6 +3,7 @@
 //! named. Nothing waits forever. The types, then how the hub runs them.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,16 @@ pub enum Query {
         /// What the metadata must hold.
         filter: MetadataFilter,
     },
+    /// One connection, wherever it is, with the rooms it is in.
+    Connection {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Every room with at least one member, and how many members it has, summed over the
+    /// instances ([`QueryResult::rooms`]).
+    Rooms,
+    /// How many connections there are ([`QueryResult::affected`]).
+    Count,
     /// Close the target's connections (code 1000, "disconnected by the server").
     Disconnect {
         /// Whom.
@@ -123,6 +134,18 @@ pub struct ClusterMember {
     /// Its metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Box<RawValue>>,
+    /// The rooms it is in, in join order (only for [`Query::Connection`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rooms: Option<Vec<String>>,
+}
+
+/// A room as [`Query::Rooms`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterRoom {
+    /// The room's name.
+    pub name: String,
+    /// Its members, on every instance that answered.
+    pub members: u64,
 }
 
 /// What a query gathered.
@@ -132,8 +155,11 @@ pub struct QueryResult {
     pub id: QueryId,
     /// The connections found (`Members`, `Sessions`), from every instance that answered.
     pub members: Vec<ClusterMember>,
-    /// How many connections were acted on (`Disconnect`, `Join`, `Leave`).
+    /// How many connections were acted on (`Disconnect`, `Join`, `Leave`), or counted
+    /// (`Count`).
     pub affected: u64,
+    /// The rooms found (`Rooms`), by name, with their members summed over the instances.
+    pub rooms: Vec<ClusterRoom>,
     /// Instances that were alive when the query was sent but did not answer by the deadline.
     /// Empty: the answer is complete.
     pub missing: Vec<String>,
@@ -146,7 +172,27 @@ pub(crate) struct Pending {
     answered: Vec<Arc<str>>,
     members: Vec<ClusterMember>,
     affected: u64,
+    rooms: BTreeMap<String, u64>,
     deadline: Instant,
+}
+
+/// What one instance found or did for a query.
+#[derive(Debug, Default)]
+struct Found {
+    members: Vec<ClusterMember>,
+    affected: u64,
+    rooms: Vec<ClusterRoom>,
+}
+
+impl Pending {
+    /// Adds one instance's findings.
+    fn add(&mut self, members: Vec<ClusterMember>, affected: u64, rooms: Vec<ClusterRoom>) {
+        self.members.extend(members);
+        self.affected += affected;
+        for room in rooms {
+            *self.rooms.entry(room.name).or_default() += room.members;
+        }
+    }
 }
 
 impl Hub {
@@ -158,17 +204,23 @@ impl Hub {
         let now = self.advance(now);
         self.next_query += 1;
         let id = self.next_query;
-        let (members, affected) = self.run_query(&query, now);
+        let found = self.run_query(&query, now);
         let expected: Vec<Arc<str>> = self.peers.keys().cloned().collect();
         if !expected.is_empty() {
-            let payload = self.query_message(PeerOp::Query, id, Some(query), Vec::new(), None);
+            let payload = self.query_message(PeerOp::Query, id, Some(query), Found::default());
             let channel = self.channels.peers();
             self.push_publish(channel, payload);
         }
-        self.queries.insert(
-            id,
-            Pending { expected, answered: Vec::new(), members, affected, deadline: now + timeout },
-        );
+        let mut pending = Pending {
+            expected,
+            answered: Vec::new(),
+            members: Vec::new(),
+            affected: 0,
+            rooms: BTreeMap::new(),
+            deadline: now + timeout,
+        };
+        pending.add(found.members, found.affected, found.rooms);
+        self.queries.insert(id, pending);
         self.finish_if_answered(id);
         QueryId(id)
     }
@@ -178,9 +230,9 @@ impl Hub {
         op: PeerOp,
         request: u64,
         query: Option<Query>,
-        found: Vec<ClusterMember>,
-        affected: Option<u64>,
+        found: Found,
     ) -> bytes::Bytes {
+        let answer = op == PeerOp::Answer;
         PeerMessage {
             server_id: Cow::Borrowed(&self.config.server_id),
             op,
@@ -188,54 +240,76 @@ impl Hub {
             members: Vec::new(),
             request: Some(request),
             query,
-            found,
-            affected,
+            found: found.members,
+            affected: answer.then_some(found.affected),
+            rooms: found.rooms,
         }
         .encode()
     }
 
     /// What `query` finds or does on this instance.
-    fn run_query(&mut self, query: &Query, now: Instant) -> (Vec<ClusterMember>, u64) {
+    fn run_query(&mut self, query: &Query, now: Instant) -> Found {
+        let found = |members| Found { members, ..Found::default() };
+        let acted = |affected: usize| Found { affected: affected as u64, ..Found::default() };
         match query {
-            Query::Members { room } => (self.cluster_members(&self.local_presence(room)), 0),
+            Query::Members { room } => found(self.cluster_members(&self.local_presence(room))),
             Query::Connections { filter } => {
-                (self.cluster_members(&self.connections_matching(filter)), 0)
+                found(self.cluster_members(&self.connections_matching(filter)))
             }
             Query::Sessions { user } => {
                 let sessions: Vec<ConnId> = self.user_connections(user).collect();
-                let entries: Vec<PresenceEntry<'_>> = sessions
-                    .iter()
-                    .filter_map(|c| {
-                        let conn = self.conns.get(c)?;
-                        Some(PresenceEntry {
-                            conn: *c,
-                            user_id: conn.user.as_deref(),
-                            metadata: conn.metadata.as_deref(),
-                        })
-                    })
-                    .collect();
-                (self.cluster_members(&entries), 0)
+                found(self.cluster_conns(&sessions))
             }
+            Query::Connection { conn } => {
+                let mut members = self.cluster_conns(&[*conn]);
+                for member in &mut members {
+                    member.rooms = Some(self.rooms_of(*conn).map(str::to_owned).collect());
+                }
+                found(members)
+            }
+            Query::Rooms => Found {
+                rooms: self
+                    .rooms()
+                    .map(|name| ClusterRoom {
+                        name: name.to_owned(),
+                        members: self.room_size(name) as u64,
+                    })
+                    .collect(),
+                ..Found::default()
+            },
+            Query::Count => acted(self.connection_count()),
             Query::Disconnect { target } => {
                 let conns = self.target_conns(target);
                 for conn in &conns {
                     self.close_conn(*conn, CloseCode::NORMAL, "disconnected by the server");
                 }
-                (Vec::new(), conns.len() as u64)
+                acted(conns.len())
             }
             Query::Join { target, room } => {
                 let conns = self.target_conns(target);
-                let joined =
-                    conns.iter().filter(|c| self.join(**c, room, now).unwrap_or(false)).count();
-                (Vec::new(), joined as u64)
+                acted(conns.iter().filter(|c| self.join(**c, room, now).unwrap_or(false)).count())
             }
             Query::Leave { target, room } => {
                 let conns = self.target_conns(target);
-                let left =
-                    conns.iter().filter(|c| self.leave(**c, room, now).unwrap_or(false)).count();
-                (Vec::new(), left as u64)
+                acted(conns.iter().filter(|c| self.leave(**c, room, now).unwrap_or(false)).count())
             }
         }
+    }
+
+    /// The local connections among `conns`, as a query reports them.
+    fn cluster_conns(&self, conns: &[ConnId]) -> Vec<ClusterMember> {
+        let entries: Vec<PresenceEntry<'_>> = conns
+            .iter()
+            .filter_map(|c| {
+                let conn = self.conns.get(c)?;
+                Some(PresenceEntry {
+                    conn: *c,
+                    user_id: conn.user.as_deref(),
+                    metadata: conn.metadata.as_deref(),
+                })
+            })
+            .collect();
+        self.cluster_members(&entries)
     }
 
     fn cluster_members(&self, entries: &[PresenceEntry<'_>]) -> Vec<ClusterMember> {
@@ -246,6 +320,7 @@ impl Hub {
                 conn: e.conn,
                 user_id: e.user_id.map(str::to_owned),
                 metadata: e.metadata.map(RawValue::to_owned),
+                rooms: None,
             })
             .collect()
     }
@@ -262,8 +337,8 @@ impl Hub {
     /// A peer asks: run its query here and answer on its server channel.
     pub(super) fn answer_query(&mut self, message: &PeerMessage<'_>, now: Instant) {
         let (Some(request), Some(query)) = (message.request, &message.query) else { return };
-        let (found, affected) = self.run_query(query, now);
-        let payload = self.query_message(PeerOp::Answer, request, None, found, Some(affected));
+        let found = self.run_query(query, now);
+        let payload = self.query_message(PeerOp::Answer, request, None, found);
         let channel = self.channels.server(&message.server_id);
         self.push_publish(channel, payload);
     }
@@ -276,8 +351,7 @@ impl Hub {
             return;
         }
         pending.answered.push(server.clone());
-        pending.members.extend(message.found);
-        pending.affected += message.affected.unwrap_or(0);
+        pending.add(message.found, message.affected.unwrap_or(0), message.rooms);
         self.finish_if_answered(request);
     }
 
@@ -315,6 +389,11 @@ impl Hub {
             id: QueryId(id),
             members: pending.members,
             affected: pending.affected,
+            rooms: pending
+                .rooms
+                .into_iter()
+                .map(|(name, members)| ClusterRoom { name, members })
+                .collect(),
             missing,
         };
         self.event(Event::QueryDone(Box::new(result)));

@@ -1,0 +1,564 @@
+//! The server API (`--api-key`): backends publish, send and query over HTTP with JSON.
+//!
+//! Every route answers JSON: 200 with an object on success, `{"error":{"code","message"}}` with
+//! the matching status otherwise. Publishing goes through the same hub calls as an embedded
+//! application's (serialized once; exclusions hold on every instance); queries are cluster
+//! queries, answered within `?timeout_ms=` with the instances that did not answer named in
+//! `missing`. The contract is docs/http-api.md and docs/openapi.yaml.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use roomcast_tokio::roomcast_core::{
+    self, ConnId, Exclude, HubError, MetadataFilter, QueryResult, Target,
+};
+use roomcast_tokio::{Error as HandleError, Handle};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+/// What the API's routes share.
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    pub(crate) handle: Handle,
+    /// `None`: the API is off, every route answers 404 `api_disabled`.
+    pub(crate) key: Option<Arc<str>>,
+}
+
+/// The API's routes, under `/api`.
+pub(crate) fn routes(state: ApiState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/api/info", get(info))
+        .route("/api/count", get(count))
+        .route("/api/rooms", get(rooms))
+        .route("/api/rooms/{room}/members", get(members))
+        .route("/api/rooms/{room}/publish", post(publish_room))
+        .route("/api/rooms/{room}/join", post(join))
+        .route("/api/rooms/{room}/leave", post(leave))
+        .route("/api/users/{user}/sessions", get(sessions))
+        .route("/api/users/{user}/send", post(send_user))
+        .route("/api/users/{user}/disconnect", post(disconnect_user))
+        .route("/api/connections", get(connections))
+        .route("/api/connections/{id}", get(connection))
+        .route("/api/connections/{id}/send", post(send_conn))
+        .route("/api/connections/{id}/disconnect", post(disconnect_conn))
+        .route("/api/publish", post(publish_rooms))
+        .route("/api/broadcast", post(broadcast))
+        .route("/api/batch", post(batch))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// An error answer: `{"error":{"code","message"}}` with its status.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_argument", message)
+    }
+
+    fn body(&self) -> Value {
+        json!({"error": {"code": self.code, "message": self.message}})
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        reply(self.status, &self.body())
+    }
+}
+
+impl From<HandleError> for ApiError {
+    fn from(e: HandleError) -> Self {
+        match e {
+            HandleError::Hub(
+                HubError::InvalidEvent
+                | HubError::InvalidRoom { .. }
+                | HubError::InvalidUser
+                | HubError::Serialize(_),
+            ) => Self::bad(e.to_string()),
+            HandleError::Stopped => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
+            }
+            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
+        }
+    }
+}
+
+fn reply(status: StatusCode, body: &Value) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+type Answer = Result<Response, ApiError>;
+
+fn ok(body: Value) -> Answer {
+    Ok(reply(StatusCode::OK, &body))
+}
+
+/// A request that carried the API key (compared in constant time).
+struct Authorized;
+
+impl FromRequestParts<ApiState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let Some(key) = &state.key else {
+            let message = "the HTTP API is off: start the server with --api-key";
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "api_disabled", message));
+        };
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if bool::from(given.as_bytes().ct_eq(key.as_bytes())) {
+            Ok(Authorized)
+        } else {
+            let message = "missing or wrong key: send Authorization: Bearer <api key>";
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message))
+        }
+    }
+}
+
+/// Parses a request body, with the errors the API documents.
+fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the request body is too large",
+            )
+        } else {
+            ApiError::bad(rejection.body_text())
+        }
+    })?;
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { &bytes[..] };
+    serde_json::from_slice(bytes).map_err(|e| {
+        let code = if e.is_syntax() || e.is_eof() { "invalid_json" } else { "invalid_argument" };
+        ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
+    })
+}
+
+fn conn_id(text: &str) -> Result<ConnId, ApiError> {
+    text.parse().map_err(|_| ApiError::bad(format!("{text:?} is not a connection id (a UUID)")))
+}
+
+/// `?timeout_ms=` and, for join and leave, `?user=` or `?conn=`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    timeout_ms: Option<u64>,
+    user: Option<String>,
+    conn: Option<String>,
+    /// `GET /api/connections`: a JSON object the metadata must hold.
+    filter: Option<String>,
+}
+
+impl Params {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(1000).clamp(1, 30_000))
+    }
+}
+
+async fn query(
+    state: &ApiState,
+    query: roomcast_core::Query,
+    timeout: Duration,
+) -> Result<QueryResult, ApiError> {
+    state.handle.cluster_query(query, timeout).await.map_err(ApiError::from)
+}
+
+fn members_body(result: &QueryResult) -> Value {
+    json!({"members": result.members, "missing": result.missing})
+}
+
+fn params(
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Params, ApiError> {
+    params.map(|Query(p)| p).map_err(|e| ApiError::bad(e.body_text()))
+}
+
+type QueryParams = Result<Query<Params>, axum::extract::rejection::QueryRejection>;
+
+async fn info(_: Authorized, State(state): State<ApiState>) -> Answer {
+    ok(json!({"serverId": state.handle.options().hub.server_id}))
+}
+
+async fn count(_: Authorized, State(state): State<ApiState>, p: QueryParams) -> Answer {
+    let p = params(p)?;
+    let result = query(&state, roomcast_core::Query::Count, p.timeout()).await?;
+    ok(json!({"connections": result.affected, "missing": result.missing}))
+}
+
+async fn rooms(_: Authorized, State(state): State<ApiState>, p: QueryParams) -> Answer {
+    let p = params(p)?;
+    let result = query(&state, roomcast_core::Query::Rooms, p.timeout()).await?;
+    ok(json!({"rooms": result.rooms, "missing": result.missing}))
+}
+
+async fn members(
+    _: Authorized,
+    State(state): State<ApiState>,
+    Path(room): Path<String>,
+    p: QueryParams,
+) -> Answer {
+    let p = params(p)?;
+    let result = query(&state, roomcast_core::Query::Members { room }, p.timeout()).await?;
+    ok(members_body(&result))
+}
+
+async fn sessions(
+    _: Authorized,
+    State(state): State<ApiState>,
+    Path(user): Path<String>,
+    p: QueryParams,
+) -> Answer {
+    let p = params(p)?;
+    let result = query(&state, roomcast_core::Query::Sessions { user }, p.timeout()).await?;
+    ok(members_body(&result))
+}
+
+async fn connections(_: Authorized, State(state): State<ApiState>, p: QueryParams) -> Answer {
+    let p = params(p)?;
+    let filter = match &p.filter {
+        None => MetadataFilter::new(),
+        Some(text) => serde_json::from_str::<serde_json::Map<String, Value>>(text)
+            .map(MetadataFilter::from)
+            .map_err(|e| ApiError::bad(format!("filter must be a JSON object: {e}")))?,
+    };
+    let result = query(&state, roomcast_core::Query::Connections { filter }, p.timeout()).await?;
+    ok(members_body(&result))
+}
+
+async fn connection(
+    _: Authorized,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    p: QueryParams,
+) -> Answer {
+    let p = params(p)?;
+    let conn = conn_id(&id)?;
+    let result = query(&state, roomcast_core::Query::Connection { conn }, p.timeout()).await?;
+    match result.members.first() {
+        Some(found) => ok(json!({"connection": found, "missing": result.missing})),
+        None if result.missing.is_empty() => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no connection {conn}")))
+        }
+        // Perhaps on an instance that did not answer: not a 404.
+        None => ok(json!({"connection": null, "missing": result.missing})),
+    }
+}
+
+/// The target of join and leave: `?user=` or `?conn=`.
+fn target(p: &Params) -> Result<Target, ApiError> {
+    match (&p.user, &p.conn) {
+        (Some(user), None) => Ok(Target::User(user.clone())),
+        (None, Some(conn)) => Ok(Target::Conn(conn_id(conn)?)),
+        _ => Err(ApiError::bad("give exactly one of ?user= and ?conn=")),
+    }
+}
+
+async fn order(state: &ApiState, order: roomcast_core::Query, timeout: Duration) -> Answer {
+    let result = query(state, order, timeout).await?;
+    ok(json!({"affected": result.affected, "missing": result.missing}))
+}
+
+async fn join(
+    _: Authorized,
+    State(state): State<ApiState>,
+    Path(room): Path<String>,
+    p: QueryParams,
+) -> Answer {
+    let p = params(p)?;
+    let target = target(&p)?;
+    order(&state, roomcast_core::Query::Join { target, room }, p.timeout()).await
+}
+
+async fn leave(
+    _: Authorized,
+    State(state): State<ApiState>,
+    Path(room): Path<String>,
+    p: QueryParams,
+) -> Answer {
+    let p = params(p)?;
+    let target = target(&p)?;
+    order(&state, roomcast_core::Query::Leave { target, room }, p.timeout()).await
+}
+
+async fn disconnect_user(
+    _: Authorized,
+    State(state): State<ApiState>,
+    Path(user): Path<String>,
+    p: QueryParams,
+) -> Answer {
+    let p = params(p)?;
+    let target = Target::User(user);
+    order(&state, roomcast_core::Query::Disconnect { target }, p.timeout()).await
+}
+
+async fn disconnect_conn(
+    _: Authorized,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    p: QueryParams,
+) -> Answer {
+    let p = params(p)?;
+    let target = Target::Conn(conn_id(&id)?);
+    order(&state, roomcast_core::Query::Disconnect { target }, p.timeout()).await
+}
+
+/// A publish: to one room (`room`, or the route's), to several (`rooms`, each connection once),
+/// or to everyone (neither), minus `exclude` and `excludeUsers`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Publish {
+    event: String,
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+    #[serde(default)]
+    exclude: Vec<ConnId>,
+    #[serde(default)]
+    exclude_users: Vec<String>,
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    rooms: Option<Vec<String>>,
+}
+
+/// A send to one user's sessions or one connection.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Send {
+    event: String,
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+}
+
+/// The data to send: `null` when none was given.
+fn data(data: Option<Box<RawValue>>) -> Box<RawValue> {
+    data.unwrap_or_default()
+}
+
+async fn do_publish(state: &ApiState, publish: Publish) -> Result<Value, ApiError> {
+    let exclude = Exclude { conns: publish.exclude, users: publish.exclude_users };
+    let data = &*data(publish.data);
+    let handle = &state.handle;
+    match (publish.room, publish.rooms) {
+        (Some(_), Some(_)) => return Err(ApiError::bad("give room or rooms, not both")),
+        (Some(room), None) => handle.broadcast_room(&room, &publish.event, data, exclude).await?,
+        (None, Some(rooms)) if rooms.is_empty() => {
+            return Err(ApiError::bad("rooms is empty: use broadcast to reach everyone"));
+        }
+        (None, Some(rooms)) => {
+            handle.broadcast_rooms(rooms, Vec::new(), &publish.event, data, exclude).await?;
+        }
+        (None, None) => return Err(ApiError::bad("publish needs a room (or rooms)")),
+    }
+    Ok(json!({}))
+}
+
+async fn do_broadcast(state: &ApiState, publish: Publish) -> Result<Value, ApiError> {
+    if publish.room.is_some() || publish.rooms.is_some() {
+        return Err(ApiError::bad("broadcast reaches everyone: use publish for rooms"));
+    }
+    let exclude = Exclude { conns: publish.exclude, users: publish.exclude_users };
+    state.handle.broadcast_all(&publish.event, &*data(publish.data), exclude).await?;
+    Ok(json!({}))
+}
+
+async fn publish_room(
+    _: Authorized,
+    State(state): State<ApiState>,
+    Path(room): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let publish: Publish = parse(body)?;
+    if publish.room.is_some() || publish.rooms.is_some() {
+        return Err(ApiError::bad("the room is in the path"));
+    }
+    ok(do_publish(&state, Publish { room: Some(room), ..publish }).await?)
+}
+
+async fn publish_rooms(
+    _: Authorized,
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    ok(do_publish(&state, parse(body)?).await?)
+}
+
+async fn broadcast(
+    _: Authorized,
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    ok(do_broadcast(&state, parse(body)?).await?)
+}
+
+async fn send_user(
+    _: Authorized,
+    State(state): State<ApiState>,
+    Path(user): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let send: Send = parse(body)?;
+    state.handle.send_to_user(&user, &send.event, &*data(send.data)).await?;
+    ok(json!({}))
+}
+
+async fn send_conn(
+    _: Authorized,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let conn = conn_id(&id)?;
+    let send: Send = parse(body)?;
+    state.handle.send(conn, &send.event, &*data(send.data)).await?;
+    ok(json!({}))
+}
+
+/// `POST /api/batch`: `{"commands":[{"method","params"}]}`, applied in order; each gets its own
+/// result (`{}`-like, or `{"error":{..}}`), and one that fails does not stop the others.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    commands: Vec<Command>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Command {
+    method: String,
+    #[serde(default)]
+    params: Option<Box<RawValue>>,
+}
+
+/// The target of `send`, `disconnect`, `join` and `leave` in a batch.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Targeted {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    conn: Option<String>,
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+}
+
+impl Targeted {
+    fn target(&self) -> Result<Target, ApiError> {
+        target(&Params { user: self.user.clone(), conn: self.conn.clone(), ..Params::default() })
+    }
+
+    fn room(&self) -> Result<String, ApiError> {
+        self.room.clone().ok_or_else(|| ApiError::bad("room is missing"))
+    }
+}
+
+/// The most commands one batch may hold.
+const MAX_BATCH: usize = 1000;
+
+async fn batch(
+    _: Authorized,
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let batch: Batch = parse(body)?;
+    if batch.commands.len() > MAX_BATCH {
+        return Err(ApiError::bad(format!("at most {MAX_BATCH} commands per batch")));
+    }
+    let mut results = Vec::with_capacity(batch.commands.len());
+    for command in batch.commands {
+        let result = run_command(&state, command).await.unwrap_or_else(|e| e.body());
+        results.push(result);
+    }
+    ok(json!({ "results": results }))
+}
+
+async fn run_command(state: &ApiState, command: Command) -> Result<Value, ApiError> {
+    let params = command.params.as_deref().map_or("{}", RawValue::get);
+    let parse = |what: &str| -> Result<Targeted, ApiError> {
+        serde_json::from_str(what).map_err(|e| ApiError::bad(e.to_string()))
+    };
+    let timeout = Duration::from_secs(1);
+    let affected =
+        |result: QueryResult| json!({"affected": result.affected, "missing": result.missing});
+    match command.method.as_str() {
+        "publish" => {
+            let publish = serde_json::from_str(params).map_err(|e| ApiError::bad(e.to_string()))?;
+            do_publish(state, publish).await
+        }
+        "broadcast" => {
+            let publish = serde_json::from_str(params).map_err(|e| ApiError::bad(e.to_string()))?;
+            do_broadcast(state, publish).await
+        }
+        "send" => {
+            let t = parse(params)?;
+            let target = t.target()?;
+            let event = t.event.ok_or_else(|| ApiError::bad("event is missing"))?;
+            let data = &*data(t.data);
+            match target {
+                Target::User(user) => state.handle.send_to_user(&user, &event, data).await?,
+                Target::Conn(conn) => state.handle.send(conn, &event, data).await?,
+            }
+            Ok(json!({}))
+        }
+        "disconnect" => {
+            let target = parse(params)?.target()?;
+            Ok(affected(query(state, roomcast_core::Query::Disconnect { target }, timeout).await?))
+        }
+        "join" => {
+            let t = parse(params)?;
+            let (target, room) = (t.target()?, t.room()?);
+            Ok(affected(query(state, roomcast_core::Query::Join { target, room }, timeout).await?))
+        }
+        "leave" => {
+            let t = parse(params)?;
+            let (target, room) = (t.target()?, t.room()?);
+            Ok(affected(query(state, roomcast_core::Query::Leave { target, room }, timeout).await?))
+        }
+        other => Err(ApiError::bad(format!(
+            "unknown method {other:?} (publish, broadcast, send, disconnect, join, leave)"
+        ))),
+    }
+}
+
+async fn unknown_route(_: Authorized) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API route")
+}
+
+async fn wrong_method(_: Authorized) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "wrong method for this route",
+    )
+}

@@ -1,0 +1,338 @@
+//! The server's settings: command-line flags, `ROOMCAST_*` environment variables and a TOML file,
+//! in that order of precedence, over the defaults.
+//!
+//! Every flag `--some-flag` has the environment variable `ROOMCAST_SOME_FLAG` and the file key
+//! `some_flag`. The file is merged by handing its entries to the same parser as the flags (each
+//! entry that no flag or variable gave), so that a value means the same wherever it is written.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde::{Serialize, Serializer};
+
+#[derive(Parser, Debug)]
+#[command(name = "roomcast", version, about = "Rooms & broadcasting for WebSocket applications")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Run a server.
+    Serve(Box<Serve>),
+}
+
+/// `roomcast serve`: every setting of a server.
+#[derive(Args, Debug, Clone, Serialize)]
+pub(crate) struct Serve {
+    /// A TOML file holding any of these settings (keys are the flags' names with `_` for `-`).
+    /// Flags and environment variables take precedence over it.
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// Print the settings in effect (flags, environment, file and defaults merged; secrets
+    /// hidden) as JSON, and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub(crate) print_config: bool,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+
+    /// Require `authenticate` with an HS256 JWT signed with this secret (user id from `sub`,
+    /// allowed rooms from an optional `rooms` claim, `exp` enforced). Anonymous mode without a
+    /// JWT key or an authenticate proxy.
+    #[arg(long, hide_env_values = true)]
+    #[serde(serialize_with = "secret")]
+    pub(crate) jwt_secret: Option<String>,
+    /// Require `authenticate` with an RS256 or ES256 JWT, verified with this PEM public key
+    /// (RSA or EC P-256) file.
+    #[arg(long, conflicts_with = "jwt_secret")]
+    pub(crate) jwt_public_key: Option<PathBuf>,
+    /// Accept only tokens whose `aud` claim holds this audience.
+    #[arg(long)]
+    pub(crate) jwt_audience: Option<String>,
+    /// Accept only tokens whose `iss` claim is this issuer.
+    #[arg(long)]
+    pub(crate) jwt_issuer: Option<String>,
+    /// How long before its token's `exp` a connection is told to refresh it (`token_expiring`).
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    #[serde(serialize_with = "human")]
+    pub(crate) token_refresh_notice: Duration,
+
+    /// Time a new connection has to authenticate.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    #[serde(serialize_with = "human")]
+    pub(crate) auth_timeout: Duration,
+    /// Time without a frame or pong before close 4002.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    #[serde(serialize_with = "human")]
+    pub(crate) heartbeat_timeout: Duration,
+    /// Time of silence before a connection is pinged.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    #[serde(serialize_with = "human")]
+    pub(crate) ping_interval: Duration,
+    /// Largest frame accepted, in bytes (larger: close 1009).
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub(crate) max_frame_bytes: usize,
+    /// Rooms one connection may be in.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) max_rooms_per_conn: usize,
+    /// Longest room name, in bytes.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) max_room_name_bytes: usize,
+    /// Frames per second per connection (0: no limit).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) rate_limit: u32,
+    /// Frames a connection may send at once after a quiet period.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) rate_burst: u32,
+    /// Frames queued per connection before close 4005.
+    #[arg(long, default_value_t = 1024)]
+    pub(crate) queue_frames: usize,
+    /// Open connections past which an upgrade is refused with 503 (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) max_connections: usize,
+    /// Origins browsers may connect from (`https://app.example.com`, `https://*.example.com`,
+    /// or `*`), separated by commas; any origin when not given. Others get 403 at the upgrade.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) allowed_origins: Vec<String>,
+
+    /// Join other instances through Redis at this URL (`redis://host:port`); in-process bus
+    /// (a single node) without it.
+    #[arg(long, conflicts_with = "redis_cluster")]
+    pub(crate) redis: Option<String>,
+    /// Join other instances through a Redis Cluster (sharded pub/sub), given seed node URLs
+    /// separated by commas.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) redis_cluster: Vec<String>,
+    /// Tell the other members of a room who joins and leaves: `off`, `connections` (every
+    /// connection) or `users` (a user's first session joins, last one leaves).
+    #[arg(long, default_value = "off", value_parser = ["off", "connections", "users"])]
+    pub(crate) presence_events: String,
+    /// Rooms the presence notices apply to (exact names, or prefixes ending in `*`); all rooms
+    /// when not given.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) presence_rooms: Vec<String>,
+    /// Replicate presence across instances (needs --redis or --redis-cluster): presence answers
+    /// and notices cover every instance, and a crashed instance's members leave everywhere
+    /// within --peer-timeout.
+    #[arg(long)]
+    pub(crate) cluster_presence: bool,
+    /// How long an instance's lease (and heartbeat) lasts with cluster presence.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    #[serde(serialize_with = "human")]
+    pub(crate) peer_timeout: Duration,
+    /// Prefix of bus channels.
+    #[arg(long, default_value = "ws")]
+    pub(crate) channel_prefix: String,
+
+    /// Enable the HTTP API (`/api/...`: publish, send, queries, disconnects), for requests that
+    /// carry `Authorization: Bearer KEY`. Disabled without it.
+    #[arg(long, hide_env_values = true)]
+    #[serde(serialize_with = "secret")]
+    pub(crate) api_key: Option<String>,
+    /// Largest request body the HTTP API accepts, in bytes (larger: 413).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub(crate) api_max_body_bytes: usize,
+
+    /// Decide `authenticate` frames by POSTing them to this URL (the authenticate proxy).
+    #[arg(long, conflicts_with_all = ["jwt_secret", "jwt_public_key"])]
+    pub(crate) proxy_authenticate: Option<String>,
+    /// POST clients' own events to this URL (the RPC proxy): a request's answer is its reply.
+    #[arg(long)]
+    pub(crate) proxy_rpc: Option<String>,
+    /// Headers of the upgrade request passed to the authenticate proxy, separated by commas.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "origin,user-agent,cookie,authorization,x-forwarded-for,x-real-ip"
+    )]
+    pub(crate) proxy_headers: Vec<String>,
+    /// Time a proxy call may take.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    #[serde(serialize_with = "human")]
+    pub(crate) proxy_timeout: Duration,
+    /// Proxy calls in flight at once, per instance; more wait for a free slot (within the
+    /// timeout).
+    #[arg(long, default_value_t = 256)]
+    pub(crate) proxy_concurrency: usize,
+}
+
+/// A secret, shown only as set or not.
+fn secret<S: Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    value.as_ref().map(|_| "<hidden>").serialize(s)
+}
+
+/// A duration, as people write it.
+fn human<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    humantime::format_duration(*value).to_string().serialize(s)
+}
+
+/// A duration as people write it (`5s`, `500ms`, `1m`, `1m30s`, `2h`), or plain seconds (`5`,
+/// `0.5`).
+pub(crate) fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("{text:?} is not a non-negative number of seconds"));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration like 5s, 500ms or 1m ({e})"))
+}
+
+/// Why the settings could not be read.
+#[derive(Debug)]
+pub(crate) enum ConfigError {
+    /// The command line (or the environment): clap's own message, help and version included.
+    Args(clap::Error),
+    /// The config file.
+    File(String),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Args(e) => write!(f, "{}", e.render()),
+            Self::File(message) => f.write_str(message),
+        }
+    }
+}
+
+/// Reads the command line (and the environment, and the config file it names).
+pub(crate) fn parse() -> Result<Cli, ConfigError> {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] from these arguments (the first is the program's name).
+pub(crate) fn parse_from(
+    args: impl IntoIterator<Item = impl Into<OsString>>,
+) -> Result<Cli, ConfigError> {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let command = command();
+    let matches = command.clone().try_get_matches_from(&args).map_err(ConfigError::Args)?;
+    let path = match matches.subcommand() {
+        Some(("serve", serve)) => serve.get_one::<PathBuf>("config").map(|p| (p.clone(), serve)),
+        _ => None,
+    };
+    let Some((path, serve)) = path else {
+        return Cli::from_arg_matches(&matches).map_err(ConfigError::Args);
+    };
+    let extra = file_arguments(&path, serve).map_err(ConfigError::File)?;
+    let mut all = args;
+    all.extend(extra);
+    let matches = command.try_get_matches_from(&all).map_err(|e| {
+        let message = e.render().to_string();
+        let message = message.trim_start_matches("error: ").trim_end();
+        ConfigError::File(format!("{}: {message}", path.display()))
+    })?;
+    Cli::from_arg_matches(&matches).map_err(ConfigError::Args)
+}
+
+/// The command, each `serve` flag with its `ROOMCAST_*` environment variable.
+fn command() -> clap::Command {
+    Cli::command().mut_subcommand("serve", |serve| {
+        serve.mut_args(|arg| {
+            let name = format!("ROOMCAST_{}", arg.get_id().as_str().to_uppercase());
+            arg.env(name)
+        })
+    })
+}
+
+/// The flags a config file adds: one per key that no flag or environment variable set.
+fn file_arguments(path: &Path, given: &ArgMatches) -> Result<Vec<OsString>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    let table: toml::Table =
+        text.parse().map_err(|e| format!("{}: not valid TOML: {e}", path.display()))?;
+    let serve = command();
+    let Some(flags) = serve.find_subcommand("serve") else { return Ok(Vec::new()) };
+    let mut extra = Vec::new();
+    for (key, value) in table {
+        let arg = flags
+            .get_arguments()
+            .find(|a| {
+                a.get_id() == key.as_str()
+                    && a.get_long().is_some()
+                    && !matches!(key.as_str(), "config" | "print_config")
+            })
+            .ok_or_else(|| format!("{}: unknown key `{key}`", path.display()))?;
+        let overridden = matches!(
+            given.value_source(arg.get_id().as_str()),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        );
+        if overridden {
+            continue;
+        }
+        let flag = format!("--{}", arg.get_long().unwrap_or(key.as_str()));
+        let takes_value = arg.get_action().takes_values();
+        let values = match value {
+            toml::Value::Array(items) => items,
+            single => vec![single],
+        };
+        for item in values {
+            let text = match item {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(x) => x.to_string(),
+                toml::Value::Boolean(on) if !takes_value => {
+                    if on {
+                        extra.push(OsString::from(&flag));
+                    }
+                    continue;
+                }
+                other => {
+                    return Err(format!(
+                        "{}: `{key}` cannot be {} ({other:?})",
+                        path.display(),
+                        other.type_str()
+                    ));
+                }
+            };
+            if !takes_value {
+                return Err(format!(
+                    "{}: `{key}` is a switch: write true or false",
+                    path.display()
+                ));
+            }
+            extra.push(OsString::from(format!("{flag}={text}")));
+        }
+    }
+    Ok(extra)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<Serve, String> {
+        let all = ["roomcast", "serve"].iter().chain(args);
+        parse_from(all).map_err(|e| e.to_string()).map(|cli| match cli.command {
+            Command::Serve(serve) => *serve,
+        })
+    }
+
+    #[test]
+    fn durations_are_written_as_people_write_them_and_plain_seconds_stay_accepted() {
+        assert_eq!(duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(duration("0.25"), Ok(Duration::from_millis(250)));
+        for bad in ["", "-1", "five", "5 parsecs", "inf"] {
+            assert!(duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_bad_duration_flag_is_refused_naming_the_flag() {
+        let e = serve(&["--heartbeat-timeout", "soon"]).unwrap_err();
+        assert!(e.contains("--heartbeat-timeout") && e.contains("soon"), "{e}");
+    }
+}

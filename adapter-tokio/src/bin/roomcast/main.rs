@@ -1,0 +1,266 @@
+//! The `roomcast` server: `roomcast serve --listen 127.0.0.1:8080`.
+//!
+//! WebSocket on `/` and `/ws`, a chat page on `/` for browsers, `/healthz`, `/readyz`,
+//! `/metrics` in the Prometheus text format, and with `--api-key` the HTTP API under `/api`.
+//! Backends take part through the API and through the proxies (`--proxy-authenticate`,
+//! `--proxy-rpc`). SIGINT or SIGTERM closes every client with 1001 after its queued frames, then
+//! exits.
+
+mod api;
+mod config;
+mod pages;
+mod proxy;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::routing::get;
+use roomcast_tokio::roomcast_core::{
+    AuthMode, Event, HubConfig, PresenceEvents, RateLimit, RoomAcl,
+};
+use roomcast_tokio::roomcast_redis::{RedisConfig, Topology};
+use roomcast_tokio::{Events, Handle, JwtAuth, Options, Roomcast};
+use tokio::sync::Semaphore;
+
+use crate::config::{Command, Serve};
+use crate::pages::Site;
+use crate::proxy::{AuthProxy, Proxy, Rpc};
+
+impl Serve {
+    fn options(&self) -> Options {
+        let authenticates = self.jwt_secret.is_some()
+            || self.jwt_public_key.is_some()
+            || self.proxy_authenticate.is_some();
+        let hub = HubConfig {
+            channel_prefix: self.channel_prefix.clone(),
+            auth: if authenticates { AuthMode::Required } else { AuthMode::Anonymous },
+            auth_timeout: self.auth_timeout,
+            heartbeat_timeout: self.heartbeat_timeout,
+            ping_interval: self.ping_interval,
+            max_frame_bytes: self.max_frame_bytes,
+            max_rooms_per_conn: self.max_rooms_per_conn,
+            max_room_name_bytes: self.max_room_name_bytes,
+            rate_limit: (self.rate_limit > 0).then_some(RateLimit {
+                per_second: self.rate_limit,
+                burst: self.rate_burst.max(1),
+            }),
+            cluster_presence: self.cluster_presence,
+            peer_timeout: self.peer_timeout,
+            presence_events: match self.presence_events.as_str() {
+                "connections" => PresenceEvents::Connections,
+                "users" => PresenceEvents::Users,
+                _ => PresenceEvents::Off,
+            },
+            presence_rooms: if self.presence_rooms.is_empty() {
+                RoomAcl::Any
+            } else {
+                RoomAcl::Only(self.presence_rooms.clone())
+            },
+            // Chosen here, not by the builder, because the Redis lease names the instance too.
+            server_id: uuid::Uuid::new_v4().to_string(),
+            ..HubConfig::default()
+        };
+        Options {
+            hub,
+            queue_frames: self.queue_frames,
+            allowed_origins: (!self.allowed_origins.is_empty())
+                .then(|| self.allowed_origins.clone()),
+            max_connections: (self.max_connections > 0).then_some(self.max_connections),
+            ..Options::default()
+        }
+    }
+
+    /// The JWT authenticator the flags ask for, if any.
+    fn jwt(&self) -> Result<Option<JwtAuth>, String> {
+        let auth = match (&self.jwt_secret, &self.jwt_public_key) {
+            (Some(secret), _) => JwtAuth::hs256(secret.as_bytes()),
+            (None, Some(path)) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("--jwt-public-key {}: {e}", path.display()))?;
+                JwtAuth::public_key_pem(&pem)
+                    .map_err(|e| format!("--jwt-public-key {}: {e}", path.display()))?
+            }
+            (None, None) => {
+                if self.jwt_audience.is_some() || self.jwt_issuer.is_some() {
+                    return Err(
+                        "--jwt-audience and --jwt-issuer need --jwt-secret or --jwt-public-key"
+                            .into(),
+                    );
+                }
+                return Ok(None);
+            }
+        };
+        let auth = match &self.jwt_audience {
+            Some(audience) => auth.audience(audience),
+            None => auth,
+        };
+        Ok(Some(match &self.jwt_issuer {
+            Some(issuer) => auth.issuer(issuer),
+            None => auth,
+        }))
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = match config::parse() {
+        Ok(cli) => cli,
+        // Help, version and usage errors, as clap prints them (and with its exit status).
+        Err(config::ConfigError::Args(e)) => e.exit(),
+        Err(config::ConfigError::File(message)) => {
+            tracing::error!("{message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let Command::Serve(serve) = cli.command;
+    if serve.print_config {
+        return match serde_json::to_string_pretty(&serve) {
+            Ok(json) => {
+                #[allow(clippy::print_stdout)] // what the flag asks for
+                {
+                    println!("{json}");
+                }
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    match run(*serve).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
+    let options = serve.options();
+    let lease =
+        serve.cluster_presence.then(|| (options.hub.server_id.clone(), options.hub.peer_timeout));
+    let mut builder = Roomcast::builder().options(options);
+    let redis = match (&serve.redis, serve.redis_cluster.is_empty()) {
+        (Some(url), _) => Some(RedisConfig::single(url.clone())),
+        (None, false) => Some(RedisConfig::cluster(serve.redis_cluster.clone())),
+        (None, true) => None,
+    };
+    let bus = match &redis {
+        Some(RedisConfig { topology: Topology::Single(url), .. }) => format!("redis {url}"),
+        Some(RedisConfig { topology: Topology::Cluster(seeds), .. }) => {
+            format!("redis cluster {}", seeds.join(","))
+        }
+        None => "in-process".to_owned(),
+    };
+    if serve.cluster_presence && redis.is_none() {
+        return Err("--cluster-presence needs --redis or --redis-cluster".into());
+    }
+    if let Some(config) = redis {
+        let config = RedisConfig { channel_prefix: serve.channel_prefix.clone(), lease, ..config };
+        builder = builder.bus(roomcast_tokio::redis_bus(config));
+    }
+    if let Some(jwt) = serve.jwt()? {
+        builder = builder.authenticator(jwt);
+    }
+    let slots = Arc::new(Semaphore::new(serve.proxy_concurrency.max(1)));
+    let mut proxies = Vec::new();
+    if let Some(url) = &serve.proxy_authenticate {
+        let proxy = Arc::new(Proxy::new("authenticate", url, slots.clone(), serve.proxy_timeout)?);
+        let headers = serve.proxy_headers.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        builder = builder.authenticator(AuthProxy { proxy: proxy.clone(), headers });
+        proxies.push(proxy);
+    }
+    let rpc = match &serve.proxy_rpc {
+        Some(url) => Some(Arc::new(Proxy::new("rpc", url, slots.clone(), serve.proxy_timeout)?)),
+        None => None,
+    };
+    if let Some(proxy) = &rpc {
+        builder = builder.state(Rpc(proxy.clone())).fallback(proxy::rpc);
+        proxies.push(proxy.clone());
+    }
+    let (handle, events) = builder.start()?;
+    if rpc.is_none() {
+        // No backend for clients' own events: each request is answered, none waits forever.
+        tokio::spawn(answer_unknown(handle.clone(), events));
+    }
+    let site = Site::new(handle.clone(), proxies);
+    let api = api::ApiState { handle: handle.clone(), key: serve.api_key.clone().map(Arc::from) };
+    let app = Router::new()
+        .route("/", get(pages::index))
+        .route("/ws", get(pages::websocket))
+        .route("/healthz", get(pages::healthz))
+        .route("/readyz", get(pages::readyz))
+        .route("/metrics", get(pages::metrics))
+        .with_state(site.clone())
+        .merge(api::routes(api, serve.api_max_body_bytes));
+    let listener = tokio::net::TcpListener::bind(serve.listen).await?;
+    let authentication = match (&serve.jwt_secret, &serve.jwt_public_key, &serve.proxy_authenticate)
+    {
+        (Some(_), _, _) => "jwt hs256",
+        (None, Some(_), _) => "jwt public key",
+        (None, None, Some(_)) => "authenticate proxy",
+        (None, None, None) => "anonymous",
+    };
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        server_id = %handle.options().hub.server_id,
+        auth = authentication,
+        api = serve.api_key.is_some(),
+        rpc_proxy = serve.proxy_rpc.is_some(),
+        %bus,
+        "roomcast serving WebSocket on / and /ws, chat page on /, /healthz, /readyz, /metrics"
+    );
+    let server = tokio::spawn(roomcast_tokio::serve_app(listener, app, handle.clone()));
+    tokio::select! {
+        served = server => served??,
+        () = shutdown_signal() => {
+            // Still serving HTTP meanwhile: /readyz says 503 while the clients are closed.
+            site.stopping.store(true, Ordering::SeqCst);
+            tracing::info!("shutting down: closing every client with 1001");
+            handle.shutdown().await;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Without an RPC proxy, answers every client request that no one handles with an error
+/// (`unknown_event`), so that no client waits for a reply that cannot come.
+async fn answer_unknown(handle: Handle, mut events: Events) {
+    while let Some(event) = events.recv().await {
+        if let Event::Message { conn, event, id: Some(id), .. } = event {
+            let message = format!("no handler for {event:?} (start the server with --proxy-rpc)");
+            let _ = handle.reply_error(conn, Some(id), "unknown_event", &message).await;
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::warn!("no SIGTERM handler: {e}");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
