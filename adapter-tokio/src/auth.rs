@@ -34,9 +34,9 @@ pub enum AuthDenied {
     /// The authority could not be asked in time (a backend down or slow): close 1013
     /// (try again later) with this reason.
     Unavailable(String),
-    /// The authority answered something unusable (an error status, garbage): close 1014
-    /// (bad gateway) with this reason.
-    BadGateway(String),
+    /// The authority answered something unusable (an error status, garbage): close 1011
+    /// (internal error) with this reason.
+    Failed(String),
 }
 
 impl AuthDenied {
@@ -45,7 +45,7 @@ impl AuthDenied {
         match self {
             Self::Rejected(reason) => (CloseCode::AUTH_REJECTED, reason),
             Self::Unavailable(reason) => (CloseCode::TRY_AGAIN_LATER, reason),
-            Self::BadGateway(reason) => (CloseCode::BAD_GATEWAY, reason),
+            Self::Failed(reason) => (CloseCode::INTERNAL_ERROR, reason),
         }
     }
 }
@@ -79,7 +79,7 @@ pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Admit, AuthDenied>>
 
 /// Decides `authenticate` frames. Accept with an [`Admit`] (an [`Identity`] converts into one;
 /// the rooms it names are joined right after the client's `connected`), or deny
-/// ([`AuthDenied`]: 4003 for refused credentials, 1013 or 1014 when the authority failed).
+/// ([`AuthDenied`]: 4003 for refused credentials, 1013 or 1011 when the authority failed).
 /// Each decision runs in its own task; one that takes longer than 3 × `auth_timeout` is
 /// overtaken by close 4001.
 ///

@@ -67,16 +67,18 @@ impl JwtAuth {
         Self { key, validation }
     }
 
-    /// Accepts only tokens whose `aud` holds `audience`.
+    /// Accepts only tokens whose `aud` holds `audience` (a token without `aud` is refused).
     pub fn audience(mut self, audience: &str) -> Self {
         self.validation.set_audience(&[audience]);
         self.validation.validate_aud = true;
+        self.validation.required_spec_claims.insert("aud".to_owned());
         self
     }
 
-    /// Accepts only tokens whose `iss` is `issuer`.
+    /// Accepts only tokens whose `iss` is `issuer` (a token without `iss` is refused).
     pub fn issuer(mut self, issuer: &str) -> Self {
         self.validation.set_issuer(&[issuer]);
+        self.validation.required_spec_claims.insert("iss".to_owned());
         self
     }
 

@@ -80,3 +80,69 @@ async fn expired_forged_and_malformed_tokens_are_rejected_with_4003() {
         assert_eq!(client.close_code().await, 4003);
     }
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/").to_owned() + name)
+        .unwrap()
+}
+
+/// A token signed with `algorithm` and the private key in fixture `key`.
+fn signed(claims: Value, algorithm: jsonwebtoken::Algorithm, key: &str) -> String {
+    let pem = fixture(key);
+    let key = match algorithm {
+        jsonwebtoken::Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem).unwrap(),
+        _ => EncodingKey::from_ec_pem(&pem).unwrap(),
+    };
+    encode(&Header::new(algorithm), &claims, &key).unwrap()
+}
+
+/// Whether `auth` lets `token` in: the user id, or the close code.
+async fn outcome(auth: JwtAuth, token: String) -> Result<String, u16> {
+    let options = Options {
+        hub: HubConfig { auth: AuthMode::Required, ..HubConfig::default() },
+        ..Options::default()
+    };
+    let addr = start_with(Roomcast::builder().options(options).authenticator(auth)).await.2;
+    let mut client = Client::connect(addr).await;
+    client.send(json!({"event":"authenticate","data":{"token":token}})).await;
+    match client.next_or_close().await {
+        Ok(frame) => Ok(frame["data"]["userId"].as_str().unwrap().to_owned()),
+        Err(code) => Err(code),
+    }
+}
+
+#[tokio::test]
+async fn rs256_and_es256_tokens_verify_with_their_public_keys_and_not_with_each_others() {
+    use jsonwebtoken::Algorithm::{ES256, RS256};
+    let claims = json!({"sub":"ann","exp":now() + 3600});
+    let rsa = || JwtAuth::public_key_pem(&fixture("rsa_public.pem")).unwrap();
+    let ec = || JwtAuth::public_key_pem(&fixture("ec_public.pem")).unwrap();
+    let by_rsa = signed(claims.clone(), RS256, "rsa_private.pem");
+    let by_ec = signed(claims.clone(), ES256, "ec_private.pem");
+    assert_eq!(outcome(rsa(), by_rsa.clone()).await, Ok("ann".to_owned()));
+    assert_eq!(outcome(ec(), by_ec.clone()).await, Ok("ann".to_owned()));
+    assert_eq!(outcome(rsa(), by_ec).await, Err(4003));
+    assert_eq!(outcome(ec(), by_rsa).await, Err(4003));
+    // An HS256 token made with the public key as its secret (the classic confusion): refused.
+    let confused = token(claims, &fixture("rsa_public.pem"));
+    assert_eq!(outcome(rsa(), confused).await, Err(4003));
+    assert!(JwtAuth::public_key_pem(b"not a key").is_err());
+}
+
+#[tokio::test]
+async fn audience_and_issuer_are_checked_when_set_and_ignored_otherwise() {
+    let strict = || JwtAuth::hs256(SECRET).audience("chat").issuer("https://id.example");
+    let exp = now() + 3600;
+    let good =
+        token(json!({"sub":"ann","exp":exp,"aud":"chat","iss":"https://id.example"}), SECRET);
+    let other_aud =
+        token(json!({"sub":"ann","exp":exp,"aud":"admin","iss":"https://id.example"}), SECRET);
+    let other_iss = token(json!({"sub":"ann","exp":exp,"aud":"chat","iss":"https://evil"}), SECRET);
+    let neither = token(json!({"sub":"ann","exp":exp}), SECRET);
+    assert_eq!(outcome(strict(), good.clone()).await, Ok("ann".to_owned()));
+    assert_eq!(outcome(strict(), other_aud.clone()).await, Err(4003));
+    assert_eq!(outcome(strict(), other_iss).await, Err(4003));
+    assert_eq!(outcome(strict(), neither).await, Err(4003));
+    // Without the checks, a token's aud and iss are whatever they are.
+    assert_eq!(outcome(JwtAuth::hs256(SECRET), other_aud).await, Ok("ann".to_owned()));
+}

@@ -162,7 +162,8 @@ async fn queries_count_connections_list_rooms_and_find_a_connection_or_a_metadat
     assert_eq!(answer.json(), json!({"connections": 2, "missing": []}), "{}", answer.body);
 
     let answer = api(&server, "GET", "/api/rooms", None);
-    let expected = json!({"rooms":[{"name":"r","members":2},{"name":"s","members":1}],"missing":[]});
+    let expected =
+        json!({"rooms":[{"name":"r","members":2},{"name":"s","members":1}],"missing":[]});
     assert_eq!(answer.json(), expected);
 
     let answer = api(&server, "GET", &format!("/api/connections/{}", id(&ann)), None);
@@ -194,28 +195,83 @@ async fn bad_requests_get_the_documented_json_errors_and_change_nothing() {
     let long = "x".repeat(300);
     let long_event = format!(r#"{{"event":"{long}"}}"#);
     let huge = format!(r#"{{"event":"news","data":"{}"}}"#, "x".repeat(100_000));
-    let cases: Vec<(&str, String, Option<&str>, Option<&str>, u16, &str)> = vec![
+    // (method, path, key, body, status, error code)
+    type Case<'a> = (&'a str, String, Option<&'a str>, Option<&'a str>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         ("POST", "/api/rooms/r/publish".into(), None, Some(publish), 401, "unauthorized"),
         ("POST", "/api/rooms/r/publish".into(), Some("wrong"), Some(publish), 401, "unauthorized"),
-        ("POST", "/api/rooms/r/publish".into(), Some(KEY), Some("{\"event\":"), 400, "invalid_json"),
-        ("POST", "/api/rooms/r/publish".into(), Some(KEY), Some(r#"{"event":5}"#), 400, "invalid_argument"),
-        ("POST", "/api/rooms/r/publish".into(), Some(KEY), Some(r#"{"event":"a","exclude":"x"}"#), 400, "invalid_argument"),
-        ("POST", "/api/rooms/r/publish".into(), Some(KEY), Some(r#"{"event":"a","excludeUser":[]}"#), 400, "invalid_argument"),
+        (
+            "POST",
+            "/api/rooms/r/publish".into(),
+            Some(KEY),
+            Some("{\"event\":"),
+            400,
+            "invalid_json",
+        ),
+        (
+            "POST",
+            "/api/rooms/r/publish".into(),
+            Some(KEY),
+            Some(r#"{"event":5}"#),
+            400,
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/api/rooms/r/publish".into(),
+            Some(KEY),
+            Some(r#"{"event":"a","exclude":"x"}"#),
+            400,
+            "invalid_argument",
+        ),
+        (
+            "POST",
+            "/api/rooms/r/publish".into(),
+            Some(KEY),
+            Some(r#"{"event":"a","excludeUser":[]}"#),
+            400,
+            "invalid_argument",
+        ),
         ("POST", "/api/rooms/r/publish".into(), Some(KEY), Some("{}"), 400, "invalid_argument"),
         ("POST", "/api/rooms/r/publish".into(), Some(KEY), Some(&huge), 413, "too_large"),
-        ("POST", format!("/api/rooms/{long}/publish"), Some(KEY), Some(publish), 400, "invalid_argument"),
+        (
+            "POST",
+            format!("/api/rooms/{long}/publish"),
+            Some(KEY),
+            Some(publish),
+            400,
+            "invalid_argument",
+        ),
         ("POST", "/api/broadcast".into(), Some(KEY), Some(&long_event), 400, "invalid_argument"),
-        ("POST", "/api/connections/not-an-id/send".into(), Some(KEY), Some(publish), 400, "invalid_argument"),
+        (
+            "POST",
+            "/api/connections/not-an-id/send".into(),
+            Some(KEY),
+            Some(publish),
+            400,
+            "invalid_argument",
+        ),
         ("GET", format!("/api/connections/{unknown}"), Some(KEY), None, 404, "not_found"),
         ("GET", "/api/connections?filter=%5B1%5D".into(), Some(KEY), None, 400, "invalid_argument"),
         ("POST", "/api/rooms/r/join".into(), Some(KEY), None, 400, "invalid_argument"),
         ("GET", "/api/nothing/here".into(), Some(KEY), None, 404, "not_found"),
         ("GET", "/api/broadcast".into(), Some(KEY), None, 405, "method_not_allowed"),
-        ("POST", "/api/batch".into(), Some(KEY), Some(r#"{"commands":{}}"#), 400, "invalid_argument"),
+        (
+            "POST",
+            "/api/batch".into(),
+            Some(KEY),
+            Some(r#"{"commands":{}}"#),
+            400,
+            "invalid_argument",
+        ),
     ];
     for (method, path, key, body, status, code) in cases {
         let answer = raw(&server, method, &path, key, body);
-        let what = format!("{method} {} {:?}", &path[..path.len().min(60)], body.map(|b| &b[..b.len().min(60)]));
+        let what = format!(
+            "{method} {} {:?}",
+            &path[..path.len().min(60)],
+            body.map(|b| &b[..b.len().min(60)])
+        );
         assert_eq!(answer.status, status, "{what}: {}", answer.body);
         assert_eq!(answer.json()["error"]["code"], code, "{what}: {}", answer.body);
         assert!(answer.json()["error"]["message"].is_string(), "{what}: {}", answer.body);

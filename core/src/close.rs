@@ -26,9 +26,9 @@ impl CloseCode {
     /// 1013 (try again later): whoever decides authentication could not be reached in time
     /// (an authenticate proxy's backend down or slow). The client may retry after a pause.
     pub const TRY_AGAIN_LATER: Self = Self(1013);
-    /// 1014 (bad gateway): whoever decides authentication answered something unusable (an
+    /// 1011 (internal error): whoever decides authentication answered something unusable (an
     /// authenticate proxy's backend answered an error status or garbage).
-    pub const BAD_GATEWAY: Self = Self(1014);
+    pub const INTERNAL_ERROR: Self = Self(1011);
     /// 4001: no `authenticate` within `auth_timeout`, or no decision within 3 × `auth_timeout`.
     pub const AUTH_TIMEOUT: Self = Self(4001);
     /// 4002: no activity (a frame or a pong) within `heartbeat_timeout`.

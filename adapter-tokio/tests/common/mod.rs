@@ -74,6 +74,19 @@ impl Client {
         }
     }
 
+    /// The next text frame as JSON, or the close code if the server closes first.
+    pub async fn next_or_close(&mut self) -> Result<Value, u16> {
+        loop {
+            let message =
+                tokio::time::timeout(PATIENCE, self.ws.next()).await.expect("a frame in time");
+            match message.expect("the socket is open").unwrap() {
+                Message::Text(text) => return Ok(serde_json::from_str(&text).unwrap()),
+                Message::Close(frame) => return Err(frame.map_or(1005, |f| f.code.into())),
+                _ => {}
+            }
+        }
+    }
+
     /// Reads (and drops frames) until the server's close frame; returns its code.
     pub async fn close_code(&mut self) -> u16 {
         loop {

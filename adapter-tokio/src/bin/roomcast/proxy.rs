@@ -265,7 +265,7 @@ impl AuthProxy {
                 AuthDenied::Unavailable("authentication backend unavailable".to_owned())
             }
             Failure::Status | Failure::Invalid => {
-                AuthDenied::BadGateway("authentication backend failed".to_owned())
+                AuthDenied::Failed("authentication backend failed".to_owned())
             }
         })?;
         if let Some(error) = answer.error {
@@ -277,11 +277,11 @@ impl AuthProxy {
             }));
         }
         let Some(user) = answer.user_id else {
-            return Err(AuthDenied::BadGateway("authentication backend gave no userId".to_owned()));
+            return Err(AuthDenied::Failed("authentication backend gave no userId".to_owned()));
         };
         let identity = Identity { metadata: answer.info, ..Identity::user(user) };
         if identity.check().is_err() {
-            return Err(AuthDenied::BadGateway(
+            return Err(AuthDenied::Failed(
                 "authentication backend gave an invalid userId".to_owned(),
             ));
         }
