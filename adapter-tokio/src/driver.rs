@@ -10,7 +10,7 @@ use foldhash::fast::RandomState;
 use std::time::Instant;
 
 use bytes::Bytes;
-use roomcast_core::{ConnId, Event, Hub, Output, Violation};
+use roomcast_core::{ConnId, Event, Hub, Output, RequestId, Violation};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
@@ -437,6 +437,9 @@ impl Driver {
                 let request = self.awaiting_auth.remove(&conn);
                 self.authenticate(AuthRequest { conn, token, credentials, request });
             }
+            Event::Refresh { conn, token, credentials, id } if self.auth.is_some() => {
+                self.refresh(AuthRequest { conn, token, credentials, request: None }, id);
+            }
             Event::QueryDone(result) if self.queries.contains_key(&result.id) => {
                 if let Some(waiting) = self.queries.remove(&result.id) {
                     let _ = waiting.send(*result);
@@ -465,6 +468,30 @@ impl Driver {
             let decision = auth.authenticate(request).await;
             let call: Box<dyn FnOnce(&mut Driver) + Send> =
                 Box::new(move |d: &mut Driver| d.decide(conn, decision));
+            let _ = commands.send(Command::Call(call)).await;
+        });
+    }
+
+    /// Runs the authenticator on a `refresh` in its own task, and applies its decision: the
+    /// connection's credentials are renewed, or the refresh is refused (the connection keeps its
+    /// current ones until they expire).
+    fn refresh(&mut self, request: AuthRequest, id: Option<RequestId>) {
+        let (Some(auth), Some(commands)) = (self.auth.clone(), self.commands.upgrade()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let conn = request.conn;
+            let decision = auth.authenticate(request).await;
+            let call: Box<dyn FnOnce(&mut Driver) + Send> = Box::new(move |d: &mut Driver| {
+                let now = Instant::now();
+                let id = id.as_ref();
+                let _ = match decision {
+                    Ok(Admit { identity, .. }) => {
+                        d.hub.accept_refresh(conn, identity.unwrap_or_default(), id, now)
+                    }
+                    Err(denied) => d.hub.reject_refresh(conn, denied.close().1, id, now),
+                };
+            });
             let _ = commands.send(Command::Call(call)).await;
         });
     }

@@ -210,6 +210,29 @@ impl Handle {
         self.hub(move |hub, now| hub.reject_auth(conn, reason, now)).await
     }
 
+    /// Accepts a connection's `refresh` ([`Event::Refresh`](roomcast_core::Event::Refresh)):
+    /// its credentials now expire as `identity` says; it is answered `refreshed`.
+    pub async fn accept_refresh(
+        &self,
+        conn: ConnId,
+        identity: Identity,
+        id: Option<RequestId>,
+    ) -> Result<(), Error> {
+        self.hub(move |hub, now| hub.accept_refresh(conn, identity, id.as_ref(), now)).await
+    }
+
+    /// Refuses a connection's `refresh`: an `error` with code `refresh_rejected`; it keeps its
+    /// credentials until they expire.
+    pub async fn reject_refresh(
+        &self,
+        conn: ConnId,
+        id: Option<RequestId>,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let reason = reason.to_owned();
+        self.hub(move |hub, now| hub.reject_refresh(conn, &reason, id.as_ref(), now)).await
+    }
+
     /// Makes a local connection join `room`; `false` if it was a member already.
     pub async fn join(&self, conn: ConnId, room: &str) -> Result<bool, Error> {
         let room = room.to_owned();

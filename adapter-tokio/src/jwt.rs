@@ -6,7 +6,7 @@
 //! | claim | meaning |
 //! |---|---|
 //! | `sub` | required: the user id |
-//! | `exp` | optional: seconds since the Unix epoch; an expired token is rejected (no leeway) |
+//! | `exp` | optional: seconds since the Unix epoch; an expired token is rejected (no leeway), and a connection whose token expires is told `token_expiring` and closed with 4004 unless it sends `refresh` with a fresh token |
 //! | `rooms` | optional: the rooms the user may join by itself, exact names or prefixes ending in `*` |
 //! | `info` | optional: any JSON, kept as the connection's metadata |
 //! | `aud`, `iss` | checked when an audience or issuer is set |
@@ -38,6 +38,8 @@ struct Claims {
     rooms: Option<Vec<String>>,
     #[serde(default)]
     info: Option<Box<RawValue>>,
+    #[serde(default)]
+    exp: Option<u64>,
 }
 
 impl JwtAuth {
@@ -90,7 +92,13 @@ impl JwtAuth {
         if claims.sub.is_empty() || claims.sub.len() > roomcast_core::MAX_USER_ID_BYTES {
             return Err("invalid token: sub must be 1..=256 bytes".into());
         }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         Ok(Identity {
+            expires_in: claims
+                .exp
+                .map(|exp| std::time::Duration::from_secs(exp.saturating_sub(now))),
             user_id: Some(claims.sub),
             metadata: claims.info,
             rooms: claims.rooms.map_or(RoomAcl::Any, RoomAcl::Only),

@@ -146,3 +146,45 @@ async fn audience_and_issuer_are_checked_when_set_and_ignored_otherwise() {
     // Without the checks, a token's aud and iss are whatever they are.
     assert_eq!(outcome(JwtAuth::hs256(SECRET), other_aud).await, Ok("ann".to_owned()));
 }
+
+#[tokio::test]
+async fn a_token_expiring_while_connected_is_refreshed_with_a_new_one_or_the_connection_closes_4004()
+ {
+    let options = Options {
+        hub: HubConfig {
+            auth: AuthMode::Required,
+            token_refresh_notice: std::time::Duration::from_secs(1),
+            ..HubConfig::default()
+        },
+        ..Options::default()
+    };
+    let builder = Roomcast::builder().options(options).authenticator(JwtAuth::hs256(SECRET));
+    let addr = start_with(builder).await.2;
+    let short = token(json!({"sub":"ann","exp":now() + 2}), SECRET);
+    let mut keeper = Client::connect(addr).await;
+    let mut lapser = Client::connect(addr).await;
+    for client in [&mut keeper, &mut lapser] {
+        client.send(json!({"event":"authenticate","data":{"token":short}})).await;
+        assert_eq!(client.recv().await["event"], "connected");
+    }
+    let notice = keeper.recv().await;
+    assert_eq!(notice["event"], "token_expiring", "{notice}");
+    // A forged refresh is refused; the connection stays.
+    let forged = token(json!({"sub":"ann","exp":now() + 3600}), b"wrong-secret");
+    keeper.send(json!({"event":"refresh","data":{"token":forged},"id":"f"})).await;
+    let refused = keeper.recv().await;
+    assert_eq!(
+        (refused["id"].as_str(), refused["data"]["code"].as_str()),
+        (Some("f"), Some("refresh_rejected"))
+    );
+    let fresh = token(json!({"sub":"ann","exp":now() + 3600}), SECRET);
+    keeper.send(json!({"event":"refresh","data":{"token":fresh},"id":"r"})).await;
+    let refreshed = keeper.recv().await;
+    assert_eq!(refreshed["event"], "refreshed", "{refreshed}");
+    assert_eq!(refreshed["id"], "r");
+    assert!(refreshed["data"]["expiresIn"].as_u64().unwrap() > 3000);
+
+    assert_eq!(lapser.recv().await["event"], "token_expiring");
+    assert_eq!(lapser.close_code().await, 4004);
+    keeper.expect_nothing_pending().await;
+}

@@ -35,6 +35,8 @@ impl CloseCode {
     pub const HEARTBEAT_TIMEOUT: Self = Self(4002);
     /// 4003: authentication rejected.
     pub const AUTH_REJECTED: Self = Self(4003);
+    /// 4004: the connection's credentials expired and no `refresh` was accepted in time.
+    pub const TOKEN_EXPIRED: Self = Self(4004);
     /// 4005: slow consumer: the connection's outbound queue overflowed.
     pub const SLOW_CONSUMER: Self = Self(4005);
     /// 4009: more of the client's events wait for the application's handlers than allowed.

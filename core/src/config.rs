@@ -111,6 +111,10 @@ pub struct HubConfig {
     /// not told with `joined` (it did not ask, and a client rejoining after a reconnect must
     /// not rejoin its old id). Default: `false`.
     pub own_room: bool,
+    /// How long before its credentials expire (an [`Identity::expires_in`](crate::Identity))
+    /// a connection is sent `token_expiring`, so that it can send a fresh token with `refresh`
+    /// (default 30 s). Without one in time it is closed with 4004 at the expiry.
+    pub token_refresh_notice: Duration,
 }
 
 impl Default for HubConfig {
@@ -128,6 +132,7 @@ impl Default for HubConfig {
             rate_limit: Some(RateLimit::default()),
             presence_events: PresenceEvents::Off,
             presence_rooms: crate::RoomAcl::Any,
+            token_refresh_notice: Duration::from_secs(30),
             cluster_presence: false,
             peer_timeout: Duration::from_secs(10),
             hash_seed: 0,

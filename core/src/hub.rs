@@ -126,8 +126,17 @@ enum Stage {
     AwaitingAuth { deadline: Instant },
     /// `authenticate` received; waiting for the application's decision until the deadline.
     Authenticating { deadline: Instant },
-    /// Authenticated (or anonymous).
-    Authenticated,
+    /// Authenticated (or anonymous), with when its credentials expire, if they do.
+    Authenticated { expires: Option<Instant> },
+    /// Authenticated, and told that its credentials expire at `expires` (`token_expiring`):
+    /// waiting for a `refresh`.
+    Expiring { expires: Instant },
+}
+
+impl Stage {
+    fn is_authenticated(self) -> bool {
+        matches!(self, Self::Authenticated { .. } | Self::Expiring { .. })
+    }
 }
 
 impl Hub {
@@ -209,10 +218,10 @@ impl Hub {
         let Some(c) = self.conns.get_mut(&id) else {
             return Err(HubError::UnknownConn(id));
         };
-        if matches!(c.stage, Stage::Authenticated) {
+        if c.stage.is_authenticated() {
             return Err(HubError::AlreadyAuthenticated(id));
         }
-        c.stage = Stage::Authenticated;
+        c.stage = Stage::Authenticated { expires: identity.expires_in.map(|d| now + d) };
         c.metadata = identity.metadata;
         c.acl = identity.rooms;
         if let Some(user) = &identity.user_id {
@@ -246,7 +255,7 @@ impl Hub {
         let Some(c) = self.conns.get_mut(&id) else {
             return Err(Refusal::Unknown);
         };
-        if !matches!(c.stage, Stage::Authenticated) {
+        if !c.stage.is_authenticated() {
             return Err(Refusal::Unauthenticated);
         }
         if c.rooms.iter().any(|r| &**r == room) {
@@ -402,7 +411,7 @@ impl Hub {
         {
             self.out.push_back(Output::Unsubscribe(self.channels.user(user)));
         }
-        if matches!(conn.stage, Stage::Authenticated) {
+        if conn.stage.is_authenticated() {
             self.out.push_back(Output::Unsubscribe(self.channels.client(id)));
             let left = self.everyone.swap_remove(&id);
             shrink_set(&mut self.everyone);

@@ -13,6 +13,10 @@ pub struct Identity {
     pub metadata: Option<Box<RawValue>>,
     /// The rooms this connection may join by itself with a `join` frame.
     pub rooms: RoomAcl,
+    /// How long the credentials stay valid from their acceptance (a token's `exp`): the
+    /// connection is sent `token_expiring` `token_refresh_notice` before, and closed with 4004
+    /// at the expiry unless a `refresh` was accepted meanwhile. `None`: they never expire.
+    pub expires_in: Option<std::time::Duration>,
 }
 
 impl Identity {

@@ -66,6 +66,19 @@ pub enum Event {
         /// The frame's whole `data` object, for authenticators that want more than the token.
         credentials: Box<RawValue>,
     },
+    /// An authenticated connection sent `refresh` with fresh credentials (servers that
+    /// authenticate only); decide with [`Hub::accept_refresh`](crate::Hub::accept_refresh) or
+    /// [`Hub::reject_refresh`](crate::Hub::reject_refresh).
+    Refresh {
+        /// The connection.
+        conn: ConnId,
+        /// The `token` field of the frame's data.
+        token: String,
+        /// The frame's whole `data` object.
+        credentials: Box<RawValue>,
+        /// The request's id, for the answer.
+        id: Option<RequestId>,
+    },
     /// The connection is authenticated and has been sent `connected`.
     Connected {
         /// The connection.

@@ -35,6 +35,8 @@ pub const RESERVED_EVENTS: &[&str] = &[
     "presence",
     "member_joined",
     "member_left",
+    "token_expiring",
+    "refreshed",
 ];
 
 /// One parsed client frame, borrowing from the input bytes.
@@ -254,6 +256,9 @@ pub enum ErrorCode {
     TooManyRooms,
     /// `authenticate` after the connection was already authenticated (or while it is being).
     AlreadyAuthenticated,
+    /// A `refresh` whose token was refused (or that would change the user); the connection
+    /// keeps its current credentials until they expire.
+    RefreshRejected,
 }
 
 impl ErrorCode {
@@ -266,6 +271,7 @@ impl ErrorCode {
             Self::InvalidRoom => "invalid_room",
             Self::TooManyRooms => "too_many_rooms",
             Self::AlreadyAuthenticated => "already_authenticated",
+            Self::RefreshRejected => "refresh_rejected",
         }
     }
 }
@@ -329,6 +335,20 @@ pub(crate) fn connected_frame(conn: crate::ConnId, user_id: Option<&str>, time_m
         time: u64,
     }
     system_frame("connected", None, Data { id: conn.to_string(), user_id, time: time_ms })
+}
+
+/// `{"event":"token_expiring"|"refreshed","id"?:..,"data":{"expiresIn":seconds|null}}`.
+pub(crate) fn expiry_frame(
+    event: &'static str,
+    id: Option<&RequestId>,
+    expires_in: Option<std::time::Duration>,
+) -> Bytes {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Expiry {
+        expires_in: Option<u64>,
+    }
+    system_frame(event, id, Expiry { expires_in: expires_in.map(|d| d.as_secs()) })
 }
 
 /// Serializes a value made only of strings, numbers and raw JSON.

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use super::{Delivery, Hub, Refusal, Stage};
 use crate::envelope::TargetKind;
-use crate::wire::{self, ServerFrame};
+use crate::wire::{self, ErrorCode, ServerFrame};
 use crate::{CloseCode, ConnId, HubError, Identity, RequestId};
 
 /// Who to leave out of a broadcast, on every instance.
@@ -61,12 +61,57 @@ impl Hub {
         self.advance(now);
         match self.conns.get(&conn).map(|c| c.stage) {
             None => Err(HubError::UnknownConn(conn)),
-            Some(Stage::Authenticated) => Err(HubError::AlreadyAuthenticated(conn)),
+            Some(stage) if stage.is_authenticated() => Err(HubError::AlreadyAuthenticated(conn)),
             Some(_) => {
                 self.close_conn(conn, CloseCode::AUTH_REJECTED, reason);
                 Ok(())
             }
         }
+    }
+
+    /// Accepts a connection's `refresh` ([`Event::Refresh`](crate::Event::Refresh)): its
+    /// credentials now expire as `identity` says, and its room permissions are `identity`'s. It
+    /// is answered `refreshed` (with the request's `id`). The user cannot change: an identity
+    /// of another user is refused as [`reject_refresh`](Self::reject_refresh) would. Its
+    /// metadata stays what it was.
+    pub fn accept_refresh(
+        &mut self,
+        conn: ConnId,
+        identity: Identity,
+        id: Option<&RequestId>,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        let now = self.advance(now);
+        let c = self.conns.get_mut(&conn).ok_or(HubError::UnknownConn(conn))?;
+        if !c.stage.is_authenticated() {
+            return Err(HubError::NotAuthenticated(conn));
+        }
+        if c.user.as_deref() != identity.user_id.as_deref() {
+            let message = "a refresh cannot change the user";
+            self.error(conn, ErrorCode::RefreshRejected, message, None, id);
+            return Ok(());
+        }
+        c.stage = Stage::Authenticated { expires: identity.expires_in.map(|d| now + d) };
+        c.acl = identity.rooms;
+        let frame = wire::expiry_frame("refreshed", id, identity.expires_in);
+        self.transmit(vec![conn], frame);
+        // The expiry may have moved either way: the timer follows at its next firing, or now.
+        self.arm(conn);
+        Ok(())
+    }
+
+    /// Refuses a connection's `refresh`: it is answered with an `error` (code
+    /// `refresh_rejected`, the request's `id`) and keeps its credentials until they expire.
+    pub fn reject_refresh(
+        &mut self,
+        conn: ConnId,
+        reason: &str,
+        id: Option<&RequestId>,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.local(conn, now)?;
+        self.error(conn, ErrorCode::RefreshRejected, reason, None, id);
+        Ok(())
     }
 
     /// Makes an authenticated local connection join `room`, whatever its [`RoomAcl`](crate::RoomAcl).

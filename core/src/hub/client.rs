@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use super::{Delivery, Hub, Refusal, Stage, decision_window};
 use crate::envelope::TargetKind;
 use crate::wire::{self, AuthData, ClientFrame, ErrorCode, PresenceData, PublishData, RoomsData};
-use crate::{CloseCode, ConnId, Event, RequestId};
+use crate::{AuthMode, CloseCode, ConnId, Event, RequestId};
 
 impl Hub {
     /// One complete text frame from a client. Anything wrong with it becomes an `error` frame or
@@ -28,7 +28,7 @@ impl Hub {
         {
             return self.close_conn(conn, CloseCode::RATE_LIMITED, "rate limit exceeded");
         }
-        let authenticated = matches!(c.stage, Stage::Authenticated);
+        let authenticated = c.stage.is_authenticated();
         let frame = match wire::parse_client_frame(bytes) {
             Ok(frame) => frame,
             Err(e) => {
@@ -49,6 +49,10 @@ impl Hub {
             "leave" if frame.path.is_none() => self.on_leave(conn, &frame),
             "publish" if frame.path.is_none() => self.on_publish(conn, &frame),
             "presence" if frame.path.is_none() => self.on_presence(conn, &frame),
+            // With authentication on; in anonymous mode the name is the application's.
+            "refresh" if frame.path.is_none() && self.config.auth == AuthMode::Required => {
+                self.on_refresh(conn, &frame);
+            }
             _ => self.event(Event::Message {
                 conn,
                 event: frame.event.into_owned(),
@@ -78,6 +82,17 @@ impl Hub {
             Stage::Authenticating { deadline: now + decision_window(self.config.auth_timeout) };
         self.event(Event::Authenticate { conn, token, credentials: data.to_owned() });
         self.arm(conn);
+    }
+
+    fn on_refresh(&mut self, conn: ConnId, frame: &ClientFrame<'_>) {
+        let id = frame.id.as_ref();
+        let token = match wire::parse_data::<AuthData<'_>>(frame.data) {
+            Ok(auth) => auth.token.into_owned(),
+            Err(message) => return self.error(conn, ErrorCode::BadFrame, &message, None, id),
+        };
+        let Some(data) = frame.data else { return };
+        let (credentials, id) = (data.to_owned(), frame.id.clone());
+        self.event(Event::Refresh { conn, token, credentials, id });
     }
 
     /// Parses `{"rooms":[..]}`, or answers `bad_frame` / `too_many_rooms` and returns `None`.

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::{Conn, Hub, Stage};
+use crate::wire;
 use crate::{CloseCode, ConnId, HubConfig, Output};
 
 impl Hub {
@@ -63,6 +64,19 @@ impl Hub {
                     "authentication not decided in time",
                 );
             }
+            Stage::Authenticated { expires: Some(expires) } | Stage::Expiring { expires }
+                if now >= expires =>
+            {
+                return self.close_conn(id, CloseCode::TOKEN_EXPIRED, "token expired");
+            }
+            Stage::Authenticated { expires: Some(expires) }
+                if now >= notice(&self.config, expires) =>
+            {
+                c.stage = Stage::Expiring { expires };
+                let frame = wire::expiry_frame("token_expiring", None, Some(expires - now));
+                self.transmit(vec![id], frame);
+                return;
+            }
             _ => {}
         }
         if now >= c.last_activity + self.config.heartbeat_timeout {
@@ -83,6 +97,13 @@ fn deadline(config: &HubConfig, c: &Conn) -> Instant {
     let next = idle.min(ping);
     match c.stage {
         Stage::AwaitingAuth { deadline } | Stage::Authenticating { deadline } => next.min(deadline),
-        Stage::Authenticated => next,
+        Stage::Authenticated { expires: None } => next,
+        Stage::Authenticated { expires: Some(expires) } => next.min(notice(config, expires)),
+        Stage::Expiring { expires } => next.min(expires),
     }
+}
+
+/// When a connection whose credentials expire at `expires` is told so.
+fn notice(config: &HubConfig, expires: Instant) -> Instant {
+    expires.checked_sub(config.token_refresh_notice).unwrap_or(expires)
 }

@@ -99,7 +99,7 @@ impl Hub {
             state: match c.stage {
                 Stage::AwaitingAuth { .. } => ConnState::Unauthenticated,
                 Stage::Authenticating { .. } => ConnState::Authenticating,
-                Stage::Authenticated => ConnState::Authenticated,
+                Stage::Authenticated { .. } | Stage::Expiring { .. } => ConnState::Authenticated,
             },
             user_id: c.user.as_deref(),
             metadata: c.metadata.as_deref(),
@@ -167,7 +167,7 @@ impl Hub {
     pub fn connections_matching(&self, filter: &crate::MetadataFilter) -> Vec<PresenceEntry<'_>> {
         self.conns
             .iter()
-            .filter(|(_, c)| matches!(c.stage, Stage::Authenticated))
+            .filter(|(_, c)| c.stage.is_authenticated())
             .filter(|(_, c)| filter.matches(c.metadata.as_deref()))
             .map(|(conn, c)| PresenceEntry {
                 conn: *conn,
