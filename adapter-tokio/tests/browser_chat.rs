@@ -1,6 +1,7 @@
 //! A person's view: the chat page served at `/`, opened in two tabs of a real headless Chromium
 //! (Debian's `chromium`; `scripts/test.sh` installs it), joins a room in both, sends from one and
-//! sees the message in the other. Chromium is driven over the DevTools protocol, which is itself a
+//! sees the message in the other; on a server that needs a token, the page signs in with one.
+//! Chromium is driven over the DevTools protocol, which is itself a
 //! WebSocket: the test speaks it with tokio-tungstenite.
 #![allow(clippy::unwrap_used)]
 
@@ -195,5 +196,32 @@ async fn two_browser_tabs_chat_through_the_served_page() {
     // The sender sees its own line once (local echo), not a second copy from the server.
     let own = cdp.eval(&alice, "document.getElementById('log').innerText.split('hello from a real browser').length - 1").await;
     assert_eq!(own, json!(1));
+
+    // A server that needs a token: the page asks for one, and signs in with it.
+    let secure: SocketAddr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let _secure = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_roomcast"))
+            .args(["serve", "--listen", &secure.to_string(), "--jwt-secret", "browser-secret"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the second server", || std::net::TcpStream::connect(secure).is_ok());
+    let tab = cdp.open(&format!("http://{secure}/")).await;
+    cdp.until(&tab, "the token form", "!document.getElementById('auth-form').hidden").await;
+    let claims = json!({"sub": "carol", "exp": 4_102_444_800u64}); // 2100-01-01
+    let key = jsonwebtoken::EncodingKey::from_secret(b"browser-secret");
+    let jwt = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+    let sign_in = format!(
+        "document.getElementById('token').value = '{jwt}'; \
+         document.getElementById('sign-in').click(); true"
+    );
+    cdp.eval(&tab, &sign_in).await;
+    cdp.until(&tab, "signed in", "!document.getElementById('join').disabled").await;
+    let line = cdp
+        .eval(&tab, "document.getElementById('log').innerText.includes('connected as carol')")
+        .await;
+    assert_eq!(line, json!(true));
     let _ = std::fs::remove_dir_all(&profile);
 }

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use roomcast_tokio::Handle;
+use roomcast_tokio::roomcast_core::AuthMode;
 
 use crate::proxy::{self, Proxy};
 
@@ -21,12 +22,21 @@ pub(crate) struct Site {
     pub(crate) proxies: Vec<Arc<Proxy>>,
     /// When the process started, seconds since the Unix epoch.
     pub(crate) started: f64,
+    /// The chat page, marked with the server's authentication mode.
+    pub(crate) chat: Arc<str>,
 }
 
 impl Site {
     pub(crate) fn new(handle: Handle, proxies: Vec<Arc<Proxy>>) -> Self {
         let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        Self { handle, stopping: Arc::default(), proxies, started }
+        let page = include_str!("../../chat.html");
+        let chat = match handle.options().hub.auth {
+            AuthMode::Required => {
+                page.replace(r#"data-auth="anonymous""#, r#"data-auth="required""#)
+            }
+            _ => page.to_owned(),
+        };
+        Self { handle, stopping: Arc::default(), proxies, started, chat: Arc::from(chat) }
     }
 }
 
@@ -35,7 +45,7 @@ pub(crate) async fn index(State(site): State<Site>, request: axum::extract::Requ
     if request.headers().contains_key(header::UPGRADE) {
         roomcast_tokio::axum::upgrade(State(site.handle), request).await
     } else {
-        Html(include_str!("../../chat.html")).into_response()
+        Html(site.chat.to_string()).into_response()
     }
 }
 
