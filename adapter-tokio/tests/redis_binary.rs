@@ -213,3 +213,55 @@ async fn a_gracefully_stopped_instance_says_goodbye_and_withdraws_its_lease_befo
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// An HS256 token for `user`, as `--jwt-secret api-secret` accepts.
+fn token(user: &str) -> String {
+    let claims = json!({"sub": user});
+    let key = jsonwebtoken::EncodingKey::from_secret(b"api-secret");
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_publish_on_one_instance_reaches_the_room_on_both_minus_the_excluded() {
+    let redis = RedisServer::start();
+    let flags = ["--api-key", "k", "--jwt-secret", "api-secret", "--cluster-presence"];
+    let (one, two) = (spawn_with(&redis, &flags), spawn_with(&redis, &flags));
+    let mut ann = Client::authenticated(one.1, &token("ann")).await;
+    let mut bob = Client::authenticated(two.1, &token("bob")).await;
+    let mut cy = Client::authenticated(two.1, &token("cy")).await;
+    let mut dan = Client::authenticated(two.1, &token("dan")).await;
+    for client in [&mut ann, &mut bob, &mut cy, &mut dan] {
+        client.join(&["r"]).await;
+    }
+    tokio::task::block_in_place(|| redis.wait_numsub("ws:room:r", 2));
+    let body =
+        json!({"event":"news","data":1,"exclude":[cy.id.clone().unwrap()],"excludeUsers":["dan"]});
+    let answer = tokio::task::block_in_place(|| {
+        roomcast_tests::http::call(
+            one.1,
+            "POST",
+            "/api/rooms/r/publish",
+            Some("k"),
+            Some(&body.to_string()),
+        )
+    })
+    .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let expected = json!({"event":"news","room":"r","data":1});
+    assert_eq!(ann.recv().await, expected, "on the instance that was asked");
+    assert_eq!(bob.recv().await, expected, "on the other one");
+    for client in [&mut ann, &mut bob, &mut cy, &mut dan] {
+        client.expect_nothing_pending().await;
+    }
+    // The count and the rooms cover both instances.
+    let count = tokio::task::block_in_place(|| {
+        roomcast_tests::http::call(one.1, "GET", "/api/count", Some("k"), None)
+    })
+    .unwrap();
+    assert_eq!(count.json()["connections"], 4, "{}", count.body);
+    let rooms = tokio::task::block_in_place(|| {
+        roomcast_tests::http::call(two.1, "GET", "/api/rooms", Some("k"), None)
+    })
+    .unwrap();
+    assert_eq!(rooms.json()["rooms"], json!([{"name":"r","members":4}]), "{}", rooms.body);
+}
