@@ -265,3 +265,27 @@ async fn an_http_publish_on_one_instance_reaches_the_room_on_both_minus_the_excl
     .unwrap();
     assert_eq!(rooms.json()["rooms"], json!([{"name":"r","members":4}]), "{}", rooms.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_while_redis_is_down_and_200_again_once_it_is_back() {
+    let mut redis = RedisServer::start();
+    let server = spawn(&redis);
+    let ready = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answer = roomcast_tests::http::get(server.1, "/readyz");
+            if answer.as_ref().is_some_and(|(status, _)| status.contains(want)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "readyz never said {want}: {answer:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    tokio::task::block_in_place(|| {
+        ready("200");
+        redis.kill();
+        ready("503");
+        redis.restart();
+        ready("200");
+    });
+}

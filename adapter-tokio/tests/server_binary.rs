@@ -170,3 +170,28 @@ fn invalid_flags_are_refused_with_a_message() {
         .unwrap();
     assert!(!output.status.success());
 }
+
+#[tokio::test]
+async fn readyz_turns_503_as_soon_as_a_shutdown_begins_while_sockets_still_drain() {
+    let server = spawn_server(&[]);
+    let (status, _) = http_get(server.addr, "/readyz").unwrap();
+    assert!(status.contains("200"), "{status}");
+    // A client that never answers the server's close: the shutdown waits for it (close_timeout),
+    // and meanwhile the instance must say it is not ready.
+    let mut silent = Client::connect(server.addr).await;
+    silent.recv().await;
+    let killed =
+        Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + common::PATIENCE;
+    loop {
+        let answer = http_get(server.addr, "/readyz");
+        if answer.as_ref().is_some_and(|(status, _)| status.contains("503")) {
+            assert!(answer.unwrap().1.contains("shutting down"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "readyz never said 503: {answer:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(silent);
+}
