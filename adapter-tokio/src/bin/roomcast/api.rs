@@ -17,6 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use roomcast_tokio::roomcast_core::Query as Q;
 use roomcast_tokio::roomcast_core::{
     self, ConnId, Exclude, HubError, MetadataFilter, QueryResult, Target,
 };
@@ -191,77 +192,94 @@ async fn query(
     state.handle.cluster_query(query, timeout).await.map_err(ApiError::from)
 }
 
-fn members_body(result: &QueryResult) -> Value {
-    json!({"members": result.members, "missing": result.missing})
+/// A query or an order of the API: the key checked, and the query string read.
+struct Ask {
+    state: ApiState,
+    params: Params,
 }
 
-fn params(
-    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
-) -> Result<Params, ApiError> {
-    params.map(|Query(p)| p).map_err(|e| ApiError::bad(e.body_text()))
+impl FromRequestParts<ApiState> for Ask {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        Authorized::from_request_parts(parts, state).await?;
+        let Query(params) = Query::<Params>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad(e.body_text()))?;
+        Ok(Self { state: state.clone(), params })
+    }
 }
 
-type QueryParams = Result<Query<Params>, axum::extract::rejection::QueryRejection>;
+impl Ask {
+    async fn run(&self, q: roomcast_core::Query) -> Result<QueryResult, ApiError> {
+        query(&self.state, q, self.params.timeout()).await
+    }
+
+    /// A query for connections: `{"members","missing"}`.
+    async fn members(&self, q: roomcast_core::Query) -> Answer {
+        let result = self.run(q).await?;
+        ok(json!({"members": result.members, "missing": result.missing}))
+    }
+
+    /// An order: `{"affected","missing"}`.
+    async fn order(&self, q: roomcast_core::Query) -> Answer {
+        ok(affected(self.run(q).await?))
+    }
+
+    /// The target of join and leave: `?user=` or `?conn=`.
+    fn target(&self) -> Result<Target, ApiError> {
+        target(self.params.user.clone(), self.params.conn.as_deref())
+    }
+}
+
+fn affected(result: QueryResult) -> Value {
+    json!({"affected": result.affected, "missing": result.missing})
+}
+
+/// Exactly one of a user and a connection.
+fn target(user: Option<String>, conn: Option<&str>) -> Result<Target, ApiError> {
+    match (user, conn) {
+        (Some(user), None) => Ok(Target::User(user)),
+        (None, Some(conn)) => Ok(Target::Conn(conn_id(conn)?)),
+        _ => Err(ApiError::bad("give exactly one of user and conn")),
+    }
+}
 
 async fn info(_: Authorized, State(state): State<ApiState>) -> Answer {
     ok(json!({"serverId": state.handle.options().hub.server_id}))
 }
 
-async fn count(_: Authorized, State(state): State<ApiState>, p: QueryParams) -> Answer {
-    let p = params(p)?;
-    let result = query(&state, roomcast_core::Query::Count, p.timeout()).await?;
+async fn count(ask: Ask) -> Answer {
+    let result = ask.run(Q::Count).await?;
     ok(json!({"connections": result.affected, "missing": result.missing}))
 }
 
-async fn rooms(_: Authorized, State(state): State<ApiState>, p: QueryParams) -> Answer {
-    let p = params(p)?;
-    let result = query(&state, roomcast_core::Query::Rooms, p.timeout()).await?;
+async fn rooms(ask: Ask) -> Answer {
+    let result = ask.run(Q::Rooms).await?;
     ok(json!({"rooms": result.rooms, "missing": result.missing}))
 }
 
-async fn members(
-    _: Authorized,
-    State(state): State<ApiState>,
-    Path(room): Path<String>,
-    p: QueryParams,
-) -> Answer {
-    let p = params(p)?;
-    let result = query(&state, roomcast_core::Query::Members { room }, p.timeout()).await?;
-    ok(members_body(&result))
+async fn members(ask: Ask, Path(room): Path<String>) -> Answer {
+    ask.members(Q::Members { room }).await
 }
 
-async fn sessions(
-    _: Authorized,
-    State(state): State<ApiState>,
-    Path(user): Path<String>,
-    p: QueryParams,
-) -> Answer {
-    let p = params(p)?;
-    let result = query(&state, roomcast_core::Query::Sessions { user }, p.timeout()).await?;
-    ok(members_body(&result))
+async fn sessions(ask: Ask, Path(user): Path<String>) -> Answer {
+    ask.members(Q::Sessions { user }).await
 }
 
-async fn connections(_: Authorized, State(state): State<ApiState>, p: QueryParams) -> Answer {
-    let p = params(p)?;
-    let filter = match &p.filter {
+async fn connections(ask: Ask) -> Answer {
+    let filter = match &ask.params.filter {
         None => MetadataFilter::new(),
         Some(text) => serde_json::from_str::<serde_json::Map<String, Value>>(text)
             .map(MetadataFilter::from)
             .map_err(|e| ApiError::bad(format!("filter must be a JSON object: {e}")))?,
     };
-    let result = query(&state, roomcast_core::Query::Connections { filter }, p.timeout()).await?;
-    ok(members_body(&result))
+    ask.members(Q::Connections { filter }).await
 }
 
-async fn connection(
-    _: Authorized,
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-    p: QueryParams,
-) -> Answer {
-    let p = params(p)?;
+async fn connection(ask: Ask, Path(id): Path<String>) -> Answer {
     let conn = conn_id(&id)?;
-    let result = query(&state, roomcast_core::Query::Connection { conn }, p.timeout()).await?;
+    let result = ask.run(Q::Connection { conn }).await?;
     match result.members.first() {
         Some(found) => ok(json!({"connection": found, "missing": result.missing})),
         None if result.missing.is_empty() => {
@@ -272,62 +290,23 @@ async fn connection(
     }
 }
 
-/// The target of join and leave: `?user=` or `?conn=`.
-fn target(p: &Params) -> Result<Target, ApiError> {
-    match (&p.user, &p.conn) {
-        (Some(user), None) => Ok(Target::User(user.clone())),
-        (None, Some(conn)) => Ok(Target::Conn(conn_id(conn)?)),
-        _ => Err(ApiError::bad("give exactly one of ?user= and ?conn=")),
-    }
+async fn join(ask: Ask, Path(room): Path<String>) -> Answer {
+    let target = ask.target()?;
+    ask.order(Q::Join { target, room }).await
 }
 
-async fn order(state: &ApiState, order: roomcast_core::Query, timeout: Duration) -> Answer {
-    let result = query(state, order, timeout).await?;
-    ok(json!({"affected": result.affected, "missing": result.missing}))
+async fn leave(ask: Ask, Path(room): Path<String>) -> Answer {
+    let target = ask.target()?;
+    ask.order(Q::Leave { target, room }).await
 }
 
-async fn join(
-    _: Authorized,
-    State(state): State<ApiState>,
-    Path(room): Path<String>,
-    p: QueryParams,
-) -> Answer {
-    let p = params(p)?;
-    let target = target(&p)?;
-    order(&state, roomcast_core::Query::Join { target, room }, p.timeout()).await
+async fn disconnect_user(ask: Ask, Path(user): Path<String>) -> Answer {
+    ask.order(Q::Disconnect { target: Target::User(user) }).await
 }
 
-async fn leave(
-    _: Authorized,
-    State(state): State<ApiState>,
-    Path(room): Path<String>,
-    p: QueryParams,
-) -> Answer {
-    let p = params(p)?;
-    let target = target(&p)?;
-    order(&state, roomcast_core::Query::Leave { target, room }, p.timeout()).await
-}
-
-async fn disconnect_user(
-    _: Authorized,
-    State(state): State<ApiState>,
-    Path(user): Path<String>,
-    p: QueryParams,
-) -> Answer {
-    let p = params(p)?;
-    let target = Target::User(user);
-    order(&state, roomcast_core::Query::Disconnect { target }, p.timeout()).await
-}
-
-async fn disconnect_conn(
-    _: Authorized,
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-    p: QueryParams,
-) -> Answer {
-    let p = params(p)?;
+async fn disconnect_conn(ask: Ask, Path(id): Path<String>) -> Answer {
     let target = Target::Conn(conn_id(&id)?);
-    order(&state, roomcast_core::Query::Disconnect { target }, p.timeout()).await
+    ask.order(Q::Disconnect { target }).await
 }
 
 /// A publish: to one room (`room`, or the route's), to several (`rooms`, each connection once),
@@ -475,7 +454,7 @@ struct Targeted {
 
 impl Targeted {
     fn target(&self) -> Result<Target, ApiError> {
-        target(&Params { user: self.user.clone(), conn: self.conn.clone(), ..Params::default() })
+        target(self.user.clone(), self.conn.as_deref())
     }
 
     fn room(&self) -> Result<String, ApiError> {
@@ -509,8 +488,6 @@ async fn run_command(state: &ApiState, command: Command) -> Result<Value, ApiErr
         serde_json::from_str(what).map_err(|e| ApiError::bad(e.to_string()))
     };
     let timeout = Duration::from_secs(1);
-    let affected =
-        |result: QueryResult| json!({"affected": result.affected, "missing": result.missing});
     match command.method.as_str() {
         "publish" => {
             let publish = serde_json::from_str(params).map_err(|e| ApiError::bad(e.to_string()))?;
@@ -533,17 +510,17 @@ async fn run_command(state: &ApiState, command: Command) -> Result<Value, ApiErr
         }
         "disconnect" => {
             let target = parse(params)?.target()?;
-            Ok(affected(query(state, roomcast_core::Query::Disconnect { target }, timeout).await?))
+            Ok(affected(query(state, Q::Disconnect { target }, timeout).await?))
         }
         "join" => {
             let t = parse(params)?;
             let (target, room) = (t.target()?, t.room()?);
-            Ok(affected(query(state, roomcast_core::Query::Join { target, room }, timeout).await?))
+            Ok(affected(query(state, Q::Join { target, room }, timeout).await?))
         }
         "leave" => {
             let t = parse(params)?;
             let (target, room) = (t.target()?, t.room()?);
-            Ok(affected(query(state, roomcast_core::Query::Leave { target, room }, timeout).await?))
+            Ok(affected(query(state, Q::Leave { target, room }, timeout).await?))
         }
         other => Err(ApiError::bad(format!(
             "unknown method {other:?} (publish, broadcast, send, disconnect, join, leave)"
