@@ -40,6 +40,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (unit, property, simulation, corpus replay, end-to-end, doc)"
 cargo test --workspace --locked
 
+step "the JavaScript client (clients/js): its committed build is current, its tests pass against the server"
+command -v npm >/dev/null || die "npm (Node 20+) is required for the JavaScript client's tests"
+(cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+if command -v git >/dev/null && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git diff --quiet -- clients/js/dist || die "clients/js/dist differs from its source: run (cd clients/js && npm run build) and commit it"
+fi
+cargo build -p roomcast-tokio --bin roomcast --locked
+(cd clients/js && ROOMCAST_BIN="$PWD/../../target/debug/roomcast" npm test --silent)
+
 step "WebSocket conformance: the Autobahn testsuite on both transports (scripts/autobahn.sh)"
 bash scripts/autobahn.sh
 

@@ -1,6 +1,8 @@
 //! A person's view: the chat page served at `/`, opened in two tabs of a real headless Chromium
 //! (Debian's `chromium`; `scripts/test.sh` installs it), joins a room in both, sends from one and
-//! sees the message in the other; on a server that needs a token, the page signs in with one.
+//! sees the message in the other; the server restarts under them and the page (built on the
+//! roomcast-client package) reconnects, rejoins and chats on; on a server that needs a token,
+//! the page signs in with one.
 //! Chromium is driven over the DevTools protocol, which is itself a
 //! WebSocket: the test speaks it with tokio-tungstenite.
 #![allow(clippy::unwrap_used)]
@@ -114,19 +116,26 @@ impl Cdp {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_browser_tabs_chat_through_the_served_page() {
-    let chromium = chromium();
-    let addr: SocketAddr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let _server = Reaped(
+/// `roomcast serve` on `addr`, up and answering.
+fn roomcast(addr: SocketAddr, extra: &[&str]) -> Reaped {
+    let server = Reaped(
         Command::new(env!("CARGO_BIN_EXE_roomcast"))
             .args(["serve", "--listen", &addr.to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    wait_for("the server", || std::net::TcpStream::connect(addr).is_ok());
+    wait_for("the server", || roomcast_tests::http::get(addr, "/healthz").is_some());
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browser_tabs_chat_through_the_served_page() {
+    let chromium = chromium();
+    let addr: SocketAddr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let server = roomcast(addr, &[]);
 
     let profile = std::env::temp_dir().join(format!("roomcast-chromium-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
@@ -197,17 +206,26 @@ async fn two_browser_tabs_chat_through_the_served_page() {
     let own = cdp.eval(&alice, "document.getElementById('log').innerText.split('hello from a real browser').length - 1").await;
     assert_eq!(own, json!(1));
 
+    // The server restarts under the open tabs (kill -9, then a new process on the same port):
+    // the page's client reconnects, rejoins the room, and the chat goes on.
+    drop(server);
+    let _server = roomcast(addr, &[]);
+    for tab in [&alice, &bob] {
+        cdp.until(tab, "the page to reconnect and rejoin", "document.getElementById('log').innerText.includes('back in browser-test')").await;
+    }
+    let send = "document.getElementById('text').value = 'after the restart'; \
+                document.getElementById('send').click(); true";
+    cdp.eval(&bob, send).await;
+    cdp.until(
+        &alice,
+        "the message after the restart",
+        "document.getElementById('log').innerText.includes('bob: after the restart')",
+    )
+    .await;
+
     // A server that needs a token: the page asks for one, and signs in with it.
     let secure: SocketAddr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let _secure = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_roomcast"))
-            .args(["serve", "--listen", &secure.to_string(), "--jwt-secret", "browser-secret"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the second server", || std::net::TcpStream::connect(secure).is_ok());
+    let _secure = roomcast(secure, &["--jwt-secret", "browser-secret"]);
     let tab = cdp.open(&format!("http://{secure}/")).await;
     cdp.until(&tab, "the token form", "!document.getElementById('auth-form').hidden").await;
     let claims = json!({"sub": "carol", "exp": 4_102_444_800u64}); // 2100-01-01

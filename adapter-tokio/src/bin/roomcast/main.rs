@@ -198,6 +198,7 @@ async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/", get(pages::index))
         .route("/ws", get(pages::websocket))
+        .route("/roomcast-client.js", get(pages::client_js))
         .route("/healthz", get(pages::healthz))
         .route("/readyz", get(pages::readyz))
         .route("/metrics", get(pages::metrics))

@@ -49,6 +49,13 @@ pub(crate) async fn index(State(site): State<Site>, request: axum::extract::Requ
     }
 }
 
+/// `/roomcast-client.js`: the JavaScript client (npm package `roomcast-client`, built from
+/// `clients/js`), as the chat page imports it.
+pub(crate) async fn client_js() -> Response {
+    let script = include_str!("../../../../clients/js/dist/index.js");
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], script).into_response()
+}
+
 /// `/ws`: the WebSocket endpoint.
 pub(crate) async fn websocket(
     State(site): State<Site>,
