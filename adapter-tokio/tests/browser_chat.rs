@@ -211,7 +211,12 @@ async fn two_browser_tabs_chat_through_the_served_page() {
     drop(server);
     let _server = roomcast(addr, &[]);
     for tab in [&alice, &bob] {
-        cdp.until(tab, "the page to reconnect and rejoin", "document.getElementById('log').innerText.includes('back in browser-test')").await;
+        cdp.until(
+            tab,
+            "the page to reconnect and rejoin",
+            "document.getElementById('log').innerText.includes('back in browser-test')",
+        )
+        .await;
     }
     let send = "document.getElementById('text').value = 'after the restart'; \
                 document.getElementById('send').click(); true";

@@ -1,0 +1,578 @@
+//! The connection task: one socket at a time, and what carries over between them (the rooms
+//! wanted, the offline buffer, the token), with the reconnection policy in between.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::options::Options;
+use crate::{Error, Event, Message, Retry, ServerError, retry_policy};
+
+type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// What a [`Client`](crate::Client) asks of the connection task.
+pub(crate) enum Command {
+    /// A request: the application's event, or `presence`.
+    Call { event: String, data: Option<Box<RawValue>>, reply: Reply<Box<RawValue>> },
+    /// `join` or `leave`.
+    Rooms { join: bool, rooms: Vec<String>, reply: Reply<Vec<String>> },
+    /// A frame without an answer (publish, the application's events): buffered offline.
+    Send { frame: String, reply: Reply<()> },
+    /// Fresh credentials (from the application, or from the token source on `token_expiring`).
+    Refresh { token: String, reply: Option<Reply<Box<RawValue>>> },
+    /// For good.
+    Close,
+}
+
+/// What the handles can read without asking the task.
+#[derive(Debug, Default)]
+pub(crate) struct Status {
+    pub(crate) connected: bool,
+    pub(crate) id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) rooms: Vec<String>,
+}
+
+/// Who waits for the answer of a request id.
+enum Waiter {
+    Value(Reply<Box<RawValue>>),
+    /// A join or leave: the refused rooms' errors come before the answer.
+    Rooms(Reply<Vec<String>>, Vec<ServerError>),
+    /// The rejoin after connecting: settles the joins asked while disconnected.
+    Rejoin {
+        waiting: Vec<Reply<Vec<String>>>,
+        reconnected: bool,
+    },
+    Refresh(Option<Reply<Box<RawValue>>>),
+}
+
+impl Waiter {
+    fn is_abandoned(&self) -> bool {
+        match self {
+            Self::Value(reply) | Self::Refresh(Some(reply)) => reply.is_closed(),
+            Self::Rooms(reply, _) => reply.is_closed(),
+            Self::Rejoin { .. } | Self::Refresh(None) => false,
+        }
+    }
+}
+
+/// How a session ended.
+enum End {
+    Lost { code: u16, reason: String },
+    Closed,
+}
+
+/// A frame from the server.
+#[derive(Deserialize)]
+struct Incoming {
+    event: String,
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+}
+
+/// The connection task's state.
+pub(crate) struct Connection {
+    options: Options,
+    events: mpsc::UnboundedSender<Event>,
+    status: Arc<Mutex<Status>>,
+    /// For token fetches to hand their token back; weak, so that it never keeps the task alive.
+    commands: mpsc::WeakUnboundedSender<Command>,
+    token: Option<String>,
+    /// The token a 4003 rejected, not to be tried again.
+    rejected: Option<String>,
+    /// The rooms the application wants, in the order it asked: rejoined after reconnecting.
+    wanted: Vec<String>,
+    buffer: VecDeque<String>,
+    /// Joins and leaves asked while disconnected.
+    waiting: Vec<Reply<Vec<String>>>,
+    pending: HashMap<String, Waiter>,
+    next_id: u64,
+    attempt: u32,
+    ever_connected: bool,
+    last_sent: Instant,
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+impl Connection {
+    pub(crate) fn new(
+        options: Options,
+        events: mpsc::UnboundedSender<Event>,
+        status: Arc<Mutex<Status>>,
+        commands: mpsc::WeakUnboundedSender<Command>,
+    ) -> Self {
+        let token = options.token.clone();
+        Self {
+            options,
+            events,
+            status,
+            commands,
+            token,
+            rejected: None,
+            wanted: Vec::new(),
+            buffer: VecDeque::new(),
+            waiting: Vec::new(),
+            pending: HashMap::new(),
+            next_id: 0,
+            attempt: 0,
+            ever_connected: false,
+            last_sent: Instant::now(),
+        }
+    }
+
+    /// Sessions, and the waits between them, until the client is closed or gives up.
+    pub(crate) async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            let end = self.session(&mut inbox).await;
+            self.update(|s| {
+                s.connected = false;
+                s.id = None;
+            });
+            self.fail_pending();
+            let End::Lost { code, reason } = end else { return self.finish() };
+            let Some(delay) = self.decide(code, reason).await else { return self.finish() };
+            let wait = tokio::time::sleep(delay);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    () = &mut wait => break,
+                    command = inbox.recv() => match command {
+                        None | Some(Command::Close) => return self.finish(),
+                        Some(command) => self.offline(command),
+                    },
+                }
+            }
+        }
+    }
+
+    /// One socket, from connecting to its end.
+    async fn session(&mut self, inbox: &mut mpsc::UnboundedReceiver<Command>) -> End {
+        let mut ws = match self.open().await {
+            Ok(ws) => ws,
+            Err(reason) => return End::Lost { code: 1006, reason },
+        };
+        if self.token.is_none()
+            && let Some(source) = &self.options.token_source
+        {
+            self.token = source().await;
+        }
+        if let Some(token) = self.token.clone()
+            && let Err(end) =
+                self.send(&mut ws, json!({"event":"authenticate","data":{"token":token}})).await
+        {
+            return end;
+        }
+        let every = self.options.heartbeat;
+        let mut heartbeat =
+            tokio::time::interval(if every.is_zero() { Duration::MAX / 4 } else { every });
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut connected = false;
+        loop {
+            tokio::select! {
+                message = ws.next() => match message {
+                    Some(Ok(WsMessage::Text(text))) => {
+                        if let Err(end) = self.frame(&mut ws, text.as_str(), &mut connected).await {
+                            return end;
+                        }
+                    }
+                    Some(Ok(WsMessage::Close(frame))) => {
+                        let (code, reason) = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
+                        return End::Lost { code, reason };
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return End::Lost { code: 1006, reason: e.to_string() },
+                    None => return End::Lost { code: 1006, reason: "connection lost".into() },
+                },
+                command = inbox.recv() => match command {
+                    None | Some(Command::Close) => {
+                        let close = CloseFrame { code: CloseCode::Normal, reason: "client closed".into() };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(close))).await;
+                        return End::Closed;
+                    }
+                    Some(command) if connected => {
+                        if let Err(end) = self.online(&mut ws, command).await {
+                            return end;
+                        }
+                    }
+                    Some(command) => self.offline(command),
+                },
+                _ = heartbeat.tick(), if connected => {
+                    if self.last_sent.elapsed() >= every
+                        && let Err(end) = self.send(&mut ws, json!({"event":"heartbeat"})).await
+                    {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn open(&self) -> Result<Ws, String> {
+        let request = self.options.url.as_str().into_client_request().map_err(|e| e.to_string())?;
+        let uri = request.uri();
+        if uri.scheme_str() != Some("ws") {
+            return Err(format!("{uri}: only ws:// URLs (put a TLS-terminating proxy in front)"));
+        }
+        let host = uri.host().ok_or("no host in the URL")?.trim_matches(['[', ']']).to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let stream = TcpStream::connect((host.as_str(), port)).await.map_err(|e| e.to_string())?;
+        let (ws, _) =
+            tokio_tungstenite::client_async(request, stream).await.map_err(|e| e.to_string())?;
+        Ok(ws)
+    }
+
+    async fn send(&mut self, ws: &mut Ws, frame: Value) -> Result<(), End> {
+        self.send_text(ws, frame.to_string()).await
+    }
+
+    async fn send_text(&mut self, ws: &mut Ws, text: String) -> Result<(), End> {
+        self.last_sent = Instant::now();
+        ws.send(WsMessage::text(text))
+            .await
+            .map_err(|e| End::Lost { code: 1006, reason: e.to_string() })
+    }
+
+    fn id(&mut self) -> String {
+        self.next_id += 1;
+        format!("r{}", self.next_id)
+    }
+
+    /// Registers a waiter under a new id (and forgets those nobody waits for any more).
+    fn wait(&mut self, waiter: Waiter) -> String {
+        self.pending.retain(|_, w| !w.is_abandoned());
+        let id = self.id();
+        self.pending.insert(id.clone(), waiter);
+        id
+    }
+
+    async fn online(&mut self, ws: &mut Ws, command: Command) -> Result<(), End> {
+        match command {
+            Command::Call { event, data, reply } => {
+                let id = self.wait(Waiter::Value(reply));
+                let frame = match data {
+                    Some(data) => json!({"event": event, "id": id, "data": data}),
+                    None => json!({"event": event, "id": id}),
+                };
+                self.send(ws, frame).await
+            }
+            Command::Rooms { join, rooms, reply } => {
+                self.want(join, &rooms);
+                let id = self.wait(Waiter::Rooms(reply, Vec::new()));
+                let event = if join { "join" } else { "leave" };
+                self.send(ws, json!({"event": event, "id": id, "data": {"rooms": rooms}})).await
+            }
+            Command::Send { frame, reply } => {
+                let sent = self.send_text(ws, frame).await;
+                let _ = reply.send(Ok(()));
+                sent
+            }
+            Command::Refresh { token, reply } => {
+                self.token = Some(token.clone());
+                let id = self.wait(Waiter::Refresh(reply));
+                self.send(ws, json!({"event": "refresh", "id": id, "data": {"token": token}})).await
+            }
+            Command::Close => Ok(()),
+        }
+    }
+
+    fn offline(&mut self, command: Command) {
+        match command {
+            Command::Call { reply, .. } => {
+                let _ = reply.send(Err(Error::Disconnected));
+            }
+            Command::Rooms { join, rooms, reply } => {
+                self.want(join, &rooms);
+                self.waiting.push(reply);
+            }
+            Command::Send { frame, reply } => {
+                let kept = if self.buffer.len() >= self.options.buffer {
+                    Err(Error::BufferFull)
+                } else {
+                    self.buffer.push_back(frame);
+                    Ok(())
+                };
+                let _ = reply.send(kept);
+            }
+            Command::Refresh { token, reply } => {
+                // Kept for the next authentication.
+                self.token = Some(token);
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(Error::Disconnected));
+                }
+            }
+            Command::Close => {}
+        }
+    }
+
+    fn want(&mut self, join: bool, rooms: &[String]) {
+        for room in rooms {
+            let known = self.wanted.iter().position(|r| r == room);
+            match (join, known) {
+                (true, None) => self.wanted.push(room.clone()),
+                (false, Some(i)) => {
+                    self.wanted.remove(i);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn frame(&mut self, ws: &mut Ws, text: &str, connected: &mut bool) -> Result<(), End> {
+        let Ok(frame) = serde_json::from_str::<Incoming>(text) else { return Ok(()) };
+        let id = frame.id.as_ref().map(|id| match id {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        let waiter = id.as_ref().and_then(|id| self.pending.remove(id));
+        let data = frame.data.unwrap_or_default();
+        match frame.event.as_str() {
+            "connected" => {
+                *connected = true;
+                return self.connected(ws, &data).await;
+            }
+            "joined" | "left" => self.rooms(frame.event == "joined", &data, waiter),
+            "error" => {
+                let error: ServerError = serde_json::from_str(data.get()).unwrap_or(ServerError {
+                    code: "error".into(),
+                    message: data.get().to_owned(),
+                    room: None,
+                });
+                self.error(error, waiter, id);
+            }
+            "reply" | "presence" | "refreshed" if waiter.is_some() => {
+                if let Some(Waiter::Value(reply) | Waiter::Refresh(Some(reply))) = waiter {
+                    let _ = reply.send(Ok(data));
+                }
+            }
+            "token_expiring" => {
+                #[derive(Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Expiring {
+                    expires_in: u64,
+                }
+                let expires_in =
+                    serde_json::from_str::<Expiring>(data.get()).map_or(0, |e| e.expires_in);
+                self.emit(Event::TokenExpiring { expires_in });
+                self.fetch_fresh_token();
+            }
+            "resync" => {
+                #[derive(Deserialize)]
+                struct Why {
+                    reason: String,
+                }
+                let reason = serde_json::from_str::<Why>(data.get())
+                    .map_or_else(|_| "unknown".into(), |w| w.reason);
+                self.emit(Event::Resync { room: frame.room.unwrap_or_default(), reason });
+            }
+            _ => self.emit(Event::Message(Message { event: frame.event, room: frame.room, data })),
+        }
+        Ok(())
+    }
+
+    /// Authenticated: rejoin, then send what was kept offline.
+    async fn connected(&mut self, ws: &mut Ws, data: &RawValue) -> Result<(), End> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Connected {
+            id: String,
+            #[serde(default)]
+            user_id: Option<String>,
+        }
+        let Ok(who) = serde_json::from_str::<Connected>(data.get()) else { return Ok(()) };
+        let reconnected = self.ever_connected;
+        self.ever_connected = true;
+        self.attempt = 0;
+        self.rejected = None;
+        self.update(|s| {
+            s.connected = true;
+            s.id = Some(who.id.clone());
+            s.user_id.clone_from(&who.user_id);
+        });
+        self.emit(Event::Connected { id: who.id, user_id: who.user_id, reconnected });
+        let waiting = std::mem::take(&mut self.waiting);
+        if self.wanted.is_empty() {
+            for reply in waiting {
+                let _ = reply.send(Ok(Vec::new()));
+            }
+        } else {
+            let rooms = self.wanted.clone();
+            let id = self.wait(Waiter::Rejoin { waiting, reconnected });
+            self.send(ws, json!({"event": "join", "id": id, "data": {"rooms": rooms}})).await?;
+        }
+        // Behind the rejoin: publishes kept offline reach the rooms they were meant for.
+        while let Some(frame) = self.buffer.pop_front() {
+            self.send_text(ws, frame).await?;
+        }
+        Ok(())
+    }
+
+    fn rooms(&mut self, joined: bool, data: &RawValue, waiter: Option<Waiter>) {
+        #[derive(Deserialize)]
+        struct Rooms {
+            rooms: Vec<String>,
+        }
+        let rooms =
+            serde_json::from_str::<Rooms>(data.get()).map_or_else(|_| Vec::new(), |r| r.rooms);
+        self.update(|s| s.rooms.clone_from(&rooms));
+        match waiter {
+            Some(Waiter::Rooms(reply, errors)) => {
+                let answer = match errors.into_iter().next() {
+                    Some(refused) => Err(Error::Server(refused)),
+                    None => Ok(rooms),
+                };
+                let _ = reply.send(answer);
+            }
+            Some(Waiter::Rejoin { waiting, reconnected }) => {
+                for reply in waiting {
+                    let _ = reply.send(Ok(rooms.clone()));
+                }
+                if reconnected {
+                    for room in &rooms {
+                        self.emit(Event::Resync {
+                            room: room.clone(),
+                            reason: "reconnected".into(),
+                        });
+                    }
+                }
+            }
+            // The server (or the application) moved the connection: follow it after reconnecting.
+            _ if joined => {
+                for room in &rooms {
+                    if !self.wanted.contains(room) {
+                        self.wanted.push(room.clone());
+                    }
+                }
+            }
+            _ => self.wanted.retain(|room| rooms.contains(room)),
+        }
+    }
+
+    fn error(&mut self, error: ServerError, waiter: Option<Waiter>, id: Option<String>) {
+        match (waiter, id) {
+            // A refused room of a join or rejoin: the answer follows; it is not rejoined.
+            (Some(Waiter::Rooms(reply, mut errors)), Some(id)) if error.room.is_some() => {
+                self.wanted.retain(|room| Some(room) != error.room.as_ref());
+                errors.push(error);
+                self.pending.insert(id, Waiter::Rooms(reply, errors));
+            }
+            (Some(rejoin @ Waiter::Rejoin { .. }), Some(id)) if error.room.is_some() => {
+                self.wanted.retain(|room| Some(room) != error.room.as_ref());
+                self.pending.insert(id, rejoin);
+                self.emit(Event::Error(error));
+            }
+            (Some(Waiter::Value(reply) | Waiter::Refresh(Some(reply))), _) => {
+                let _ = reply.send(Err(Error::Server(error)));
+            }
+            (Some(Waiter::Rooms(reply, _)), _) => {
+                let _ = reply.send(Err(Error::Server(error)));
+            }
+            _ => self.emit(Event::Error(error)),
+        }
+    }
+
+    /// On `token_expiring`, with a token source: a fresh token, fetched in a task of its own
+    /// (the socket keeps being served meanwhile), comes back as a `refresh`.
+    fn fetch_fresh_token(&self) {
+        let (Some(source), Some(commands)) =
+            (self.options.token_source.clone(), self.commands.upgrade())
+        else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Some(token) = source().await {
+                let _ = commands.send(Command::Refresh { token, reply: None });
+            }
+        });
+    }
+
+    /// Whether and when to try again after a close: the delay, or `None` to give up.
+    async fn decide(&mut self, code: u16, reason: String) -> Option<Duration> {
+        let Some(backoff) = self.options.backoff else {
+            self.emit(Event::Disconnected { code, reason, will_reconnect: false });
+            return None;
+        };
+        let mut retry = retry_policy(code);
+        if retry == Retry::NewToken {
+            let previous = self.token.clone();
+            let fresh = match &self.options.token_source {
+                Some(source) => source().await,
+                None => None,
+            };
+            let again =
+                |t: &String| previous.as_ref() == Some(t) || self.rejected.as_ref() == Some(t);
+            retry = match fresh {
+                Some(fresh) if !(code == 4003 && again(&fresh)) => {
+                    if code == 4003 {
+                        self.rejected = previous;
+                    }
+                    self.token = Some(fresh);
+                    Retry::Retry
+                }
+                _ => Retry::Stop,
+            };
+        }
+        if self.attempt >= backoff.max_attempts {
+            retry = Retry::Stop;
+        }
+        let will_reconnect = retry != Retry::Stop;
+        self.emit(Event::Disconnected { code, reason, will_reconnect });
+        if !will_reconnect {
+            return None;
+        }
+        let delay = backoff.delay(self.attempt, retry == Retry::Pause);
+        self.attempt += 1;
+        self.emit(Event::Reconnecting { attempt: self.attempt, delay });
+        Some(delay)
+    }
+
+    /// The socket is gone: requests in flight fail; joins waiting for a rejoin wait for the next.
+    fn fail_pending(&mut self) {
+        for (_, waiter) in self.pending.drain() {
+            match waiter {
+                Waiter::Value(reply) | Waiter::Refresh(Some(reply)) => {
+                    let _ = reply.send(Err(Error::Disconnected));
+                }
+                Waiter::Rooms(reply, _) => {
+                    let _ = reply.send(Err(Error::Disconnected));
+                }
+                Waiter::Rejoin { waiting, .. } => self.waiting.extend(waiting),
+                Waiter::Refresh(None) => {}
+            }
+        }
+    }
+
+    /// Closed or given up: what waits fails, what was kept is dropped.
+    fn finish(&mut self) {
+        for reply in self.waiting.drain(..) {
+            let _ = reply.send(Err(Error::Disconnected));
+        }
+        self.buffer.clear();
+        self.update(|s| s.connected = false);
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Status)) {
+        let mut status = self.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        change(&mut status);
+    }
+
+    fn emit(&self, event: Event) {
+        // Nobody reading: the application dropped its Events.
+        let _ = self.events.send(event);
+    }
+}
