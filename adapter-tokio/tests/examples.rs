@@ -18,6 +18,7 @@ mod moost_chat;
 mod pxl_game;
 
 use common::{Client, start_with};
+use roomcast_client::{Client as RustClient, Event, Events};
 use roomcast_tests::redis::RedisServer;
 use roomcast_tokio::roomcast_redis::{Emitter, RedisConfig};
 use serde_json::{Value, json};
@@ -125,24 +126,47 @@ async fn justscale_rooms_takes_the_room_from_the_url_lists_and_announces_members
 async fn ignis_service_authenticates_by_hook_and_an_emitter_reaches_a_client_by_its_own_room() {
     let redis = tokio::task::block_in_place(RedisServer::start);
     let (_handle, _events, addr) = start_with(ignis_service::app(Some(redis.url()))).await;
+    let url = format!("ws://{addr}/ws");
 
-    let mut rejected = Client::connect(addr).await;
-    rejected.send(json!({"event":"authenticate","data":{"token":"forged"}})).await;
-    assert_eq!(rejected.close_code().await, 4003);
+    // As an application writes it: with roomcast-client.
+    let (_rejected, mut events) = RustClient::builder(&url).token("forged").connect();
+    let gone = next(&mut events, |e| match e {
+        Event::Disconnected { code, will_reconnect, .. } => Some((*code, *will_reconnect)),
+        _ => None,
+    });
+    assert_eq!(gone.await, (4003, false), "a rejected token is not retried");
 
-    let mut ann = Client::connect(addr).await;
-    ann.send(json!({"event":"authenticate","data":{"token":"user:ann"}})).await;
-    let connected = ann.recv().await;
-    assert_eq!(connected["data"]["userId"], "ann");
-    let id = connected["data"]["id"].as_str().unwrap().to_owned();
-    ann.send(json!({"event":"whoami","id":1})).await;
-    assert_eq!(ann.recv().await["data"], json!({"id":id,"user":"ann"}));
+    let (ann, mut events) = RustClient::builder(&url).token("user:ann").connect();
+    let connected = next(&mut events, |e| match e {
+        Event::Connected { id, user_id, .. } => Some((id.clone(), user_id.clone())),
+        _ => None,
+    });
+    let (id, user) = connected.await;
+    assert_eq!(user.as_deref(), Some("ann"));
+    let who: Value = ann.request("whoami", &()).await.unwrap();
+    assert_eq!(who, json!({"id":id,"user":"ann"}));
 
     // A process without sockets: the Emitter publishes to the room named by the client's id.
     tokio::task::block_in_place(|| redis.wait_numsub(&format!("ws:room:{id}"), 1));
     let mut emitter = Emitter::connect(&RedisConfig::single(redis.url())).await.unwrap();
     emitter.to_room(&id, "notice", &json!({"from":"billing"}), &[]).await.unwrap();
-    assert_eq!(ann.recv().await, json!({"event":"notice","room":id,"data":{"from":"billing"}}));
+    let notice = next(&mut events, |e| match e {
+        Event::Message(m) if m.event == "notice" => Some((m.room.clone(), m.data::<Value>().unwrap())),
+        _ => None,
+    });
+    assert_eq!(notice.await, (Some(id), json!({"from":"billing"})));
+}
+
+/// The next event of a roomcast-client that `want` accepts.
+async fn next<T>(events: &mut Events, mut want: impl FnMut(&Event) -> Option<T>) -> T {
+    let found = async {
+        loop {
+            if let Some(found) = want(&events.recv().await.expect("running")) {
+                return found;
+            }
+        }
+    };
+    tokio::time::timeout(common::PATIENCE, found).await.expect("in time")
 }
 
 #[tokio::test]
