@@ -64,12 +64,18 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let mut failures = AcceptFailures::default();
     loop {
         let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                failures.recovered();
+                accepted
+            }
             Err(e) => {
-                // Out of file descriptors, or a connection reset before accept: keep serving.
-                tracing::warn!(error = %e, "accept failed; retrying");
+                // Out of file descriptors, or a connection reset before accept: the connections
+                // already open keep being served; new ones wait in the kernel's backlog until a
+                // descriptor frees up.
+                failures.failed(&e);
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
@@ -89,5 +95,43 @@ where
                 tracing::debug!(%peer, error = %e, "HTTP connection ended");
             }
         });
+    }
+}
+
+/// How often a run of failing accepts is logged again.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Logs failing accepts at a bounded rate: the first of a run, then a count every
+/// [`ACCEPT_LOG_EVERY`], then the recovery.
+#[derive(Debug, Default)]
+struct AcceptFailures {
+    /// Failures since the last line logged.
+    unlogged: u64,
+    /// Failures in this run.
+    run: u64,
+    last_logged: Option<std::time::Instant>,
+}
+
+impl AcceptFailures {
+    fn failed(&mut self, error: &std::io::Error) {
+        self.run += 1;
+        self.unlogged += 1;
+        let due = self.last_logged.is_none_or(|at| at.elapsed() >= ACCEPT_LOG_EVERY);
+        if due {
+            tracing::warn!(
+                %error,
+                failures = self.unlogged,
+                "accept failed (out of file descriptors?): open connections are still served; retrying"
+            );
+            self.unlogged = 0;
+            self.last_logged = Some(std::time::Instant::now());
+        }
+    }
+
+    fn recovered(&mut self) {
+        if self.run > 0 {
+            tracing::info!(failures = self.run, "accepting connections again");
+            *self = Self::default();
+        }
     }
 }

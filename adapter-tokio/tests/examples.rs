@@ -151,7 +151,9 @@ async fn ignis_service_authenticates_by_hook_and_an_emitter_reaches_a_client_by_
     let mut emitter = Emitter::connect(&RedisConfig::single(redis.url())).await.unwrap();
     emitter.to_room(&id, "notice", &json!({"from":"billing"}), &[]).await.unwrap();
     let notice = next(&mut events, |e| match e {
-        Event::Message(m) if m.event == "notice" => Some((m.room.clone(), m.data::<Value>().unwrap())),
+        Event::Message(m) if m.event == "notice" => {
+            Some((m.room.clone(), m.data::<Value>().unwrap()))
+        }
         _ => None,
     });
     assert_eq!(notice.await, (Some(id), json!({"from":"billing"})));

@@ -91,3 +91,72 @@ async fn a_client_abandoning_connections_as_fast_as_it_can_costs_a_thousand_chat
     assert!(opened > 0, "the abandoning client ran");
     publisher.expect_nothing_pending().await;
 }
+
+/// Connects and reads `connected`, or gives up after `wait` (the server did not accept).
+async fn try_connect(
+    addr: std::net::SocketAddr,
+    wait: Duration,
+) -> Option<roomcast_tests::client::Client> {
+    tokio::time::timeout(wait, roomcast_tests::client::Client::connected(addr)).await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_it_serves_whom_it_has_logs_at_a_bounded_rate_and_accepts_again() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let script = format!(
+        "ulimit -n 64 && exec '{}' serve --listen {addr} --rate-limit 0",
+        env!("CARGO_BIN_EXE_roomcast")
+    );
+    let mut server = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let up = tokio::task::block_in_place(|| {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while roomcast_tests::http::get(addr, "/healthz").is_none() {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    });
+    assert!(up, "the server came up");
+
+    // Open connections until the server has no descriptor left for the next one.
+    let mut open = Vec::new();
+    while let Some(client) = try_connect(addr, Duration::from_secs(2)).await {
+        open.push(client);
+        assert!(open.len() < 64, "the descriptor limit was not reached");
+    }
+    assert!(open.len() > 30, "only {} connections before the limit", open.len());
+    // It goes on failing to accept for a while (a retry every 100 ms)...
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // ...and serves the connections it has.
+    let mut b = open.pop().unwrap();
+    let mut a = open.pop().unwrap();
+    a.join(&["r"]).await;
+    b.join(&["r"]).await;
+    a.send(json!({"event":"publish","data":{"room":"r","event":"still","data":1}})).await;
+    assert_eq!(b.recv().await, json!({"event":"still","room":"r","data":1}));
+
+    // Descriptors free up: it accepts again.
+    open.truncate(open.len() - 10);
+    let again = try_connect(addr, PATIENCE).await;
+    assert!(again.is_some(), "accepted once descriptors were free");
+
+    let _ = server.kill();
+    let _ = server.wait();
+    let mut log = String::new();
+    server.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    let failures = log.lines().filter(|l| l.contains("accept failed")).count();
+    assert!(
+        (1..=2).contains(&failures),
+        "logged {failures} times in about 2 s of failing accepts:\n{log}"
+    );
+    assert!(log.contains("accepting connections again"), "{log}");
+}
