@@ -88,6 +88,7 @@ where
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(options.header_timeout)
+            .max_header_size(options.max_header_bytes)
             .serve_connection(TokioIo::new(stream), make(peer))
             .with_upgrades();
         tokio::spawn(async move {

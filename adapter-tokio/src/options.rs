@@ -34,6 +34,11 @@ pub struct Options {
     /// How long a client may take to send its HTTP request headers (the upgrade request
     /// included); a connection that has not sent them by then is dropped.
     pub header_timeout: Duration,
+    /// The most the request line and headers of an HTTP request may hold, in bytes: larger ones
+    /// are answered `431 Request Header Fields Too Large` and the connection is closed (on
+    /// roomcast's own listener, [`serve`](crate::serve) and [`serve_app`](crate::serve_app)).
+    /// Default: 16 KiB, as Node's HTTP server.
+    pub max_header_bytes: usize,
     /// For conformance testing only (the `autobahn-echo` binary): every text and binary message
     /// is sent back to its sender as it came, through the same framing and writes as every
     /// frame, instead of being handed to the hub's protocol. Default: `false`.
@@ -113,6 +118,7 @@ impl Default for Options {
             read_buffer_bytes: 4 * 1024,
             write_buffer_bytes: 16 * 1024,
             header_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
             echo: false,
             allowed_origins: None,
             max_connections: None,

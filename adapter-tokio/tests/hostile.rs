@@ -160,3 +160,26 @@ async fn out_of_file_descriptors_it_serves_whom_it_has_logs_at_a_bounded_rate_an
     );
     assert!(log.contains("accepting connections again"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_headers_get_431_whether_sent_at_once_or_in_pieces() {
+    let (_handle, _events, addr) = start(Options::default()).await;
+    let cookie = "a".repeat(20 * 1024);
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: {cookie}\r\n\r\n"
+    );
+    for pieces in [1, 40] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        for chunk in request.as_bytes().chunks(request.len().div_ceil(pieces)) {
+            if stream.write_all(chunk).await.is_err() {
+                break; // answered and closed before the rest was sent
+            }
+        }
+        let answer = until_closed(&mut stream).await;
+        let status = String::from_utf8_lossy(&answer[..answer.len().min(40)]).into_owned();
+        assert!(status.starts_with("HTTP/1.1 431"), "{pieces} pieces: {status:?}");
+    }
+    // Within the limit: served.
+    let (mut client, _) = Client::connected(addr).await;
+    client.expect_nothing_pending().await;
+}

@@ -94,6 +94,9 @@ pub(crate) struct Serve {
     /// Frames queued per connection before close 4005.
     #[arg(long, default_value_t = 1024)]
     pub(crate) queue_frames: usize,
+    /// The most an HTTP request's line and headers may hold, in bytes (larger: 431).
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub(crate) max_header_bytes: usize,
     /// Open connections past which an upgrade is refused with 503 (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub(crate) max_connections: usize,

@@ -68,6 +68,7 @@ impl Serve {
             allowed_origins: (!self.allowed_origins.is_empty())
                 .then(|| self.allowed_origins.clone()),
             max_connections: (self.max_connections > 0).then_some(self.max_connections),
+            max_header_bytes: self.max_header_bytes,
             ..Options::default()
         }
     }
