@@ -51,7 +51,10 @@ async fn binary_serves_health_metrics_the_chat_page_and_websockets_on_both_paths
     assert_eq!(body, "ok\n");
     let (status, page) = http_get(server.addr, "/").unwrap();
     assert!(status.contains("200"));
-    assert!(page.contains("new WebSocket(") && page.contains("roomcast chat"));
+    assert!(page.contains("from \"/roomcast-client.js\"") && page.contains("roomcast chat"));
+    let (status, script) = http_get(server.addr, "/roomcast-client.js").unwrap();
+    assert!(status.contains("200"), "{status}");
+    assert!(script.contains("export function connect("), "the client the page imports");
 
     let mut a = Client::connect(server.addr).await; // on /ws
     assert_eq!(a.recv().await["event"], "connected");
