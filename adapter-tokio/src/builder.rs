@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::admit::{Admit, Refuse};
 use crate::app::App;
 use crate::auth::{AuthFuture, AuthRequest, Authenticator};
+use crate::budget::Budget;
 use crate::bus::Bus;
 use crate::context::Socket;
 use crate::dispatch::Dispatcher;
@@ -258,12 +259,14 @@ impl Builder {
         let limits =
             Limits { frames: options.queue_frames.max(1), bytes: options.max_write_buffer_bytes() };
         let max_pending = options.max_pending_events;
+        let budget = Arc::new(Budget::new(options.max_queued_bytes.max(1)));
         let handle = Handle::new(Arc::new(Shared::new(
             commands.clone(),
             tracker.clone(),
             options,
             on_connect,
             keeps_requests,
+            budget.clone(),
         )));
         let mut driver = Driver::new(
             hub,
@@ -274,6 +277,7 @@ impl Builder {
             tracker,
             limits,
         );
+        driver.budget(budget);
         if app.routes_events() {
             let app = Arc::new(app);
             let (to_app, from_hub) = mpsc::unbounded_channel();

@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpC
 
 use crate::admit::Admit;
 use crate::auth::{AuthDenied, AuthRequest, Authenticator};
+use crate::budget::Budget;
 use crate::buffer_pool::BufferPool;
 use crate::bus::Bus;
 use crate::codec::put_frame;
@@ -140,6 +141,11 @@ pub(crate) struct Driver {
     /// hub task alive on its own.
     commands: mpsc::WeakSender<Command>,
     tracker: Arc<Tracker>,
+    /// What every fast-path socket holds unwritten, together, and its limit.
+    budget: Arc<Budget>,
+    /// The total past which the next shedding begins: the budget, or more while the sockets
+    /// closed by the last one still hold their last bytes.
+    shed_above: usize,
     slow: Vec<ConnId>,
     /// Callers waiting for a cluster query's result.
     pub(crate) queries:
@@ -171,9 +177,17 @@ impl Driver {
             awaiting_auth: HashMap::default(),
             commands,
             tracker,
+            budget: Arc::new(Budget::new(usize::MAX)),
+            shed_above: usize::MAX,
             slow: Vec::new(),
             queries: HashMap::new(),
         }
+    }
+
+    /// Counts every fast-path socket's buffer against `budget` (the links share it).
+    pub(crate) fn budget(&mut self, budget: Arc<Budget>) {
+        self.shed_above = budget.limit();
+        self.budget = budget;
     }
 
     /// Hands application events to the dispatcher (the application's handlers) from now on.
@@ -205,6 +219,11 @@ impl Driver {
             }
             self.carry_out();
             self.flush();
+            if !self.slow.is_empty() {
+                // Closed for the budget while writing: their closes go out now.
+                self.carry_out();
+                self.flush();
+            }
             timer.reset(self.hub.poll_timeout());
         }
     }
@@ -242,11 +261,20 @@ impl Driver {
         let _ = tokio::time::timeout(WITHDRAW_TIMEOUT, self.bus.withdraw()).await;
     }
 
-    /// Writes every socket that has new frames, one write each.
+    /// Writes every socket that has new frames, one write each. What a socket cannot take is
+    /// copied into its buffer: the budget is checked after each.
     fn flush(&mut self) {
-        for link in self.dirty.drain(..) {
-            link.flush(&self.batch, &mut self.buffers);
+        if self.budget.held() <= self.budget.limit() {
+            self.shed_above = self.budget.limit();
         }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for link in dirty.drain(..) {
+            link.flush(&self.batch, &mut self.buffers);
+            if self.budget.held() > self.shed_above {
+                self.shed();
+            }
+        }
+        self.dirty = dirty;
         self.batch.clear();
         if self.batch.capacity() > MAX_BATCH_KEPT {
             self.batch = Vec::new();
@@ -319,6 +347,38 @@ impl Driver {
         }
     }
 
+    /// Every socket together holds more than the budget: the connections holding the most are
+    /// closed with 4005 (what they held dropped), until the total is under nine tenths of the
+    /// budget. A scan of every socket, but only when over the budget, and then it frees a tenth
+    /// of it at least.
+    fn shed(&mut self) {
+        let mut holders: Vec<(usize, ConnId)> = self
+            .outboxes
+            .iter()
+            .filter_map(|(conn, outbox)| match outbox {
+                Outbox::Link(link) => Some((link.sheddable()?, *conn)),
+                Outbox::Queue { .. } => None,
+            })
+            .filter(|(held, _)| *held > 0)
+            .collect();
+        holders.sort_unstable_by(|a, b| b.cmp(a));
+        let target = self.budget.target();
+        for (_, conn) in holders {
+            if self.budget.held() <= target {
+                break;
+            }
+            if let Some(Outbox::Link(link)) = self.outboxes.get(&conn) {
+                link.shed();
+                self.metrics.budget_closes += 1;
+                self.slow.push(conn);
+            }
+        }
+        // What closing sockets still hold (a frame they had begun, their close frame) is freed
+        // when they end: until the total grows by another tenth, the next scan could free
+        // nothing more.
+        self.shed_above = self.budget.limit().max(self.budget.held() + self.budget.limit() / 10);
+    }
+
     /// Drains the hub's outputs, in order, and reports the sockets that overflowed meanwhile
     /// (which gives more outputs: their closes).
     fn carry_out(&mut self) {
@@ -389,6 +449,11 @@ impl Driver {
                 }
                 Some(Outbox::Queue { .. }) => {}
                 None => {}
+            }
+            // Checked per recipient: one frame to a big room must not overshoot by its whole
+            // fan-out before the budget is enforced.
+            if self.budget.held() > self.shed_above {
+                self.shed();
             }
         }
     }
@@ -530,7 +595,7 @@ impl Driver {
             rooms: self.hub.room_count(),
             users: self.hub.user_count(),
             hub: self.hub.stats().clone(),
-            driver: self.metrics.clone(),
+            driver: Metrics { queued_bytes: self.budget.held(), ..self.metrics.clone() },
             bus: self.bus.metrics(),
         }
     }

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::admit::{Admit, ConnectHook, Refuse};
+use crate::budget::Budget;
 use crate::driver::{Arrival, Command, Driver, Outbox, submit};
 use crate::link::Link;
 use crate::link_task;
@@ -49,6 +50,8 @@ pub(crate) struct Shared {
     on_connect: Option<ConnectHook>,
     /// Whether connections keep their upgrade request (the application has hooks or handlers).
     keeps_requests: bool,
+    /// What every fast-path socket holds unwritten, together.
+    budget: Arc<Budget>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -67,8 +70,9 @@ impl Shared {
         options: Options,
         on_connect: Option<ConnectHook>,
         keeps_requests: bool,
+        budget: Arc<Budget>,
     ) -> Self {
-        Self { commands, tracker, options, on_connect, keeps_requests }
+        Self { commands, tracker, options, on_connect, keeps_requests, budget }
     }
 }
 
@@ -165,7 +169,7 @@ impl Handle {
         let _ = stream.set_nodelay(true);
         forget_wakers(&stream);
         let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
-        let link = Arc::new(Link::new(stream));
+        let link = Arc::new(Link::new(stream, shared.budget.clone()));
         let connect = Command::Connect { conn, outbox: Outbox::Link(link.clone()), arrival };
         if !submit(&shared.commands, connect).await {
             return;

@@ -36,6 +36,7 @@ mod app;
 mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
+mod budget;
 mod buffer_pool;
 mod builder;
 mod bus;

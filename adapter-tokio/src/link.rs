@@ -11,8 +11,9 @@
 use std::future::Future;
 use std::io;
 use std::ops::Range;
+use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 
 use socket2::SockRef;
@@ -22,6 +23,7 @@ use tokio::sync::Notify;
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 
+use crate::budget::Budget;
 use crate::buffer_pool::BufferPool;
 use crate::codec::{self, Decoded, Decoder, Head};
 use crate::write_buffer::WriteBuffer;
@@ -55,16 +57,78 @@ pub(crate) struct Link {
     out: Mutex<WriteBuffer>,
     /// Wakes the socket's task: the socket became full, closing began, or writing failed.
     wake: Notify,
+    /// What every socket's buffer holds, together.
+    budget: Arc<Budget>,
+}
+
+/// The write side, locked; what its buffer holds is counted in the budget when it is let go,
+/// whatever changed it.
+struct Locked<'a> {
+    out: MutexGuard<'a, WriteBuffer>,
+    budget: &'a Budget,
+}
+
+impl Deref for Locked<'_> {
+    type Target = WriteBuffer;
+
+    fn deref(&self) -> &WriteBuffer {
+        &self.out
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut WriteBuffer {
+        &mut self.out
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let now = self.out.buf.capacity();
+        if now != self.out.counted {
+            self.budget.change(self.out.counted, now);
+            self.out.counted = now;
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let out = self.out.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.budget.change(out.counted, 0);
+    }
 }
 
 impl Link {
-    pub(crate) fn new(stream: TcpStream) -> Self {
-        Self { stream, out: Mutex::new(WriteBuffer::default()), wake: Notify::new() }
+    pub(crate) fn new(stream: TcpStream, budget: Arc<Budget>) -> Self {
+        Self { stream, out: Mutex::new(WriteBuffer::default()), wake: Notify::new(), budget }
     }
 
-    fn lock(&self) -> MutexGuard<'_, WriteBuffer> {
+    fn lock(&self) -> Locked<'_> {
         // Nothing panics while holding this lock; recover the state if something ever did.
-        self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        let out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Locked { out, budget: &self.budget }
+    }
+
+    /// The bytes its buffer holds (its capacity), unless it is closing already.
+    pub(crate) fn sheddable(&self) -> Option<usize> {
+        let out = self.lock();
+        (!out.closing && !out.broken).then(|| out.buf.capacity())
+    }
+
+    /// The server is over its budget and this socket holds the most: what it has not begun to
+    /// write is dropped and its memory freed. Only the rest of a frame it has begun to write
+    /// is kept (in a buffer of its size), so that the close frame that follows is still framed
+    /// right. Its connection is closed next.
+    pub(crate) fn shed(&self) {
+        let mut out = self.lock();
+        out.shared = None;
+        let begun = out.sent > 0 && out.next_end > out.sent && out.next_end <= out.buf.len();
+        let rest = if begun { out.buf[out.sent..out.next_end].to_vec() } else { Vec::new() };
+        out.frames = usize::from(begun);
+        out.next_end = rest.len();
+        out.sent = 0;
+        out.buf = rest;
     }
 
     /// Queues the whole frame `batch[frame]` for the hub, within `limits`. A socket with
@@ -158,7 +222,7 @@ impl Link {
 
     /// Writes a shared run straight from the batch buffer; returns how much went out. A full
     /// socket is handed to its task, as in `write_out`.
-    fn write_run(&self, out: &mut WriteBuffer, run: &[u8]) -> usize {
+    fn write_run(&self, out: &mut Locked<'_>, run: &[u8]) -> usize {
         let mut written = 0;
         while written < run.len() {
             match self.send_some(&run[written..]) {
@@ -174,7 +238,7 @@ impl Link {
 
     /// Writes until the buffer is empty or the socket is full. On a full socket, the socket's
     /// task is told to wait for it to drain.
-    fn write_out(&self, out: &mut WriteBuffer) {
+    fn write_out(&self, out: &mut Locked<'_>) {
         while out.pending() > 0 {
             match self.send_some(&out.buf[out.sent..]) {
                 Sent::Some(n) => out.advance(n),
@@ -196,7 +260,7 @@ impl Link {
 
     /// A write made no progress: a full socket is left to its task, which waits for it to
     /// drain; a failed one is broken, and its task ends.
-    fn stalled(&self, out: &mut WriteBuffer, sent: Sent) {
+    fn stalled(&self, out: &mut Locked<'_>, sent: Sent) {
         match sent {
             Sent::Full if out.blocked => return,
             Sent::Full => out.blocked = true,

@@ -221,6 +221,8 @@ impl Task {
 mod tests {
     use tokio::net::TcpStream;
 
+    use crate::budget::Budget;
+
     use super::*;
 
     /// Every connection holds this task's future for its whole life: keep it small. Grow the
@@ -233,7 +235,7 @@ mod tests {
         let stream = TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
         let (commands, _inbox) = mpsc::channel(1);
         let options = Options::default();
-        let link = Arc::new(Link::new(stream));
+        let link = Arc::new(Link::new(stream, Arc::new(Budget::new(usize::MAX))));
         let task = serve(link, ConnId::from_u128(1), Bytes::new(), commands, &options);
         let size = size_of_val(&task);
         eprintln!("socket task future: {size} bytes");

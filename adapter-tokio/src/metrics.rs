@@ -11,6 +11,10 @@ pub(crate) struct Metrics {
     pub(crate) connections_opened: u64,
     pub(crate) queue_overflows: u64,
     pub(crate) events_dropped: u64,
+    /// Connections closed because every socket together held more than the budget.
+    pub(crate) budget_closes: u64,
+    /// Bytes every fast-path socket held unwritten, when the snapshot was taken.
+    pub(crate) queued_bytes: usize,
 }
 
 /// A point-in-time copy of every counter of one instance.
@@ -51,6 +55,17 @@ impl Snapshot {
         self.driver.events_dropped
     }
 
+    /// Bytes every fast-path socket held unwritten, together, when the snapshot was taken.
+    pub fn queued_bytes(&self) -> usize {
+        self.driver.queued_bytes
+    }
+
+    /// Connections closed because every socket together held more than
+    /// [`Options::max_queued_bytes`](crate::Options::max_queued_bytes).
+    pub fn budget_closes(&self) -> u64 {
+        self.driver.budget_closes
+    }
+
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn to_prometheus(&self) -> String {
         let (hub, driver, bus) = (&self.hub, &self.driver, &self.bus);
@@ -79,6 +94,18 @@ impl Snapshot {
             ("bus_received_total", counter, "Envelopes received from the bus.", hub.bus_in),
             ("bus_invalid_total", counter, "Envelopes dropped as malformed.", hub.bus_invalid),
             ("queue_overflows_total", counter, "Sockets closed with 4005.", driver.queue_overflows),
+            (
+                "queued_bytes",
+                gauge,
+                "Bytes every socket holds unwritten, together (limit: max_queued_bytes).",
+                driver.queued_bytes as u64,
+            ),
+            (
+                "budget_closes_total",
+                counter,
+                "Sockets closed with 4005 because all together held more than max_queued_bytes.",
+                driver.budget_closes,
+            ),
             (
                 "events_dropped_total",
                 counter,

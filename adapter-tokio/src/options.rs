@@ -39,6 +39,12 @@ pub struct Options {
     /// roomcast's own listener, [`serve`](crate::serve) and [`serve_app`](crate::serve_app)).
     /// Default: 16 KiB, as Node's HTTP server.
     pub max_header_bytes: usize,
+    /// The most that every socket's write buffer may hold together, in bytes: the memory that
+    /// clients who stop reading can cost the server. Past it, the connections holding the most
+    /// are closed with 4005 first (what they held is dropped), until the total is back under
+    /// nine tenths of it. Each socket also has its own limit
+    /// ([`max_write_buffer_bytes`](Self::max_write_buffer_bytes)). Default: 256 MiB.
+    pub max_queued_bytes: usize,
     /// For conformance testing only (the `autobahn-echo` binary): every text and binary message
     /// is sent back to its sender as it came, through the same framing and writes as every
     /// frame, instead of being handed to the hub's protocol. Default: `false`.
@@ -119,6 +125,7 @@ impl Default for Options {
             write_buffer_bytes: 16 * 1024,
             header_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
+            max_queued_bytes: 256 * 1024 * 1024,
             echo: false,
             allowed_origins: None,
             max_connections: None,

@@ -32,6 +32,8 @@ pub(crate) struct WriteBuffer {
     pub(crate) closing: bool,
     /// Writing failed or the socket's task ended: nothing more is written.
     pub(crate) broken: bool,
+    /// The capacity of `buf` as last counted in the server's [`Budget`](crate::budget::Budget).
+    pub(crate) counted: usize,
 }
 
 impl WriteBuffer {

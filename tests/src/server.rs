@@ -44,6 +44,11 @@ impl Server {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process (SIGKILL: no close frames, as a crash) and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -97,6 +97,10 @@ pub(crate) struct Serve {
     /// The most an HTTP request's line and headers may hold, in bytes (larger: 431).
     #[arg(long, default_value_t = 16 * 1024)]
     pub(crate) max_header_bytes: usize,
+    /// The most every connection's outbound buffer may hold together, in bytes: past it, the
+    /// connections holding the most are closed with 4005 first.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub(crate) max_queued_bytes: usize,
     /// Open connections past which an upgrade is refused with 503 (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub(crate) max_connections: usize,

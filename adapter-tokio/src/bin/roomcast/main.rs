@@ -69,6 +69,7 @@ impl Serve {
                 .then(|| self.allowed_origins.clone()),
             max_connections: (self.max_connections > 0).then_some(self.max_connections),
             max_header_bytes: self.max_header_bytes,
+            max_queued_bytes: self.max_queued_bytes,
             ..Options::default()
         }
     }

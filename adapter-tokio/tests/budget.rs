@@ -1,0 +1,122 @@
+//! Thousands of clients that stop reading, in a busy room, against the global budget of queued
+//! bytes (`--max-queued-bytes`): the server's memory stays within the budget plus a constant,
+//! the connections holding the most are closed with 4005, and the readers lose nothing.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use roomcast_tests::client::{Client, PATIENCE};
+use roomcast_tests::server::Server;
+use serde_json::json;
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::Message;
+
+const NON_READERS: usize = 2000;
+const READERS: usize = 5;
+const MESSAGES: u64 = 300;
+const BUDGET: u64 = 16 * 1024 * 1024;
+
+/// The server's resident memory, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap();
+    kib.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_non_readers_stay_within_the_global_budget_and_the_readers_lose_nothing() {
+    let program = Path::new(env!("CARGO_BIN_EXE_roomcast"));
+    let budget = BUDGET.to_string();
+    let args = ["--max-queued-bytes", &budget, "--rate-limit", "0", "--max-rooms-per-conn", "4"];
+    let server = tokio::task::block_in_place(|| Server::spawn(program, &args, &[]));
+    let addr = server.addr;
+
+    // Clients that join the room and never read again, with small receive buffers so that
+    // what they do not read piles up in the server rather than in the kernel.
+    let mut non_readers = Vec::with_capacity(NON_READERS);
+    for _ in 0..NON_READERS {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let (mut ws, _) =
+            tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream).await.unwrap();
+        ws.send(Message::text(r#"{"event":"join","data":{"rooms":["busy"]},"id":1}"#))
+            .await
+            .unwrap();
+        // `connected`, then `joined`: after these, it reads nothing more.
+        for _ in 0..2 {
+            ws.next().await.unwrap().unwrap();
+        }
+        non_readers.push(ws);
+    }
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        let mut reader = Client::connected(addr).await;
+        reader.join(&["busy"]).await;
+        readers.push(reader);
+    }
+    let pid = server.pid();
+    let baseline = rss(pid);
+
+    // Sample the server's memory while the room is busy.
+    let peak = Arc::new(AtomicU64::new(baseline));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(rss(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+
+    let mut publisher = Client::connected(addr).await;
+    publisher.join(&["busy"]).await;
+    let text = "x".repeat(4000);
+    let receiving: Vec<_> = readers
+        .into_iter()
+        .map(|mut reader| {
+            tokio::spawn(async move {
+                for n in 0..MESSAGES {
+                    let frame = reader.recv().await;
+                    assert_eq!(frame["data"]["n"], n, "a reader lost or reordered a message");
+                }
+            })
+        })
+        .collect();
+    for n in 0..MESSAGES {
+        let data = json!({"n": n, "text": text});
+        publisher
+            .send(json!({"event":"publish","data":{"room":"busy","event":"m","data":data}}))
+            .await;
+    }
+    for reading in receiving {
+        tokio::time::timeout(PATIENCE, reading).await.expect("the readers in time").unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+
+    let (_, metrics) =
+        tokio::task::block_in_place(|| roomcast_tests::http::get(addr, "/metrics")).unwrap();
+    let value = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let shed = value("roomcast_budget_closes_total");
+    assert!(shed > 0, "the budget was reached (2000 × 300 KiB unread is far over 16 MiB)");
+    let grew = peak.load(Ordering::Relaxed).saturating_sub(baseline);
+    eprintln!(
+        "server RSS: {} MiB with every client connected, +{} MiB at the peak; {shed} closed by the budget",
+        baseline >> 20,
+        grew >> 20
+    );
+    // The budget, plus what the closed sockets hold until they end, the hub's pool of
+    // buffers and allocator slack. Without the budget it grows by about 600 MiB.
+    assert!(grew < BUDGET + 32 * 1024 * 1024, "grew by {} MiB", grew >> 20);
+    drop(non_readers);
+}
