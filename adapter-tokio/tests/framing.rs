@@ -253,16 +253,23 @@ async fn sockets_upgraded_by_axum_serve_take_the_tungstenite_path_and_work_the_s
 
 #[tokio::test]
 async fn bytes_that_arrive_after_a_read_drained_the_socket_still_wake_it() {
+    // One thread runs the server and the clients: tasks woken by the I/O driver run in the
+    // order their bytes arrived. So once a second client's request is answered, the socket task
+    // of the first has read the piece sent before it: every read is short, and each new piece
+    // must raise new readiness. No sleep decides it.
     let (_handle, _events, addr) = start(options()).await;
     let mut client = Raw::connect(addr, &[]).await;
+    let mut witness = Raw::connect(addr, &[]).await;
     assert_eq!(client.json().await["event"], "connected");
-    // Each piece arrives after the server has read (and drained) the one before: every read is
-    // short, and each new piece must raise new readiness.
+    assert_eq!(witness.json().await["event"], "connected");
+    let mut n = 0;
     for id in 0..3 {
         let join = text(&json!({"event":"join","data":{"rooms":[format!("r{id}")]},"id":id}));
         for piece in join.chunks(7) {
             client.send(piece).await;
-            tokio::time::sleep(Duration::from_millis(15)).await;
+            n += 1;
+            witness.send(&text(&json!({"event":"leave","data":{"rooms":["x"]},"id":n}))).await;
+            assert_eq!(witness.json().await["id"], n);
         }
         assert_eq!(client.json().await["id"], id);
     }
