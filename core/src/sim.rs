@@ -160,6 +160,11 @@ impl Cluster {
         self.records[i].frames.remove(&conn).unwrap_or_default()
     }
 
+    /// Takes the closes node `i` has sent so far.
+    pub fn take_closes(&mut self, i: usize) -> Vec<(ConnId, CloseCode)> {
+        std::mem::take(&mut self.records[i].closes)
+    }
+
     /// Takes node `i`'s application events so far.
     pub fn take_events(&mut self, i: usize) -> Vec<Event> {
         std::mem::take(&mut self.records[i].events)

@@ -157,7 +157,7 @@ export declare class RoomcastClient {
     /**
      * Publishes `event` with `data` to the members of `room` (this connection must be one).
      * The sender is left out unless `excludeSelf: false`; `excludeUser: true` leaves out every
-     * session of the sender's user. Kept in the offline buffer while disconnected; throws
+     * session of the sender's user (the sender's included). Kept in the offline buffer while disconnected; throws
      * `BufferFullError` when it is full.
      */
     publish(room: string, event: string, data?: unknown, options?: {
