@@ -1,5 +1,6 @@
-//! Model-based property test of two hubs wired through a bus (the simulation's in-memory Redis):
-//! random clients on either instance, their requests (join, leave, publish with its exclusions,
+//! Model-based property test of two hubs wired through a bus (the simulation's in-memory Redis),
+//! with authentication required or anonymous (identified at the upgrade, or not), and with or
+//! without a rate limit: random clients on either instance, their requests (join, leave, publish with its exclusions,
 //! presence, the application's own events and their replies, oversized frames), the
 //! application's sends from either instance (to a room with excluded connections and users, to
 //! several rooms, to a user, to one connection, to everyone), envelopes from an emitter (good,
@@ -16,7 +17,9 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use roomcast_core::sim::Cluster;
-use roomcast_core::{AuthMode, CloseCode, ConnId, Event, Exclude, HubConfig, Identity, RequestId};
+use roomcast_core::{
+    AuthMode, CloseCode, ConnId, Event, Exclude, HubConfig, Identity, RateLimit, RequestId,
+};
 use serde_json::{Value, json};
 
 const NODES: usize = 2;
@@ -107,6 +110,13 @@ struct Model {
     conns: BTreeMap<u128, Member>,
     expected: BTreeMap<u128, Vec<Value>>,
     next_id: u64,
+    /// Anonymous mode: connections are in on connect (with an identity only if the upgrade gave
+    /// one), and `authenticate` is not needed.
+    anonymous: bool,
+    /// The rate limit's burst, if on: the clock stands still, so no token comes back.
+    burst: Option<u32>,
+    /// Frames each connection has sent.
+    sent: BTreeMap<u128, u32>,
 }
 
 impl Model {
@@ -133,10 +143,10 @@ impl Model {
     }
 }
 
-fn config() -> HubConfig {
+fn config(anonymous: bool, burst: Option<u32>) -> HubConfig {
     HubConfig {
-        auth: AuthMode::Required,
-        rate_limit: None,
+        auth: if anonymous { AuthMode::Anonymous } else { AuthMode::Required },
+        rate_limit: burst.map(|burst| RateLimit { per_second: 1, burst }),
         heartbeat_timeout: Duration::from_secs(3600),
         ping_interval: Duration::from_secs(3600),
         max_frame_bytes: MAX_FRAME,
@@ -144,8 +154,18 @@ fn config() -> HubConfig {
     }
 }
 
-fn frame(cluster: &mut Cluster, c: u128, value: &Value) {
+/// Sends a client frame; `false` if it was one too many for the rate limit (the connection is
+/// then closed with 4008, and nothing else comes of the frame).
+fn send(cluster: &mut Cluster, model: &mut Model, c: u128, value: &Value) -> bool {
     cluster.frame(node(c), conn(c), &value.to_string()).unwrap();
+    let sent = model.sent.entry(c).or_default();
+    *sent += 1;
+    if model.burst.is_some_and(|burst| *sent > burst) {
+        model.conns.remove(&c);
+        model.expect(c, json!({"close": CloseCode::RATE_LIMITED.as_u16()}));
+        return false;
+    }
+    true
 }
 
 fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
@@ -155,11 +175,26 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
             if model.conns.contains_key(&c) {
                 return;
             }
-            cluster.connect(node(c), conn(c)).unwrap();
-            frame(cluster, c, &json!({"event":"authenticate","data":{"token":"t"}}));
             let identity = user.map_or_else(Identity::anonymous, |u| Identity::user(USERS[u]));
-            cluster.hub(node(c)).accept_auth(conn(c), identity, now).unwrap();
-            cluster.drive().unwrap();
+            model.sent.remove(&c);
+            if model.anonymous {
+                // In at once: as a user identified at the upgrade, or anonymous.
+                match user {
+                    Some(_) => {
+                        cluster.hub(node(c)).handle_connect_as(conn(c), identity, now).unwrap()
+                    }
+                    None => cluster.hub(node(c)).handle_connect(conn(c), now).unwrap(),
+                }
+                cluster.drive().unwrap();
+            } else {
+                cluster.connect(node(c), conn(c)).unwrap();
+                let authenticate = json!({"event":"authenticate","data":{"token":"t"}});
+                if !send(cluster, model, c, &authenticate) {
+                    return;
+                }
+                cluster.hub(node(c)).accept_auth(conn(c), identity, now).unwrap();
+                cluster.drive().unwrap();
+            }
             model.conns.insert(c, Member { user, rooms: Vec::new() });
             let user = user.map(|u| USERS[u]);
             model.expect(c, json!({"event":"connected","data":{"id":conn(c).to_string(),"userId":user,"time":null}}));
@@ -170,7 +205,9 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
         Op::Join(c, rooms) => {
             let id = model.id();
             let names: Vec<&str> = rooms.iter().map(|r| ROOMS[*r]).collect();
-            frame(cluster, c, &json!({"event":"join","data":{"rooms":names},"id":id}));
+            if !send(cluster, model, c, &json!({"event":"join","data":{"rooms":names},"id":id})) {
+                return;
+            }
             let member = model.conns.get_mut(&c).unwrap();
             for room in rooms {
                 if !member.rooms.contains(&room) {
@@ -183,7 +220,9 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
         Op::Leave(c, rooms) => {
             let id = model.id();
             let names: Vec<&str> = rooms.iter().map(|r| ROOMS[*r]).collect();
-            frame(cluster, c, &json!({"event":"leave","data":{"rooms":names},"id":id}));
+            if !send(cluster, model, c, &json!({"event":"leave","data":{"rooms":names},"id":id})) {
+                return;
+            }
             model.conns.get_mut(&c).unwrap().rooms.retain(|r| !rooms.contains(r));
             let answer = model.rooms_frame("left", c, id);
             model.expect(c, answer);
@@ -193,7 +232,9 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
             let id = model.id();
             let data = json!({"room": ROOMS[room], "event": "chat", "data": id,
                 "excludeSelf": exclude_self, "excludeUser": exclude_user});
-            frame(cluster, c, &json!({"event":"publish","data":data,"id":id}));
+            if !send(cluster, model, c, &json!({"event":"publish","data":data,"id":id})) {
+                return;
+            }
             if !sender.rooms.contains(&room) {
                 model.expect(
                     c,
@@ -214,7 +255,14 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
         Op::Presence(c, room) => {
             let Some(asker) = model.conns.get(&c).cloned() else { return };
             let id = model.id();
-            frame(cluster, c, &json!({"event":"presence","data":{"room":ROOMS[room]},"id":id}));
+            if !send(
+                cluster,
+                model,
+                c,
+                &json!({"event":"presence","data":{"room":ROOMS[room]},"id":id}),
+            ) {
+                return;
+            }
             if !asker.rooms.contains(&room) {
                 model.expect(
                     c,
@@ -237,7 +285,9 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
                 return;
             }
             let id = model.id();
-            frame(cluster, c, &json!({"event":"ask","data":{"n":id},"id":id}));
+            if !send(cluster, model, c, &json!({"event":"ask","data":{"n":id},"id":id})) {
+                return;
+            }
             let events = cluster.take_events(node(c));
             let asked: Vec<RequestId> = events
                 .into_iter()
@@ -259,8 +309,9 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
             if !model.conns.contains_key(&c) {
                 return;
             }
+            // Refused for its size before the rate limit counts it.
             let big = json!({"event":"x","data":"y".repeat(MAX_FRAME)});
-            frame(cluster, c, &big);
+            cluster.frame(node(c), conn(c), &big.to_string()).unwrap();
             model.conns.remove(&c);
             model.expect(c, json!({"close": CloseCode::MESSAGE_TOO_BIG.as_u16()}));
         }
@@ -507,9 +558,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn two_hubs_on_a_bus_deliver_exactly_what_a_model_of_the_cluster_says(ops in proptest::collection::vec(op(), 1..60)) {
-        let mut cluster = Cluster::new(NODES, |_| config());
-        let mut model = Model::default();
+    fn two_hubs_on_a_bus_deliver_exactly_what_a_model_of_the_cluster_says(
+        anonymous in any::<bool>(),
+        burst in proptest::option::weighted(0.3, 4u32..16),
+        ops in proptest::collection::vec(op(), 1..60),
+    ) {
+        let mut cluster = Cluster::new(NODES, |_| config(anonymous, burst));
+        let mut model = Model { anonymous, burst, ..Model::default() };
         for op in &ops {
             apply(&mut cluster, &mut model, op);
             check(&mut cluster, &mut model, op)?;
