@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use roomcast_core::DisconnectReason;
+use roomcast_core::{DisconnectReason, PublishRequest};
 
 use crate::admit::ConnectHook;
 use crate::context::Socket;
@@ -20,6 +20,10 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) type DisconnectHook =
     Arc<dyn Fn(Socket, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
 
+/// The `on_publish` hook, erased.
+pub(crate) type PublishHook =
+    Arc<dyn Fn(Socket, PublishRequest) -> BoxFuture<Result<(), crate::HandlerError>> + Send + Sync>;
+
 /// Everything the application registered.
 #[derive(Default)]
 pub(crate) struct App {
@@ -28,6 +32,7 @@ pub(crate) struct App {
     pub(crate) paths: HashMap<String, Router<BoxHandler>>,
     pub(crate) on_connect: Option<ConnectHook>,
     pub(crate) on_disconnect: Option<DisconnectHook>,
+    pub(crate) on_publish: Option<PublishHook>,
     pub(crate) state: Arc<StateMap>,
 }
 
@@ -59,6 +64,9 @@ impl App {
 
     /// Whether events go to handlers (rather than only to the [`Events`](crate::Events) stream).
     pub(crate) fn routes_events(&self) -> bool {
-        !self.router.is_empty() || !self.paths.is_empty() || self.on_disconnect.is_some()
+        !self.router.is_empty()
+            || !self.paths.is_empty()
+            || self.on_disconnect.is_some()
+            || self.on_publish.is_some()
     }
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use roomcast_core::{DisconnectReason, Hub, HubConfig};
+use roomcast_core::{DisconnectReason, Hub, HubConfig, PublishRequest};
 use tokio::sync::mpsc;
 
 use crate::admit::{Admit, Refuse};
@@ -45,6 +45,7 @@ impl Roomcast {
             paths: HashMap::new(),
             on_connect: None,
             on_disconnect: None,
+            on_publish: None,
             state: StateMap::default(),
         }
     }
@@ -83,6 +84,7 @@ pub struct Builder {
     paths: HashMap<String, Router<handler::BoxHandler>>,
     on_connect: Option<crate::admit::ConnectHook>,
     on_disconnect: Option<crate::app::DisconnectHook>,
+    on_publish: Option<crate::app::PublishHook>,
     state: StateMap,
 }
 
@@ -222,6 +224,20 @@ impl Builder {
         self
     }
 
+    /// Decides every client `publish` before it is fanned out (a permission check, as
+    /// Centrifugo's publish proxy): `Ok(())` lets it go to the room as asked, an error refuses it
+    /// (the client gets it as an `error` frame with its request's `id`). The hub checks first
+    /// what it always checks (membership, the event name), so the hook sees only valid publishes
+    /// of members. Runs in the connection's lane, in order with its handlers.
+    pub fn on_publish<F, Fut>(mut self, decide: F) -> Self
+    where
+        F: Fn(Socket, PublishRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), crate::HandlerError>> + Send + 'static,
+    {
+        self.on_publish = Some(Arc::new(move |socket, request| Box::pin(decide(socket, request))));
+        self
+    }
+
     /// Starts the hub task (and, with handlers, the task that runs them). Must be called inside
     /// a tokio runtime.
     pub fn start(self) -> Result<(Handle, Events), Error> {
@@ -235,6 +251,7 @@ impl Builder {
         }
         // With no bus, nothing can hear a publish: the hub skips encoding one per send.
         options.hub.standalone |= self.bus.is_none();
+        options.hub.publish_check |= self.on_publish.is_some();
         let unix_ms =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let hub = Hub::new(options.hub.clone(), Instant::now(), unix_ms)?;
@@ -243,6 +260,7 @@ impl Builder {
             paths: self.paths,
             on_connect: self.on_connect,
             on_disconnect: self.on_disconnect,
+            on_publish: self.on_publish,
             state: Arc::new(self.state),
         };
         let auth_wants_request = self.auth.as_ref().is_some_and(|auth| auth.wants_request());

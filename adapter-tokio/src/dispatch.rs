@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use futures_util::FutureExt;
-use roomcast_core::{ConnId, DisconnectReason, Event, RequestId};
+use roomcast_core::{ConnId, DisconnectReason, Event, PublishRequest, RequestId};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
@@ -32,6 +32,8 @@ enum Job {
     Unknown { event: String, id: Option<RequestId> },
     /// The connection is gone: the `on_disconnect` hook.
     Gone(DisconnectReason),
+    /// A publish for the `on_publish` hook to decide.
+    Publish(Box<PublishRequest>),
 }
 
 /// A connection's jobs, and whether a worker runs them.
@@ -117,6 +119,13 @@ impl Dispatcher {
                     self.enqueue(conn, &slot.lane, socket, Job::Gone(reason));
                 }
                 self.pass_on(Event::Disconnected { conn, reason });
+            }
+            Event::Publish(request) if self.app.on_publish.is_some() => {
+                let conn = request.conn;
+                let Some(slot) = self.conns.get(&conn) else { return };
+                let Some(socket) = self.socket(conn, slot) else { return };
+                let lane = slot.lane.clone();
+                self.enqueue(conn, &lane, socket, Job::Publish(request));
             }
             other => self.pass_on(other),
         }
@@ -220,6 +229,30 @@ async fn work(lane: SharedLane, socket: Socket, app: Arc<App>) {
             Job::Unknown { event, id } => {
                 let message = format!("no handler for event {event:?}");
                 answer(&socket, id, Err(HandlerError::new("unknown_event", message))).await;
+            }
+            Job::Publish(request) => {
+                if let Some(hook) = &app.on_publish {
+                    let decided = AssertUnwindSafe(hook(socket.clone(), (*request).clone()))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            tracing::error!(conn = %socket.id(), "the on_publish hook panicked");
+                            Err(HandlerError::new("internal", "the publish check failed"))
+                        });
+                    let sent = match decided {
+                        Ok(()) => socket.handle().accept_publish(*request).await,
+                        Err(error) => {
+                            let (conn, id) = (socket.id(), request.id.clone());
+                            socket
+                                .handle()
+                                .reply_error(conn, id, error.code(), error.message())
+                                .await
+                        }
+                    };
+                    if let Err(e) = sent {
+                        tracing::debug!(conn = %socket.id(), error = %e, "publish decision not applied");
+                    }
+                }
             }
             Job::Gone(reason) => {
                 if let Some(hook) = &app.on_disconnect {

@@ -7,7 +7,8 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
 use roomcast_core::{
-    CloseCode, ConnId, Exclude, Hub, HubError, Identity, MetadataFilter, PresenceEntry, RequestId,
+    CloseCode, ConnId, Exclude, Hub, HubError, Identity, MetadataFilter, PresenceEntry,
+    PublishRequest, RequestId,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -223,6 +224,13 @@ impl Handle {
         id: Option<RequestId>,
     ) -> Result<(), Error> {
         self.hub(move |hub, now| hub.accept_refresh(conn, identity, id.as_ref(), now)).await
+    }
+
+    /// Fans out a client's publish the application approved
+    /// ([`Event::Publish`](roomcast_core::Event::Publish)); refuse one with
+    /// [`reply_error`](Self::reply_error) and its `id`.
+    pub async fn accept_publish(&self, request: PublishRequest) -> Result<(), Error> {
+        self.hub(move |hub, now| hub.accept_publish(&request, now)).await
     }
 
     /// Refuses a connection's `refresh`: an `error` with code `refresh_rejected`; it keeps its

@@ -61,6 +61,15 @@ async fn rpc(State(seen): State<Seen>, body: Bytes) -> Response {
     }
 }
 
+async fn publish(State(seen): State<Seen>, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    seen.0.lock().unwrap().push(body.clone());
+    match body["room"].as_str().unwrap_or("") {
+        "closed" => json(json!({"error":{"code":"read_only","message":"this room is read only"}})),
+        _ => json(json!({})),
+    }
+}
+
 fn json(value: Value) -> Response {
     ([("content-type", "application/json")], value.to_string()).into_response()
 }
@@ -71,6 +80,7 @@ async fn backend() -> (SocketAddr, Seen) {
     let app = Router::new()
         .route("/auth", post(authenticate))
         .route("/rpc", post(rpc))
+        .route("/publish", post(publish))
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -211,4 +221,38 @@ async fn rpc_to_a_backend_that_is_down_answers_backend_unavailable() {
     ann.send(json!({"event":"getProfile","id":1})).await;
     let answer = ann.recv().await;
     assert_eq!(answer["data"]["code"], "backend_unavailable", "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_publish_proxy_lets_a_publish_through_or_refuses_it_with_the_backends_error() {
+    let (backend, seen) = backend().await;
+    let auth = format!("http://{backend}/auth");
+    let check = format!("http://{backend}/publish");
+    let program = Path::new(env!("CARGO_BIN_EXE_roomcast"));
+    let server = tokio::task::block_in_place(|| {
+        Server::spawn(program, &["--proxy-authenticate", &auth, "--proxy-publish", &check], &[])
+    });
+    let mut ann = login(server.addr, "ann").await;
+    let mut bob = login(server.addr, "bob").await;
+    for client in [&mut ann, &mut bob] {
+        assert_eq!(client.recv().await["event"], "connected");
+        assert_eq!(client.recv().await["event"], "joined");
+        client.join(&["open", "closed"]).await;
+    }
+    let publish = |room: &str| json!({"event":"publish","data":{"room":room,"event":"chat","data":room},"id":room});
+    ann.send(publish("open")).await;
+    assert_eq!(bob.recv().await, json!({"event":"chat","room":"open","data":"open"}));
+    ann.send(publish("closed")).await;
+    let refused = ann.recv().await;
+    assert_eq!(refused["event"], "error", "{refused}");
+    assert_eq!(
+        (refused["id"].as_str(), refused["data"]["code"].as_str()),
+        (Some("closed"), Some("read_only"))
+    );
+    bob.expect_nothing_pending().await;
+    let asked = seen.all().into_iter().filter(|b| b.get("room").is_some()).count();
+    assert_eq!(asked, 2, "each publish asked once");
+    let sent = seen.all().into_iter().find(|b| b["room"] == "open").unwrap();
+    assert_eq!((sent["userId"].as_str(), sent["event"].as_str()), (Some("ann"), Some("chat")));
+    assert_eq!(sent["info"], json!({"plan":"pro"}));
 }

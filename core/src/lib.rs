@@ -124,5 +124,5 @@ pub use hub::{
 };
 pub use id::{ConnId, RequestId};
 pub use identity::{Identity, RoomAcl};
-pub use output::{DisconnectReason, Event, Output, Transmit};
+pub use output::{DisconnectReason, Event, Output, PublishRequest, Transmit};
 pub use presence::PresenceEntry;

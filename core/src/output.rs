@@ -66,6 +66,9 @@ pub enum Event {
         /// The frame's whole `data` object, for authenticators that want more than the token.
         credentials: Box<RawValue>,
     },
+    /// A member's `publish`, valid, waiting for the application's decision (with
+    /// [`HubConfig::publish_check`](crate::HubConfig::publish_check) on).
+    Publish(Box<PublishRequest>),
     /// An authenticated connection sent `refresh` with fresh credentials (servers that
     /// authenticate only); decide with [`Hub::accept_refresh`](crate::Hub::accept_refresh) or
     /// [`Hub::reject_refresh`](crate::Hub::reject_refresh).
@@ -138,6 +141,25 @@ pub enum DisconnectReason {
     Gone,
     /// The hub closed it with this code (a protocol violation, a timeout, or the application).
     Closed(CloseCode),
+}
+
+/// A client's `publish` for the application to decide ([`Event::Publish`]).
+#[derive(Debug, Clone)]
+pub struct PublishRequest {
+    /// The sender.
+    pub conn: ConnId,
+    /// The room, of which the sender is a member.
+    pub room: String,
+    /// The event to deliver.
+    pub event: String,
+    /// Its data, as the client sent it.
+    pub data: Option<Box<RawValue>>,
+    /// Leave the sender out.
+    pub exclude_self: bool,
+    /// Leave every session of the sender's user out.
+    pub exclude_user: bool,
+    /// The request's id, for a refusal.
+    pub id: Option<RequestId>,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use super::{Delivery, Hub, Refusal, Stage};
 use crate::envelope::TargetKind;
 use crate::wire::{self, ErrorCode, ServerFrame};
-use crate::{CloseCode, ConnId, HubError, Identity, RequestId};
+use crate::{CloseCode, ConnId, HubError, Identity, PublishRequest, RequestId};
 
 /// Who to leave out of a broadcast, on every instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,6 +97,38 @@ impl Hub {
         self.transmit(vec![conn], frame);
         // The expiry may have moved either way: the timer follows at its next firing, or now.
         self.arm(conn);
+        Ok(())
+    }
+
+    /// Fans out a client's publish that the application approved ([`Event::Publish`], with
+    /// [`HubConfig::publish_check`](crate::HubConfig::publish_check)), as the hub would have at
+    /// once without the check. A sender that has left the room (or the connection) meanwhile is
+    /// answered `forbidden` instead. To refuse one, answer with
+    /// [`reply_error`](Self::reply_error) and the request's `id`.
+    pub fn accept_publish(
+        &mut self,
+        request: &PublishRequest,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        self.local(request.conn, now)?;
+        let member = self
+            .conns
+            .get(&request.conn)
+            .is_some_and(|c| c.rooms.iter().any(|r| **r == *request.room));
+        if !member {
+            let message = "only members of a room may publish to it";
+            let (room, id) = (Some(request.room.as_str()), request.id.as_ref());
+            self.error(request.conn, ErrorCode::Forbidden, message, room, id);
+            return Ok(());
+        }
+        self.publish_from(
+            request.conn,
+            &request.room,
+            &request.event,
+            request.data.as_deref(),
+            request.exclude_self,
+            request.exclude_user,
+        );
         Ok(())
     }
 

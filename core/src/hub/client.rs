@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use super::{Delivery, Hub, Refusal, Stage, decision_window};
 use crate::envelope::TargetKind;
 use crate::wire::{self, AuthData, ClientFrame, ErrorCode, PresenceData, PublishData, RoomsData};
-use crate::{AuthMode, CloseCode, ConnId, Event, RequestId};
+use crate::{AuthMode, CloseCode, ConnId, Event, PublishRequest, RequestId};
 
 impl Hub {
     /// One complete text frame from a client. Anything wrong with it becomes an `error` frame or
@@ -172,15 +172,48 @@ impl Hub {
             let message = "only members of a room may publish to it";
             return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
         }
-        let user = if publish.exclude_user { c.user.clone() } else { None };
+        if self.config.publish_check {
+            return self.event(Event::Publish(Box::new(PublishRequest {
+                conn,
+                room: room.to_owned(),
+                event: publish.event.into_owned(),
+                data: publish.data.map(RawValue::to_owned),
+                exclude_self: publish.exclude_self,
+                exclude_user: publish.exclude_user,
+                id: frame.id.clone(),
+            })));
+        }
+        self.publish_from(
+            conn,
+            room,
+            &publish.event,
+            publish.data,
+            publish.exclude_self,
+            publish.exclude_user,
+        );
+    }
+
+    /// Fans out a member's publish: to the room on every instance, minus the sender
+    /// (`exclude_self`) and its user's sessions (`exclude_user`).
+    pub(super) fn publish_from(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        event: &str,
+        data: Option<&RawValue>,
+        exclude_self: bool,
+        exclude_user: bool,
+    ) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        let user = if exclude_user { c.user.clone() } else { None };
         let exclude_users: Vec<&str> = user.as_deref().into_iter().collect();
         let sender = [conn];
-        let exclude_conns: &[ConnId] = if publish.exclude_self { &sender } else { &[] };
+        let exclude_conns: &[ConnId] = if exclude_self { &sender } else { &[] };
         self.deliver(&Delivery {
             kind: TargetKind::Room,
             target: Some(room),
-            event: &publish.event,
-            data: publish.data,
+            event,
+            data,
             exclude_conns,
             exclude_users: &exclude_users,
             rooms: &[],

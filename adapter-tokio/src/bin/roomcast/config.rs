@@ -153,6 +153,10 @@ pub(crate) struct Serve {
     /// POST clients' own events to this URL (the RPC proxy): a request's answer is its reply.
     #[arg(long)]
     pub(crate) proxy_rpc: Option<String>,
+    /// Ask this URL before a client's publish is fanned out (the publish proxy): a permission
+    /// check.
+    #[arg(long)]
+    pub(crate) proxy_publish: Option<String>,
     /// Headers of the upgrade request passed to the authenticate proxy, separated by commas.
     #[arg(
         long,

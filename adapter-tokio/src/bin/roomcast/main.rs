@@ -190,6 +190,13 @@ async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.state(Rpc(proxy.clone())).fallback(proxy::rpc);
         proxies.push(proxy.clone());
     }
+    if let Some(url) = &serve.proxy_publish {
+        let proxy = Arc::new(Proxy::new("publish", url, slots.clone(), serve.proxy_timeout)?);
+        let check = proxy.clone();
+        builder = builder
+            .on_publish(move |socket, request| proxy::publish(check.clone(), socket, request));
+        proxies.push(proxy);
+    }
     let (handle, events) = builder.start()?;
     if rpc.is_none() {
         // No backend for clients' own events: each request is answered, none waits forever.

@@ -18,7 +18,7 @@ use hyper::header::{self, HeaderValue};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use roomcast_tokio::roomcast_core::Identity;
+use roomcast_tokio::roomcast_core::{Identity, PublishRequest};
 use roomcast_tokio::{
     Admit, AuthDenied, AuthFuture, AuthRequest, Authenticator, EventName, HandlerError, Id,
     RawData, Socket,
@@ -347,6 +347,43 @@ pub(crate) async fn rpc(
             Err(HandlerError::new(error.code(), error.message()))
         }
         RpcAnswer { result, .. } => Ok(result),
+    }
+}
+
+/// The publish proxy's answer: anything with no `error` allows the publish.
+#[derive(Deserialize, Debug)]
+struct PublishAnswer {
+    #[serde(default)]
+    error: Option<BackendError>,
+}
+
+/// Asks the backend whether a client's publish may be fanned out: POSTs
+/// `{"conn","userId","room","event","data","info"}`; an answer with `error` refuses it (the
+/// client gets that error with its request's id), any other JSON object allows it. A backend
+/// that fails refuses it, with `backend_timeout`, `backend_unavailable` or `backend_error`.
+pub(crate) async fn publish(
+    proxy: Arc<Proxy>,
+    socket: Socket,
+    request: PublishRequest,
+) -> Result<(), HandlerError> {
+    let info = socket.info().await.ok().and_then(|c| c.metadata);
+    let body = json!({
+        "conn": request.conn,
+        "userId": socket.user_id(),
+        "room": request.room,
+        "event": request.event,
+        "data": request.data,
+        "info": info,
+    });
+    let answer = proxy.call::<PublishAnswer>(&body).await.map_err(|failure| {
+        HandlerError::new(
+            failure.code(),
+            format!("the application's backend failed ({})", failure.name()),
+        )
+    })?;
+    match answer.error {
+        Some(error) => Err(HandlerError::new(error.code(), error.message())),
+        None => Ok(()),
     }
 }
 
