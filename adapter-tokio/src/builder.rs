@@ -277,6 +277,8 @@ impl Builder {
         let limits =
             Limits { frames: options.queue_frames.max(1), bytes: options.max_write_buffer_bytes() };
         let max_pending = options.max_pending_events;
+        let (compression, compression_threshold) =
+            (options.compression, options.compression_threshold);
         let budget = Arc::new(Budget::new(options.max_queued_bytes.max(1)));
         let handle = Handle::new(Arc::new(Shared::new(
             commands.clone(),
@@ -296,6 +298,9 @@ impl Builder {
             limits,
         );
         driver.budget(budget);
+        if compression {
+            driver.compression(compression_threshold);
+        }
         if app.routes_events() {
             let app = Arc::new(app);
             let (to_app, from_hub) = mpsc::unbounded_channel();

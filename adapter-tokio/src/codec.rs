@@ -12,6 +12,8 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use roomcast_core::Violation;
+
+use crate::deflate::{Agreed, Inflate};
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
@@ -31,7 +33,12 @@ pub(crate) struct Head {
 impl Head {
     /// The header of a final, unmasked frame of `opcode` carrying `payload_len` bytes.
     pub(crate) fn new(opcode: OpCode, payload_len: usize) -> Self {
-        let header = FrameHeader { opcode, ..FrameHeader::default() };
+        Self::with_rsv1(opcode, payload_len, false)
+    }
+
+    /// The same, with RSV1 set when `compressed` (permessage-deflate).
+    pub(crate) fn with_rsv1(opcode: OpCode, payload_len: usize, compressed: bool) -> Self {
+        let header = FrameHeader { opcode, rsv1: compressed, ..FrameHeader::default() };
         let mut cursor = Cursor::new([0u8; 10]);
         // An unmasked header is at most 10 bytes: the write cannot run out of room.
         let _ = header.format(payload_len as u64, &mut cursor);
@@ -55,6 +62,14 @@ pub(crate) fn put_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) -> Ra
     let start = out.len();
     out.extend_from_slice(Head::new(opcode, payload.len()).as_bytes());
     out.extend_from_slice(payload);
+    start..out.len()
+}
+
+/// Appends one whole server frame of a compressed message (RSV1 set) to `out`.
+pub(crate) fn put_compressed(out: &mut Vec<u8>, opcode: OpCode, compressed: &[u8]) -> Range<usize> {
+    let start = out.len();
+    out.extend_from_slice(Head::with_rsv1(opcode, compressed.len(), true).as_bytes());
+    out.extend_from_slice(compressed);
     start..out.len()
 }
 
@@ -107,6 +122,8 @@ pub(crate) enum Decoded {
 #[derive(Debug)]
 struct Fragments {
     text: bool,
+    /// Its first frame had RSV1: the bytes are compressed (permessage-deflate).
+    compressed: bool,
     bytes: Vec<u8>,
 }
 
@@ -118,12 +135,20 @@ pub(crate) struct Decoder {
     /// which is where an idle connection sits.
     partial: Vec<u8>,
     message: Option<Fragments>,
+    /// With permessage-deflate: the inflater of compressed messages (boxed: most connections
+    /// have none, and every connection's task holds a decoder).
+    inflate: Option<Box<Inflate>>,
 }
 
 impl Decoder {
     /// A decoder refusing frames and messages over `max` bytes.
     pub(crate) fn new(max: usize) -> Self {
-        Self { max, partial: Vec::new(), message: None }
+        Self { max, partial: Vec::new(), message: None, inflate: None }
+    }
+
+    /// Accepts compressed messages, as agreed at the upgrade.
+    pub(crate) fn inflate(&mut self, agreed: Agreed) {
+        self.inflate = Some(Box::new(Inflate::new(agreed)));
     }
 
     /// Decodes what `input` completes, appending each message or control frame to `out`; on a
@@ -181,7 +206,12 @@ impl Decoder {
         if header.mask.is_none() {
             return Err(Violation::Framing("client frames must be masked"));
         }
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        if header.rsv2 || header.rsv3 {
+            return Err(Violation::Framing("reserved bits set without an extension"));
+        }
+        // RSV1 marks a compressed message, on its first frame only, once negotiated.
+        let first_data = matches!(header.opcode, OpCode::Data(Data::Text | Data::Binary));
+        if header.rsv1 && !(self.inflate.is_some() && first_data) {
             return Err(Violation::Framing("reserved bits set without an extension"));
         }
         match header.opcode {
@@ -206,7 +236,7 @@ impl Decoder {
         payload: Vec<u8>,
         out: &mut Vec<Decoded>,
     ) -> Result<(), Violation> {
-        let (text, bytes) = match (header.opcode, self.message.take()) {
+        let (text, compressed, bytes) = match (header.opcode, self.message.take()) {
             (OpCode::Control(Control::Ping), message) => {
                 self.message = message;
                 out.push(Decoded::Ping(payload.into()));
@@ -226,17 +256,21 @@ impl Decoder {
             }
             (OpCode::Data(Data::Continue), Some(mut message)) => {
                 message.bytes.extend_from_slice(&payload);
-                (message.text, message.bytes)
+                (message.text, message.compressed, message.bytes)
             }
             (OpCode::Data(_), Some(_)) => {
                 return Err(Violation::Framing("new message inside a fragmented one"));
             }
-            (OpCode::Data(data), None) => (data == Data::Text, payload),
+            (OpCode::Data(data), None) => (data == Data::Text, header.rsv1, payload),
         };
         if !header.is_final {
-            self.message = Some(Fragments { text, bytes });
+            self.message = Some(Fragments { text, compressed, bytes });
             return Ok(());
         }
+        let bytes = match (&mut self.inflate, compressed) {
+            (Some(inflate), true) => inflate.message(&bytes, self.max)?,
+            _ => bytes,
+        };
         if !text {
             out.push(Decoded::Binary(bytes.into()));
             return Ok(());

@@ -18,9 +18,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpC
 use crate::admit::Admit;
 use crate::auth::{AuthDenied, AuthRequest, Authenticator};
 use crate::budget::Budget;
+use crate::deflate::Deflate;
 use crate::buffer_pool::BufferPool;
 use crate::bus::Bus;
-use crate::codec::put_frame;
+use crate::codec::{put_compressed, put_frame};
 use crate::events::{EventSender, ToApp};
 use crate::link::{Limits, Link, Push};
 use crate::metrics::Metrics;
@@ -143,6 +144,10 @@ pub(crate) struct Driver {
     tracker: Arc<Tracker>,
     /// What every fast-path socket holds unwritten, together, and its limit.
     budget: Arc<Budget>,
+    /// The compressor of messages for clients that negotiated permessage-deflate (with
+    /// `Options::compression`), and the size under which messages go out uncompressed.
+    deflate: Option<Box<Deflate>>,
+    compression_threshold: usize,
     /// The total past which the next shedding begins: the budget, or more while the sockets
     /// closed by the last one still hold their last bytes.
     shed_above: usize,
@@ -178,10 +183,18 @@ impl Driver {
             commands,
             tracker,
             budget: Arc::new(Budget::new(usize::MAX)),
+            deflate: None,
+            compression_threshold: usize::MAX,
             shed_above: usize::MAX,
             slow: Vec::new(),
             queries: HashMap::new(),
         }
+    }
+
+    /// Compresses messages over `threshold` bytes for clients that negotiated it.
+    pub(crate) fn compression(&mut self, threshold: usize) {
+        self.deflate = Some(Box::default());
+        self.compression_threshold = threshold;
     }
 
     /// Counts every fast-path socket's buffer against `budget` (the links share it).
@@ -428,14 +441,26 @@ impl Driver {
             _ => Item::Frame(payload.clone()),
         };
         let mut framed = None;
+        // Compressed once, for every recipient that negotiated compression.
+        let mut compressed = None;
+        let compress = self.deflate.is_some() && payload.len() >= self.compression_threshold;
         for conn in to {
             match self.outboxes.get(conn) {
                 Some(Outbox::Link(link)) => {
-                    let framed = framed.get_or_insert_with(|| {
-                        put_frame(&mut self.batch, OpCode::Data(data), payload)
-                    });
-                    let pushed =
-                        link.push(&self.batch, framed.clone(), self.limits, &mut self.buffers);
+                    let range = match (&mut self.deflate, compress && link.deflate.is_some()) {
+                        (Some(deflate), true) => compressed
+                            .get_or_insert_with(|| {
+                                let bytes = deflate.message(payload);
+                                put_compressed(&mut self.batch, OpCode::Data(data), &bytes)
+                            })
+                            .clone(),
+                        _ => framed
+                            .get_or_insert_with(|| {
+                                put_frame(&mut self.batch, OpCode::Data(data), payload)
+                            })
+                            .clone(),
+                    };
+                    let pushed = link.push(&self.batch, range, self.limits, &mut self.buffers);
                     match pushed {
                         Push::Queued { first: true } => self.dirty.push(link.clone()),
                         Push::Full => self.slow.push(*conn),

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::admit::{Admit, ConnectHook, Refuse};
 use crate::budget::Budget;
+use crate::deflate::Agreed;
 use crate::driver::{Arrival, Command, Driver, Outbox, submit};
 use crate::link::Link;
 use crate::link_task;
@@ -157,7 +158,7 @@ impl Handle {
     /// `Parts::read_buf`). This is the fast path: roomcast frames and writes the stream itself,
     /// and the hub task writes a fan-out straight into each socket.
     pub async fn serve_tcp(&self, stream: TcpStream, leftover: Bytes) {
-        self.serve_tcp_as(stream, leftover, None).await;
+        self.serve_tcp_as(stream, leftover, None, None).await;
     }
 
     pub(crate) async fn serve_tcp_as(
@@ -165,12 +166,13 @@ impl Handle {
         stream: TcpStream,
         leftover: Bytes,
         arrival: Option<Box<Arrival>>,
+        deflate: Option<Agreed>,
     ) {
         let shared = &self.shared;
         let _ = stream.set_nodelay(true);
         forget_wakers(&stream);
         let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
-        let link = Arc::new(Link::new(stream, shared.budget.clone()));
+        let link = Arc::new(Link::new(stream, shared.budget.clone(), deflate));
         let connect = Command::Connect { conn, outbox: Outbox::Link(link.clone()), arrival };
         if !submit(&shared.commands, connect).await {
             return;

@@ -42,6 +42,7 @@ mod builder;
 mod bus;
 mod codec;
 mod context;
+mod deflate;
 mod dispatch;
 mod driver;
 mod events;

@@ -24,6 +24,7 @@ use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 
 use crate::budget::Budget;
+use crate::deflate::Agreed;
 use crate::buffer_pool::BufferPool;
 use crate::codec::{self, Decoded, Decoder, Head};
 use crate::write_buffer::WriteBuffer;
@@ -59,6 +60,8 @@ pub(crate) struct Link {
     wake: Notify,
     /// What every socket's buffer holds, together.
     budget: Arc<Budget>,
+    /// permessage-deflate, if the client and the server agreed on it at the upgrade.
+    pub(crate) deflate: Option<Agreed>,
 }
 
 /// The write side, locked; what its buffer holds is counted in the budget when it is let go,
@@ -100,8 +103,9 @@ impl Drop for Link {
 }
 
 impl Link {
-    pub(crate) fn new(stream: TcpStream, budget: Arc<Budget>) -> Self {
-        Self { stream, out: Mutex::new(WriteBuffer::default()), wake: Notify::new(), budget }
+    pub(crate) fn new(stream: TcpStream, budget: Arc<Budget>, deflate: Option<Agreed>) -> Self {
+        let out = Mutex::new(WriteBuffer::default());
+        Self { stream, out, wake: Notify::new(), budget, deflate }
     }
 
     fn lock(&self) -> Locked<'_> {

@@ -105,11 +105,15 @@ impl Task {
         commands: mpsc::Sender<Command>,
         options: &Options,
     ) -> Self {
+        let mut decoder = Decoder::new(options.hub.max_frame_bytes);
+        if let Some(agreed) = link.deflate {
+            decoder.inflate(agreed);
+        }
         Self {
             link,
             conn,
             commands,
-            decoder: Decoder::new(options.hub.max_frame_bytes),
+            decoder,
             phase: Phase::Open,
             hub_told: false,
             peer_closed: false,
@@ -235,7 +239,7 @@ mod tests {
         let stream = TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
         let (commands, _inbox) = mpsc::channel(1);
         let options = Options::default();
-        let link = Arc::new(Link::new(stream, Arc::new(Budget::new(usize::MAX))));
+        let link = Arc::new(Link::new(stream, Arc::new(Budget::new(usize::MAX)), None));
         let task = serve(link, ConnId::from_u128(1), Bytes::new(), commands, &options);
         let size = size_of_val(&task);
         eprintln!("socket task future: {size} bytes");

@@ -23,7 +23,8 @@ pub async fn serve(listener: TcpListener, handle: Handle) -> std::io::Result<()>
     accept_loop(listener, handle, move |peer| {
         let handle = service_handle.clone();
         hyper::service::service_fn(move |request: Request<Incoming>| {
-            let (parts, _body) = request.into_parts();
+            let (mut parts, _body) = request.into_parts();
+            parts.extensions.insert(upgrade::FastPath);
             let answered = upgrade::answer(parts, Some(peer), handle.clone());
             async move { Ok::<_, Infallible>(answered.await) }
         })
@@ -46,6 +47,7 @@ pub async fn serve_app(
         // The peer's address, for `axum::upgrade` (and for axum's `ConnectInfo` extractor).
         let app = app.clone().map_request(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(::axum::extract::ConnectInfo(peer));
+            request.extensions_mut().insert(upgrade::FastPath);
             request
         });
         hyper_util::service::TowerToHyperService::new(app)

@@ -45,6 +45,14 @@ pub struct Options {
     /// nine tenths of it. Each socket also has its own limit
     /// ([`max_write_buffer_bytes`](Self::max_write_buffer_bytes)). Default: 256 MiB.
     pub max_queued_bytes: usize,
+    /// permessage-deflate (RFC 7692), negotiated with each client that offers it, on
+    /// roomcast's own listener ([`serve`](crate::serve), [`serve_app`](crate::serve_app)). A
+    /// message is compressed once for every recipient that negotiated it (the server keeps no
+    /// context between messages). Default: `false`.
+    pub compression: bool,
+    /// Messages shorter than this many bytes go out uncompressed, even to clients that
+    /// negotiated compression: compressing them costs more than it saves. Default: 256.
+    pub compression_threshold: usize,
     /// For conformance testing only (the `autobahn-echo` binary): every text and binary message
     /// is sent back to its sender as it came, through the same framing and writes as every
     /// frame, instead of being handed to the hub's protocol. Default: `false`.
@@ -126,6 +134,8 @@ impl Default for Options {
             header_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_queued_bytes: 256 * 1024 * 1024,
+            compression: false,
+            compression_threshold: 256,
             echo: false,
             allowed_origins: None,
             max_connections: None,

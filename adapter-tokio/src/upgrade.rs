@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::Handle;
 use crate::admit::{Admit, Refusal, Refuse};
+use crate::deflate::{self, Agreed};
 use crate::driver::Arrival;
 use crate::options::websocket_config;
 use crate::request::UpgradeRequest;
@@ -104,6 +105,14 @@ pub(crate) async fn answer(
     let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
         return refused(StatusCode::UPGRADE_REQUIRED, "connection not upgradable\n");
     };
+    // Compression only where roomcast frames the socket itself (its own listener).
+    let fast = parts.extensions.get::<FastPath>().is_some();
+    let deflate = (fast && options.compression).then(|| deflate::negotiate(&parts.headers)).flatten();
+    let mut response = response;
+    let agreed = deflate.map(|(agreed, header)| {
+        response.headers_mut().insert(header::SEC_WEBSOCKET_EXTENSIONS, header);
+        agreed
+    });
     let request = handle
         .keeps_requests()
         .then(|| Arc::new(UpgradeRequest::new(parts.method, parts.uri, parts.headers, peer)));
@@ -121,9 +130,14 @@ pub(crate) async fn answer(
     }
     let plain = admit.identity.is_none() && admit.rooms.is_empty() && admit.close.is_none();
     let arrival = (request.is_some() || !plain).then(|| Box::new(Arrival { request, admit }));
-    tokio::spawn(take_over(on_upgrade, handle, arrival));
+    tokio::spawn(take_over(on_upgrade, handle, arrival, agreed));
     response
 }
+
+/// Marks a request that came through roomcast's own listener, whose upgraded stream is a plain
+/// TCP stream roomcast frames itself (so compression can be offered).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FastPath;
 
 fn refused(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(message.to_owned())));
@@ -133,7 +147,12 @@ fn refused(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
 
 /// Waits for the upgrade to complete, then serves the socket until it closes (a plain TCP
 /// stream in a task of its own).
-async fn take_over(on_upgrade: OnUpgrade, handle: Handle, arrival: Option<Box<Arrival>>) {
+async fn take_over(
+    on_upgrade: OnUpgrade,
+    handle: Handle,
+    arrival: Option<Box<Arrival>>,
+    deflate: Option<Agreed>,
+) {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(e) => {
@@ -146,10 +165,14 @@ async fn take_over(on_upgrade: OnUpgrade, handle: Handle, arrival: Option<Box<Ar
         // for its whole life.
         Ok(parts) => {
             let (stream, leftover) = (parts.io.into_inner(), parts.read_buf);
-            tokio::spawn(async move { handle.serve_tcp_as(stream, leftover, arrival).await });
+            tokio::spawn(async move { handle.serve_tcp_as(stream, leftover, arrival, deflate).await });
         }
         // Boxed: this path is rare, and every connection's task is as large as its largest
         // state.
+        Err(_) if deflate.is_some() => {
+            // Not a plain TCP stream after all: nothing here can inflate what the client sends.
+            tracing::error!("compression agreed on a stream roomcast does not frame; dropped");
+        }
         Err(upgraded) => Box::pin(serve_other(upgraded, handle, arrival)).await,
     }
 }

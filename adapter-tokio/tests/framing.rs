@@ -47,8 +47,15 @@ fn text(value: &Value) -> Vec<u8> {
 impl Raw {
     /// Connects and upgrades, sending `behind` in the same write as the request.
     async fn connect(addr: SocketAddr, behind: &[u8]) -> Self {
+        Self::connect_with(addr, "", behind).await.0
+    }
+
+    /// Connects and upgrades with `headers` (whole lines) added to the request; the client and
+    /// the response's head.
+    async fn connect_with(addr: SocketAddr, headers: &str, behind: &[u8]) -> (Self, String) {
         let mut stream = TcpStream::connect(addr).await.unwrap();
-        let mut request = UPGRADE.as_bytes().to_vec();
+        let upgrade = UPGRADE.strip_suffix("\r\n").unwrap();
+        let mut request = format!("{upgrade}{headers}\r\n").into_bytes();
         request.extend_from_slice(behind);
         stream.write_all(&request).await.unwrap();
         let mut raw = Self { stream, buf: Vec::new() };
@@ -56,7 +63,7 @@ impl Raw {
         let head = String::from_utf8(head).unwrap();
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "RFC 6455's accept key: {head}");
-        raw
+        (raw, head)
     }
 
     async fn fill(&mut self) -> usize {
@@ -335,5 +342,99 @@ async fn frames_before_a_violation_in_the_same_read_are_handled_before_the_close
     bytes.extend_from_slice(&[0x81, 0x02, b'{', b'}']); // unmasked: a violation
     client.send(&bytes).await;
     assert_eq!(client.json().await["id"], 1, "the join before the violation is answered");
+    assert_eq!(client.close_code().await, 1002);
+}
+
+/// Compresses as a client does: raw deflate, sync flush, the tail left off.
+fn deflate(compress: &mut flate2::Compress, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 64);
+    compress.compress_vec(payload, &mut out, flate2::FlushCompress::Sync).unwrap();
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+fn inflate(payload: &[u8]) -> Vec<u8> {
+    let mut decompress = flate2::Decompress::new(false);
+    let mut input = payload.to_vec();
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut out = Vec::with_capacity(64 * 1024);
+    decompress.decompress_vec(&input, &mut out, flate2::FlushDecompress::Sync).unwrap();
+    out
+}
+
+fn compressing() -> roomcast_tokio::Options {
+    roomcast_tokio::Options { compression: true, ..options() }
+}
+
+#[tokio::test]
+async fn compression_is_negotiated_per_connection_and_a_broadcast_is_compressed_for_those_who_took_it() {
+    let (_handle, _events, addr) = start(compressing()).await;
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n";
+    let (mut zipped, head) = Raw::connect_with(addr, offer, &[]).await;
+    assert!(
+        head.contains("permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+        "{head}"
+    );
+    let (mut plain, head) = Raw::connect_with(addr, "", &[]).await;
+    assert!(!head.to_ascii_lowercase().contains("sec-websocket-extensions"), "{head}");
+    for client in [&mut zipped, &mut plain] {
+        assert_eq!(client.json().await["event"], "connected");
+        client.send(&text(&json!({"event":"join","data":{"rooms":["r"]},"id":1}))).await;
+        assert_eq!(client.json().await["event"], "joined");
+    }
+    let long = "all work and no play ".repeat(50);
+    let publish = json!({"event":"publish","data":{"room":"r","event":"m","data":long,"excludeSelf":false}});
+    plain.send(&text(&publish)).await;
+    let expected = json!({"event":"m","room":"r","data":long});
+    assert_eq!(plain.json().await, expected, "uncompressed for a client that did not ask");
+    let (first, payload) = zipped.next().await;
+    assert_eq!(first, 0xc1, "FIN, RSV1 (compressed), text");
+    assert!(payload.len() < long.len() / 4, "{} bytes on the wire", payload.len());
+    assert_eq!(serde_json::from_slice::<Value>(&inflate(&payload)).unwrap(), expected);
+    // A short message is not worth compressing.
+    plain.send(&text(&json!({"event":"publish","data":{"room":"r","event":"s","data":1}}))).await;
+    assert_eq!(zipped.next().await.0, 0x81);
+}
+
+#[tokio::test]
+async fn compressed_client_messages_are_inflated_with_the_clients_context_and_bombs_refused() {
+    let (_handle, _events, addr) = start(compressing()).await;
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
+    let (mut client, head) = Raw::connect_with(addr, offer, &[]).await;
+    assert!(head.contains("permessage-deflate; server_no_context_takeover\r\n"), "{head}");
+    assert_eq!(client.json().await["event"], "connected");
+    // The client keeps its context: the second message refers back to the first.
+    let mut compress = flate2::Compress::new(flate2::Compression::default(), false);
+    for id in 0..3 {
+        let join = json!({"event":"join","data":{"rooms":["a room with a long name"]},"id":id});
+        let bytes = deflate(&mut compress, join.to_string().as_bytes());
+        client.send(&frame(0xc1, &bytes)).await;
+        assert_eq!(client.json().await["id"], id);
+    }
+    // A message that inflates past the frame limit is refused as too large (1009), however
+    // small it is on the wire.
+    let mut fresh = flate2::Compress::new(flate2::Compression::best(), false);
+    let bomb = deflate(&mut fresh, &vec![b' '; 1 << 20]);
+    assert!(bomb.len() < 2048, "{} bytes", bomb.len());
+    client.send(&frame(0xc1, &bomb)).await;
+    assert_eq!(client.close_code().await, 1009);
+
+    // RSV1 on a continuation frame is a protocol error.
+    let (mut other, _) = Raw::connect_with(addr, offer, &[]).await;
+    assert_eq!(other.json().await["event"], "connected");
+    other.send(&frame(0x01, b"{")).await;
+    other.send(&frame(0xc0, b"}")).await;
+    assert_eq!(other.close_code().await, 1002);
+}
+
+#[tokio::test]
+async fn without_compression_on_an_offer_is_ignored_and_rsv1_is_a_protocol_error() {
+    let (_handle, _events, addr) = start(options()).await;
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
+    let (mut client, head) = Raw::connect_with(addr, offer, &[]).await;
+    assert!(!head.to_ascii_lowercase().contains("sec-websocket-extensions"), "{head}");
+    assert_eq!(client.json().await["event"], "connected");
+    client.send(&frame(0xc1, b"\x01")).await;
     assert_eq!(client.close_code().await, 1002);
 }

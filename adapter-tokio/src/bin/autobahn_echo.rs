@@ -37,6 +37,9 @@ struct Args {
     /// The largest message, bytes (the suite sends up to 16 MiB in section 9).
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     max_message_bytes: usize,
+    /// Negotiate permessage-deflate with clients that offer it (the fast transport only).
+    #[arg(long)]
+    compression: bool,
 }
 
 #[tokio::main]
@@ -54,7 +57,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_frame_bytes: args.max_message_bytes,
         ..HubConfig::default()
     };
-    let options = Options { hub, echo: true, queue_frames: 1 << 20, ..Options::default() };
+    let options = Options {
+        hub,
+        echo: true,
+        queue_frames: 1 << 20,
+        compression: args.compression,
+        ..Options::default()
+    };
     let (handle, _events) = Roomcast::builder().options(options).start()?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("autobahn-echo ({:?}) on ws://{}", args.transport, listener.local_addr()?);
