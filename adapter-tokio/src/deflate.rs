@@ -121,10 +121,13 @@ fn inflate_into(
             return Err(Violation::TooLarge);
         }
         let room_left = out.len() < out.capacity();
-        if status == Status::StreamEnd || (input.is_empty() && room_left) {
+        let stuck = room_left && out.len() == wrote && inflater.total_in() == read;
+        // The inflater may hold output back (its window) with all input taken and room left:
+        // done only when a call with room to spare gives nothing more.
+        if status == Status::StreamEnd || (input.is_empty() && stuck) {
             return Ok(());
         }
-        if room_left && out.len() == wrote && inflater.total_in() == read {
+        if stuck {
             return Err(Violation::Framing("invalid compressed data"));
         }
     }
@@ -152,18 +155,22 @@ impl Deflate {
     pub(crate) fn message(&mut self, payload: &[u8]) -> Vec<u8> {
         self.compress.reset();
         let mut out = Vec::with_capacity(payload.len() / 2 + 64);
-        // Until every byte is in and a call, with room to spare, writes nothing more: the
-        // compressor may hold output back even when there was room for some of it.
+        // Every byte in first (no flush), then one sync flush, called again only while it
+        // fills the buffer: each further sync call would add another empty block.
+        while (self.compress.total_in() as usize) < payload.len() {
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity().max(64));
+            }
+            let used = self.compress.total_in() as usize;
+            // Compressing in memory into a Vec cannot fail.
+            let _ = self.compress.compress_vec(&payload[used..], &mut out, FlushCompress::None);
+        }
         loop {
             if out.capacity() - out.len() < 64 {
                 out.reserve(out.capacity().max(64));
             }
-            let used = self.compress.total_in() as usize;
-            let wrote = out.len();
-            // Compressing in memory into a Vec cannot fail.
-            let _ = self.compress.compress_vec(&payload[used..], &mut out, FlushCompress::Sync);
-            let all_in = self.compress.total_in() as usize == payload.len();
-            if all_in && out.len() == wrote && out.len() < out.capacity() {
+            let _ = self.compress.compress_vec(&[], &mut out, FlushCompress::Sync);
+            if out.len() < out.capacity() {
                 break;
             }
         }
