@@ -165,12 +165,14 @@ impl Deflate {
             // Compressing in memory into a Vec cannot fail.
             let _ = self.compress.compress_vec(&payload[used..], &mut out, FlushCompress::None);
         }
+        // The flush may come out over several calls (the compressor's own buffer is bounded):
+        // it is whole once the output ends with the empty stored block a sync flush ends with.
         loop {
             if out.capacity() - out.len() < 64 {
                 out.reserve(out.capacity().max(64));
             }
             let _ = self.compress.compress_vec(&[], &mut out, FlushCompress::Sync);
-            if out.len() < out.capacity() {
+            if out.len() < out.capacity() && out.ends_with(&TAIL) {
                 break;
             }
         }
@@ -187,8 +189,12 @@ mod tests {
 
     fn offer(value: &str) -> Option<(Agreed, String)> {
         let mut headers = HeaderMap::new();
-        headers.insert(SEC_WEBSOCKET_EXTENSIONS, HeaderValue::from_str(value).unwrap_or_else(|e| panic!("{e}")));
-        negotiate(&headers).map(|(agreed, answer)| (agreed, answer.to_str().unwrap_or_default().to_owned()))
+        headers.insert(
+            SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_str(value).unwrap_or_else(|e| panic!("{e}")),
+        );
+        negotiate(&headers)
+            .map(|(agreed, answer)| (agreed, answer.to_str().unwrap_or_default().to_owned()))
     }
 
     #[test]
@@ -196,16 +202,21 @@ mod tests {
         let plain = offer("permessage-deflate").map(|o| o.1);
         assert_eq!(plain.as_deref(), Some("permessage-deflate; server_no_context_takeover"));
         let both = offer("permessage-deflate; client_no_context_takeover; client_max_window_bits");
-        assert_eq!(
-            both.map(|o| o.0),
-            Some(Agreed { client_no_context_takeover: true }),
+        assert_eq!(both.map(|o| o.0), Some(Agreed { client_no_context_takeover: true }),);
+        assert!(
+            offer("permessage-deflate; server_max_window_bits=10").is_none(),
+            "a smaller window"
         );
-        assert!(offer("permessage-deflate; server_max_window_bits=10").is_none(), "a smaller window");
         assert!(offer("permessage-deflate; unknown").is_none());
-        assert!(offer("permessage-deflate; client_no_context_takeover; client_no_context_takeover").is_none());
+        assert!(
+            offer("permessage-deflate; client_no_context_takeover; client_no_context_takeover")
+                .is_none()
+        );
         assert!(offer("x-webkit-deflate-frame").is_none());
         // The first acceptable offer of a list wins.
-        let second = offer("permessage-deflate; server_max_window_bits=9, permessage-deflate; client_no_context_takeover");
+        let second = offer(
+            "permessage-deflate; server_max_window_bits=9, permessage-deflate; client_no_context_takeover",
+        );
         assert_eq!(second.map(|o| o.0.client_no_context_takeover), Some(true));
     }
 
@@ -254,12 +265,16 @@ mod large {
             let message: Vec<u8> = payload.iter().map(|b| b.wrapping_add(n as u8 % 3)).collect();
             let mut wire = Vec::with_capacity(message.len() + 1024);
             let start = client.total_in();
-            while ((client.total_in() - start) as usize) < message.len() || wire.len() == wire.capacity() {
+            while ((client.total_in() - start) as usize) < message.len()
+                || wire.len() == wire.capacity()
+            {
                 if wire.len() == wire.capacity() {
                     wire.reserve(4096);
                 }
                 let used = (client.total_in() - start) as usize;
-                client.compress_vec(&message[used..], &mut wire, FlushCompress::Sync).unwrap_or_else(|e| panic!("{e}"));
+                client
+                    .compress_vec(&message[used..], &mut wire, FlushCompress::Sync)
+                    .unwrap_or_else(|e| panic!("{e}"));
             }
             assert!(wire.ends_with(&TAIL));
             wire.truncate(wire.len() - 4);

@@ -18,10 +18,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpC
 use crate::admit::Admit;
 use crate::auth::{AuthDenied, AuthRequest, Authenticator};
 use crate::budget::Budget;
-use crate::deflate::Deflate;
 use crate::buffer_pool::BufferPool;
 use crate::bus::Bus;
 use crate::codec::{put_compressed, put_frame};
+use crate::deflate::Deflate;
 use crate::events::{EventSender, ToApp};
 use crate::link::{Limits, Link, Push};
 use crate::metrics::Metrics;

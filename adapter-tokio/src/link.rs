@@ -24,9 +24,9 @@ use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 
 use crate::budget::Budget;
-use crate::deflate::Agreed;
 use crate::buffer_pool::BufferPool;
 use crate::codec::{self, Decoded, Decoder, Head};
+use crate::deflate::Agreed;
 use crate::write_buffer::WriteBuffer;
 
 /// How much one read takes from the socket, into a buffer on the stack.

@@ -107,7 +107,8 @@ pub(crate) async fn answer(
     };
     // Compression only where roomcast frames the socket itself (its own listener).
     let fast = parts.extensions.get::<FastPath>().is_some();
-    let deflate = (fast && options.compression).then(|| deflate::negotiate(&parts.headers)).flatten();
+    let deflate =
+        (fast && options.compression).then(|| deflate::negotiate(&parts.headers)).flatten();
     let mut response = response;
     let agreed = deflate.map(|(agreed, header)| {
         response.headers_mut().insert(header::SEC_WEBSOCKET_EXTENSIONS, header);
@@ -165,7 +166,9 @@ async fn take_over(
         // for its whole life.
         Ok(parts) => {
             let (stream, leftover) = (parts.io.into_inner(), parts.read_buf);
-            tokio::spawn(async move { handle.serve_tcp_as(stream, leftover, arrival, deflate).await });
+            tokio::spawn(
+                async move { handle.serve_tcp_as(stream, leftover, arrival, deflate).await },
+            );
         }
         // Boxed: this path is rare, and every connection's task is as large as its largest
         // state.

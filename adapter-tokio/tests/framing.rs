@@ -368,7 +368,8 @@ fn compressing() -> roomcast_tokio::Options {
 }
 
 #[tokio::test]
-async fn compression_is_negotiated_per_connection_and_a_broadcast_is_compressed_for_those_who_took_it() {
+async fn compression_is_negotiated_per_connection_and_a_broadcast_is_compressed_for_those_who_took_it()
+ {
     let (_handle, _events, addr) = start(compressing()).await;
     let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n";
     let (mut zipped, head) = Raw::connect_with(addr, offer, &[]).await;
@@ -384,7 +385,8 @@ async fn compression_is_negotiated_per_connection_and_a_broadcast_is_compressed_
         assert_eq!(client.json().await["event"], "joined");
     }
     let long = "all work and no play ".repeat(50);
-    let publish = json!({"event":"publish","data":{"room":"r","event":"m","data":long,"excludeSelf":false}});
+    let publish =
+        json!({"event":"publish","data":{"room":"r","event":"m","data":long,"excludeSelf":false}});
     plain.send(&text(&publish)).await;
     let expected = json!({"event":"m","room":"r","data":long});
     assert_eq!(plain.json().await, expected, "uncompressed for a client that did not ask");
