@@ -49,6 +49,11 @@ impl Server {
         self.child.id()
     }
 
+    /// Its exit status, if it has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Kills the process (SIGKILL: no close frames, as a crash) and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
