@@ -9,12 +9,12 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use roomcast_tests::server::Server;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -116,26 +116,12 @@ impl Cdp {
     }
 }
 
-/// `roomcast serve` on `addr`, up and answering.
-fn roomcast(addr: SocketAddr, extra: &[&str]) -> Reaped {
-    let server = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_roomcast"))
-            .args(["serve", "--listen", &addr.to_string()])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the server", || roomcast_tests::http::get(addr, "/healthz").is_some());
-    server
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browser_tabs_chat_through_the_served_page() {
     let chromium = chromium();
-    let addr: SocketAddr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let server = roomcast(addr, &[]);
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_roomcast"));
+    let mut server = tokio::task::block_in_place(|| Server::spawn(program, &[], &[]));
+    let addr = server.addr;
 
     let profile = std::env::temp_dir().join(format!("roomcast-chromium-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
@@ -208,8 +194,7 @@ async fn two_browser_tabs_chat_through_the_served_page() {
 
     // The server restarts under the open tabs (kill -9, then a new process on the same port):
     // the page's client reconnects, rejoins the room, and the chat goes on.
-    drop(server);
-    let _server = roomcast(addr, &[]);
+    tokio::task::block_in_place(|| server.restart());
     for tab in [&alice, &bob] {
         cdp.until(
             tab,
@@ -229,8 +214,10 @@ async fn two_browser_tabs_chat_through_the_served_page() {
     .await;
 
     // A server that needs a token: the page asks for one, and signs in with it.
-    let secure: SocketAddr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let _secure = roomcast(secure, &["--jwt-secret", "browser-secret"]);
+    let secure_server = tokio::task::block_in_place(|| {
+        Server::spawn(program, &["--jwt-secret", "browser-secret"], &[])
+    });
+    let secure = secure_server.addr;
     let tab = cdp.open(&format!("http://{secure}/")).await;
     cdp.until(&tab, "the token form", "!document.getElementById('auth-form').hidden").await;
     let claims = json!({"sub": "carol", "exp": 4_102_444_800u64}); // 2100-01-01

@@ -1,43 +1,25 @@
 //! `roomcast serve --redis URL`: two server processes on one real `redis-server` behave as one.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use roomcast_tests::client::Client;
 use roomcast_tests::http::request;
 use roomcast_tests::redis::RedisServer;
+use roomcast_tests::server::Server;
 use serde_json::json;
-
-struct Server(Child, SocketAddr);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn spawn(redis: &RedisServer) -> Server {
     spawn_with(redis, &[])
 }
 
 fn spawn_with(redis: &RedisServer, extra: &[&str]) -> Server {
-    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_roomcast"))
-        .args(["serve", "--listen", &addr.to_string(), "--redis", &redis.url()])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server(child, addr)
+    let url = redis.url();
+    let mut args = vec!["--redis", url.as_str()];
+    args.extend_from_slice(extra);
+    Server::spawn(Path::new(env!("CARGO_BIN_EXE_roomcast")), &args, &[])
 }
 
 /// `n` servers with `flags`, and on each a client in room `r`, joined one after the other
@@ -50,7 +32,7 @@ async fn with_a_member_each(
     let servers: Vec<Server> = (0..n).map(|_| spawn_with(redis, flags)).collect();
     let mut clients = Vec::new();
     for (i, server) in servers.iter().enumerate() {
-        let mut client = Client::connected(server.1).await;
+        let mut client = Client::connected(server.addr).await;
         client.join(&["r"]).await;
         tokio::task::block_in_place(|| redis.wait_numsub("ws:presence:r", i + 1));
         clients.push(client);
@@ -62,8 +44,8 @@ async fn with_a_member_each(
 async fn two_server_processes_on_one_redis_share_a_room() {
     let redis = RedisServer::start();
     let (one, two) = (spawn(&redis), spawn(&redis));
-    let mut alice = Client::connected(one.1).await;
-    let mut bob = Client::connected(two.1).await;
+    let mut alice = Client::connected(one.addr).await;
+    let mut bob = Client::connected(two.addr).await;
     alice.join(&["lobby"]).await;
     bob.join(&["lobby"]).await;
     tokio::task::block_in_place(|| redis.wait_numsub("ws:room:lobby", 2));
@@ -104,8 +86,7 @@ async fn a_killed_instance_members_leave_everywhere_within_its_lease() {
 
     // kill -9: no goodbye. Its member leaves everywhere once its lease (2 s) runs out.
     let mut dead = servers.pop().unwrap();
-    dead.0.kill().unwrap();
-    dead.0.wait().unwrap();
+    dead.kill();
     for client in &mut clients[..2] {
         let left = client.recv().await;
         assert_eq!(left["event"], "member_left", "{left}");
@@ -132,20 +113,20 @@ async fn a_query_while_an_instance_is_stopped_answers_in_time_naming_it() {
     // Wait until the first instance hears both others (their heartbeats) and all answer.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let answer = tokio::task::block_in_place(|| ask(servers[0].1));
+        let answer = tokio::task::block_in_place(|| ask(servers[0].addr));
         if answer["members"].as_array().unwrap().len() == 3 && answer["missing"] == json!([]) {
             break;
         }
         assert!(Instant::now() < deadline, "the instances never all answered: {answer}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (_, info) = request(servers[2].1, "GET", "/api/info", Some("k")).unwrap();
+    let (_, info) = request(servers[2].addr, "GET", "/api/info", Some("k")).unwrap();
     let stopped_id = serde_json::from_str::<serde_json::Value>(&info).unwrap()["serverId"].clone();
 
     // SIGSTOP: alive to its lease, deaf to queries.
-    let pid = servers[2].0.id().to_string();
+    let pid = servers[2].pid().to_string();
     assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
-    let answer = tokio::task::block_in_place(|| ask(servers[0].1));
+    let answer = tokio::task::block_in_place(|| ask(servers[0].addr));
     assert_eq!(answer["missing"], json!([stopped_id]), "{answer}");
     assert_eq!(answer["members"].as_array().unwrap().len(), 2, "what the others answered");
     let _ = Command::new("kill").args(["-CONT", &pid]).status();
@@ -155,14 +136,14 @@ async fn a_query_while_an_instance_is_stopped_answers_in_time_naming_it() {
         clients[0].id.as_deref().unwrap()
     );
     let (status, body) =
-        tokio::task::block_in_place(|| request(servers[1].1, "POST", &path, Some("k"))).unwrap();
+        tokio::task::block_in_place(|| request(servers[1].addr, "POST", &path, Some("k"))).unwrap();
     assert!(status.contains("200"), "{status}: {body}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["affected"], 1);
     clients[0].send(json!({"event":"leave","data":{"rooms":["none"]},"id":"rooms"})).await;
     let rooms = clients[0].recv().await;
     assert_eq!(rooms["data"]["rooms"], json!(["r", "ordered"]));
     // Without the key, the API refuses.
-    let (status, _) = request(servers[0].1, "GET", "/api/info", None).unwrap();
+    let (status, _) = request(servers[0].addr, "GET", "/api/info", None).unwrap();
     assert!(status.contains("401"), "{status}");
 }
 
@@ -179,7 +160,7 @@ async fn a_gracefully_stopped_instance_says_goodbye_and_withdraws_its_lease_befo
         assert!(status.contains("200"), "{status}: {body}");
         serde_json::from_str::<serde_json::Value>(&body).unwrap()
     };
-    let survivor = servers[1].1;
+    let survivor = servers[1].addr;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let leases = tokio::task::block_in_place(|| redis.cli(&["ZCARD", "ws:leases"]));
@@ -193,10 +174,10 @@ async fn a_gracefully_stopped_instance_says_goodbye_and_withdraws_its_lease_befo
     }
     let mut stopping = servers.remove(0); // the survivor stays in `servers`, running
     // SIGTERM, as an orchestrator stops a process: the graceful path.
-    let pid = stopping.0.id().to_string();
+    let pid = stopping.pid().to_string();
     let signalled = Command::new("sh").args(["-c", &format!("kill -TERM {pid}")]).status().unwrap();
     assert!(signalled.success());
-    let status = tokio::task::block_in_place(|| stopping.0.wait()).unwrap();
+    let status = tokio::task::block_in_place(|| stopping.wait());
     assert!(status.success(), "a graceful exit: {status}");
     let leases = tokio::task::block_in_place(|| redis.cli(&["ZCARD", "ws:leases"]));
     assert_eq!(leases.trim(), "1", "the stopped instance's lease is gone when it exits");
@@ -226,10 +207,10 @@ async fn an_http_publish_on_one_instance_reaches_the_room_on_both_minus_the_excl
     let redis = RedisServer::start();
     let flags = ["--api-key", "k", "--jwt-secret", "api-secret", "--cluster-presence"];
     let (one, two) = (spawn_with(&redis, &flags), spawn_with(&redis, &flags));
-    let mut ann = Client::authenticated(one.1, &token("ann")).await;
-    let mut bob = Client::authenticated(two.1, &token("bob")).await;
-    let mut cy = Client::authenticated(two.1, &token("cy")).await;
-    let mut dan = Client::authenticated(two.1, &token("dan")).await;
+    let mut ann = Client::authenticated(one.addr, &token("ann")).await;
+    let mut bob = Client::authenticated(two.addr, &token("bob")).await;
+    let mut cy = Client::authenticated(two.addr, &token("cy")).await;
+    let mut dan = Client::authenticated(two.addr, &token("dan")).await;
     for client in [&mut ann, &mut bob, &mut cy, &mut dan] {
         client.join(&["r"]).await;
     }
@@ -238,7 +219,7 @@ async fn an_http_publish_on_one_instance_reaches_the_room_on_both_minus_the_excl
         json!({"event":"news","data":1,"exclude":[cy.id.clone().unwrap()],"excludeUsers":["dan"]});
     let answer = tokio::task::block_in_place(|| {
         roomcast_tests::http::call(
-            one.1,
+            one.addr,
             "POST",
             "/api/rooms/r/publish",
             Some("k"),
@@ -255,12 +236,12 @@ async fn an_http_publish_on_one_instance_reaches_the_room_on_both_minus_the_excl
     }
     // The count and the rooms cover both instances.
     let count = tokio::task::block_in_place(|| {
-        roomcast_tests::http::call(one.1, "GET", "/api/count", Some("k"), None)
+        roomcast_tests::http::call(one.addr, "GET", "/api/count", Some("k"), None)
     })
     .unwrap();
     assert_eq!(count.json()["connections"], 4, "{}", count.body);
     let rooms = tokio::task::block_in_place(|| {
-        roomcast_tests::http::call(two.1, "GET", "/api/rooms", Some("k"), None)
+        roomcast_tests::http::call(two.addr, "GET", "/api/rooms", Some("k"), None)
     })
     .unwrap();
     assert_eq!(rooms.json()["rooms"], json!([{"name":"r","members":4}]), "{}", rooms.body);
@@ -273,7 +254,7 @@ async fn readyz_is_503_while_redis_is_down_and_200_again_once_it_is_back() {
     let ready = |want: &str| {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let answer = roomcast_tests::http::get(server.1, "/readyz");
+            let answer = roomcast_tests::http::get(server.addr, "/readyz");
             if answer.as_ref().is_some_and(|(status, _)| status.contains(want)) {
                 return;
             }

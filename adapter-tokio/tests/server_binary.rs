@@ -4,43 +4,17 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Client;
 use roomcast_tests::http::get as http_get;
+use roomcast_tests::server::Server;
 use serde_json::json;
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn spawn_server(extra: &[&str]) -> Server {
-    // A free port: bound, then released for the server (retried below if it was taken meanwhile).
-    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_roomcast"))
-        .args(["serve", "--listen", &addr.to_string()])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server { child, addr };
-    let deadline = Instant::now() + common::PATIENCE;
-    while http_get(addr, "/healthz").is_none() {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_roomcast"));
+    Server::spawn(program, extra, &[])
 }
 
 #[tokio::test]
@@ -97,15 +71,14 @@ async fn sigterm_closes_every_client_with_1001_and_exits_cleanly() {
         .into_iter()
         .map(|mut c| tokio::spawn(async move { c.close_code().await }))
         .collect();
-    let killed =
-        Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap();
     assert!(killed.success());
     for reader in readers {
         assert_eq!(reader.await.unwrap(), 1001);
     }
     let deadline = Instant::now() + common::PATIENCE;
     let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
+        if let Some(status) = server.try_wait() {
             break status;
         }
         assert!(Instant::now() < deadline, "the server did not exit");
@@ -183,8 +156,7 @@ async fn readyz_turns_503_as_soon_as_a_shutdown_begins_while_sockets_still_drain
     // and meanwhile the instance must say it is not ready.
     let mut silent = Client::connect(server.addr).await;
     silent.recv().await;
-    let killed =
-        Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap();
     assert!(killed.success());
     let deadline = Instant::now() + common::PATIENCE;
     loop {

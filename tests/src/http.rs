@@ -12,14 +12,8 @@ pub fn request(
     path: &str,
     bearer: Option<&str>,
 ) -> Option<(String, String)> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    let auth = bearer.map(|key| format!("Authorization: Bearer {key}\r\n")).unwrap_or_default();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_owned(), body.to_owned()))
+    let answer = call(addr, method, path, bearer, None)?;
+    Some((format!("HTTP/1.1 {}", answer.status), answer.body))
 }
 
 /// `GET path` without credentials.

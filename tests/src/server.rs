@@ -49,6 +49,16 @@ impl Server {
         self.child.id()
     }
 
+    /// Its exit status, if it has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Waits for the process to exit on its own; its exit status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("the server process can be waited for")
+    }
+
     /// Kills the process (SIGKILL: no close frames, as a crash) and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -484,21 +484,15 @@ async fn batch(
 
 async fn run_command(state: &ApiState, command: Command) -> Result<Value, ApiError> {
     let params = command.params.as_deref().map_or("{}", RawValue::get);
-    let parse = |what: &str| -> Result<Targeted, ApiError> {
-        serde_json::from_str(what).map_err(|e| ApiError::bad(e.to_string()))
-    };
+    fn params_as<T: DeserializeOwned>(params: &str) -> Result<T, ApiError> {
+        serde_json::from_str(params).map_err(|e| ApiError::bad(e.to_string()))
+    }
     let timeout = Duration::from_secs(1);
     match command.method.as_str() {
-        "publish" => {
-            let publish = serde_json::from_str(params).map_err(|e| ApiError::bad(e.to_string()))?;
-            do_publish(state, publish).await
-        }
-        "broadcast" => {
-            let publish = serde_json::from_str(params).map_err(|e| ApiError::bad(e.to_string()))?;
-            do_broadcast(state, publish).await
-        }
+        "publish" => do_publish(state, params_as(params)?).await,
+        "broadcast" => do_broadcast(state, params_as(params)?).await,
         "send" => {
-            let t = parse(params)?;
+            let t: Targeted = params_as(params)?;
             let target = t.target()?;
             let event = t.event.ok_or_else(|| ApiError::bad("event is missing"))?;
             let data = &*data(t.data);
@@ -509,16 +503,16 @@ async fn run_command(state: &ApiState, command: Command) -> Result<Value, ApiErr
             Ok(json!({}))
         }
         "disconnect" => {
-            let target = parse(params)?.target()?;
+            let target = params_as::<Targeted>(params)?.target()?;
             Ok(affected(query(state, Q::Disconnect { target }, timeout).await?))
         }
         "join" => {
-            let t = parse(params)?;
+            let t: Targeted = params_as(params)?;
             let (target, room) = (t.target()?, t.room()?);
             Ok(affected(query(state, Q::Join { target, room }, timeout).await?))
         }
         "leave" => {
-            let t = parse(params)?;
+            let t: Targeted = params_as(params)?;
             let (target, room) = (t.target()?, t.room()?);
             Ok(affected(query(state, Q::Leave { target, room }, timeout).await?))
         }

@@ -67,6 +67,14 @@ impl Failure {
     }
 }
 
+/// What a client is told when its request or publish could not be put to the backend.
+impl From<Failure> for HandlerError {
+    fn from(failure: Failure) -> Self {
+        let message = format!("the application's backend failed ({})", failure.name());
+        HandlerError::new(failure.code(), message)
+    }
+}
+
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
@@ -336,12 +344,7 @@ pub(crate) async fn rpc(
     if id.is_none() {
         return Ok(None);
     }
-    let answer = outcome.map_err(|failure| {
-        HandlerError::new(
-            failure.code(),
-            format!("the application's backend failed ({})", failure.name()),
-        )
-    })?;
+    let answer = outcome?;
     match answer {
         RpcAnswer { error: Some(error), .. } => {
             Err(HandlerError::new(error.code(), error.message()))
@@ -375,12 +378,7 @@ pub(crate) async fn publish(
         "data": request.data,
         "info": info,
     });
-    let answer = proxy.call::<PublishAnswer>(&body).await.map_err(|failure| {
-        HandlerError::new(
-            failure.code(),
-            format!("the application's backend failed ({})", failure.name()),
-        )
-    })?;
+    let answer = proxy.call::<PublishAnswer>(&body).await?;
     match answer.error {
         Some(error) => Err(HandlerError::new(error.code(), error.message())),
         None => Ok(()),
