@@ -3,8 +3,10 @@
 # 0.8.2 on Python 2.7) against the autobahn-echo binary on both of the server's transports:
 # roomcast's own framing (fast) and tungstenite's (under axum::serve). Cases 1-7, 9 and 10 in
 # full (section 9's 16 MiB messages included) on both; 12 and 13 (permessage-deflate) on the fast
-# transport, the one that negotiates compression. Fails naming every case whose behaviour is not
-# OK, NON-STRICT or INFORMATIONAL.
+# transport, the one that negotiates compression, with messages up to 64 KiB: the 128 KiB cases
+# (x.y.10 and x.y.15-18, a thousand messages each) take wstest's Python five more minutes and
+# test nothing the 64 KiB ones (twice the 32 KiB window) do not. Fails naming every case whose
+# behaviour is not OK, NON-STRICT or INFORMATIONAL.
 #
 #   bash scripts/autobahn.sh            (part of scripts/test.sh)
 #
@@ -52,7 +54,8 @@ cat > "$report/spec.json" <<JSON
  "servers": [{"agent": "roomcast-fast", "url": "ws://127.0.0.1:$fast"},
              {"agent": "roomcast-tungstenite", "url": "ws://127.0.0.1:$tung"}],
  "cases": ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*", "12.*", "13.*"],
- "exclude-cases": [], "exclude-agent-cases": {"roomcast-tungstenite": ["12.*", "13.*"]}}
+ "exclude-cases": ["12.*.10", "12.*.15", "12.*.16", "12.*.17", "12.*.18",
+                   "13.*.10", "13.*.15", "13.*.16", "13.*.17", "13.*.18"], "exclude-agent-cases": {"roomcast-tungstenite": ["12.*", "13.*"]}}
 JSON
 (cd "$report" && timeout 1200 "$PWD/../autobahn-venv/bin/wstest" -m fuzzingclient -s spec.json > wstest.log 2>&1) \
   || die "wstest failed or timed out; see $report/wstest.log"

@@ -18,11 +18,24 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 pub(crate) struct Agreed {
     /// The client resets its compressor after each message: so does our inflater.
     pub(crate) client_no_context_takeover: bool,
+    /// The window the client asked the server to keep under (`server_max_window_bits`), if
+    /// under 15 bits. The compressor has one window size (15 bits), but it keeps no context
+    /// between messages, so no back-reference reaches further than the message's own start: a
+    /// message of at most `1 << bits` bytes is within the window, and longer ones go to this
+    /// client uncompressed (RFC 7692 lets every message choose).
+    pub(crate) server_window_bits: Option<u8>,
+}
+
+impl Agreed {
+    /// Whether a message of `len` bytes may go to this client compressed.
+    pub(crate) fn fits(&self, len: usize) -> bool {
+        self.server_window_bits.is_none_or(|bits| len <= 1 << bits)
+    }
 }
 
 /// Picks the first offer of `permessage-deflate` in the request the server can honour, and the
-/// header value that accepts it. Offers that ask for a server window under 15 bits are declined
-/// (the compressor has one window size), as are offers with unknown or repeated parameters.
+/// header value that accepts it. Offers with unknown, repeated or out-of-range parameters are
+/// declined.
 pub(crate) fn negotiate(headers: &HeaderMap) -> Option<(Agreed, HeaderValue)> {
     for value in headers.get_all(SEC_WEBSOCKET_EXTENSIONS) {
         let Ok(value) = value.to_str() else { continue };
@@ -31,6 +44,9 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Option<(Agreed, HeaderValue)> {
                 let mut answer = String::from("permessage-deflate; server_no_context_takeover");
                 if agreed.client_no_context_takeover {
                     answer.push_str("; client_no_context_takeover");
+                }
+                if let Some(bits) = agreed.server_window_bits {
+                    answer.push_str(&format!("; server_max_window_bits={bits}"));
                 }
                 return HeaderValue::from_str(&answer).ok().map(|answer| (agreed, answer));
             }
@@ -46,7 +62,7 @@ fn accept(offer: &str) -> Option<Agreed> {
         return None;
     }
     let mut seen: Vec<String> = Vec::new();
-    let mut agreed = Agreed { client_no_context_takeover: false };
+    let mut agreed = Agreed { client_no_context_takeover: false, server_window_bits: None };
     for param in parts {
         let (name, value) = match param.split_once('=') {
             Some((name, value)) => (name.trim(), Some(value.trim().trim_matches('"'))),
@@ -60,7 +76,9 @@ fn accept(offer: &str) -> Option<Agreed> {
         match (name.as_str(), value) {
             ("server_no_context_takeover", None) => {}
             ("client_no_context_takeover", None) => agreed.client_no_context_takeover = true,
-            ("server_max_window_bits", Some(v)) if bits(v) == Some(15) => {}
+            ("server_max_window_bits", Some(v)) => {
+                agreed.server_window_bits = Some(bits(v)?).filter(|&b| b < 15);
+            }
             ("client_max_window_bits", None) => {}
             ("client_max_window_bits", Some(v)) if bits(v).is_some() => {}
             _ => return None,
@@ -202,11 +220,19 @@ mod tests {
         let plain = offer("permessage-deflate").map(|o| o.1);
         assert_eq!(plain.as_deref(), Some("permessage-deflate; server_no_context_takeover"));
         let both = offer("permessage-deflate; client_no_context_takeover; client_max_window_bits");
-        assert_eq!(both.map(|o| o.0), Some(Agreed { client_no_context_takeover: true }),);
-        assert!(
-            offer("permessage-deflate; server_max_window_bits=10").is_none(),
-            "a smaller window"
+        assert_eq!(
+            both.map(|o| o.0),
+            Some(Agreed { client_no_context_takeover: true, server_window_bits: None }),
         );
+        let small = offer("permessage-deflate; server_max_window_bits=10");
+        assert_eq!(
+            small.as_ref().map(|o| o.1.as_str()),
+            Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=10")
+        );
+        let small = small.map(|o| o.0);
+        assert_eq!(small.map(|a| (a.fits(1024), a.fits(1025))), Some((true, false)));
+        assert!(offer("permessage-deflate; server_max_window_bits=16").is_none());
+        assert!(offer("permessage-deflate; server_max_window_bits").is_none());
         assert!(offer("permessage-deflate; unknown").is_none());
         assert!(
             offer("permessage-deflate; client_no_context_takeover; client_no_context_takeover")
@@ -215,7 +241,7 @@ mod tests {
         assert!(offer("x-webkit-deflate-frame").is_none());
         // The first acceptable offer of a list wins.
         let second = offer(
-            "permessage-deflate; server_max_window_bits=9, permessage-deflate; client_no_context_takeover",
+            "permessage-deflate; server_max_window_bits=7, permessage-deflate; client_no_context_takeover",
         );
         assert_eq!(second.map(|o| o.0.client_no_context_takeover), Some(true));
     }
@@ -227,16 +253,21 @@ mod tests {
         let compressed = deflate.message(text.as_bytes());
         assert!(compressed.len() < text.len() / 4, "{} bytes", compressed.len());
         for keep in [false, true] {
-            let mut inflate = Inflate::new(Agreed { client_no_context_takeover: !keep });
+            let mut inflate = Inflate::new(Agreed {
+                client_no_context_takeover: !keep,
+                server_window_bits: None,
+            });
             for _ in 0..3 {
                 let out = inflate.message(&compressed, 64 * 1024);
                 assert_eq!(out.as_deref(), Ok(text.as_bytes()));
             }
             assert_eq!(inflate.message(&compressed, 100), Err(Violation::TooLarge));
         }
-        let mut inflate = Inflate::new(Agreed { client_no_context_takeover: true });
+        let mut inflate =
+            Inflate::new(Agreed { client_no_context_takeover: true, server_window_bits: None });
         assert!(inflate.message(&[0xff, 0xff, 0xff], 1024).is_err(), "garbage");
-        let mut inflate = Inflate::new(Agreed { client_no_context_takeover: true });
+        let mut inflate =
+            Inflate::new(Agreed { client_no_context_takeover: true, server_window_bits: None });
         assert_eq!(inflate.message(&deflate.message(b""), 10), Ok(Vec::new()));
     }
 }
@@ -255,12 +286,14 @@ mod large {
             })
             .collect();
         let compressed = Deflate::default().message(&payload);
-        let mut inflate = Inflate::new(Agreed { client_no_context_takeover: true });
+        let mut inflate =
+            Inflate::new(Agreed { client_no_context_takeover: true, server_window_bits: None });
         let out = inflate.message(&compressed, 16 << 20);
         assert_eq!(out.map(|o| o.len()), Ok(65536));
         // A client that keeps its context, message after message.
         let mut client = Compress::new(Compression::default(), false);
-        let mut inflate = Inflate::new(Agreed { client_no_context_takeover: false });
+        let mut inflate =
+            Inflate::new(Agreed { client_no_context_takeover: false, server_window_bits: None });
         for n in 0..200 {
             let message: Vec<u8> = payload.iter().map(|b| b.wrapping_add(n as u8 % 3)).collect();
             let mut wire = Vec::with_capacity(message.len() + 1024);
@@ -303,7 +336,10 @@ mod roundtrip {
                     })
                     .collect();
                 let compressed = deflate.message(&payload);
-                let mut inflate = Inflate::new(Agreed { client_no_context_takeover: true });
+                let mut inflate = Inflate::new(Agreed {
+                    client_no_context_takeover: true,
+                    server_window_bits: None,
+                });
                 let out = inflate.message(&compressed, 16 << 20).unwrap_or_else(|e| panic!("{e}"));
                 assert!(out == payload, "size {size}, random {random}: got {}", out.len());
             }

@@ -447,7 +447,10 @@ impl Driver {
         for conn in to {
             match self.outboxes.get(conn) {
                 Some(Outbox::Link(link)) => {
-                    let range = match (&mut self.deflate, compress && link.deflate.is_some()) {
+                    let range = match (
+                        &mut self.deflate,
+                        compress && link.deflate.is_some_and(|a| a.fits(payload.len())),
+                    ) {
                         (Some(deflate), true) => compressed
                             .get_or_insert_with(|| {
                                 let bytes = deflate.message(payload);

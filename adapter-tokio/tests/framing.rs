@@ -440,3 +440,28 @@ async fn without_compression_on_an_offer_is_ignored_and_rsv1_is_a_protocol_error
     client.send(&frame(0xc1, b"\x01")).await;
     assert_eq!(client.close_code().await, 1002);
 }
+
+#[tokio::test]
+async fn a_client_asking_for_a_small_server_window_gets_compressed_only_the_messages_within_it() {
+    let (_handle, _events, addr) = start(compressing()).await;
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=9\r\n";
+    let (mut client, head) = Raw::connect_with(addr, offer, &[]).await;
+    assert!(
+        head.contains("permessage-deflate; server_no_context_takeover; server_max_window_bits=9"),
+        "{head}"
+    );
+    assert_eq!(client.json().await["event"], "connected");
+    client.send(&text(&json!({"event":"join","data":{"rooms":["r"]},"id":1}))).await;
+    assert_eq!(client.json().await["event"], "joined");
+    // 300 bytes fit a 512-byte window: no back-reference of a message compressed on its own
+    // reaches further than the message. 2,000 bytes do not, and go out as they are.
+    for (len, first) in [(300, 0xc1), (2000, 0x81)] {
+        let data = "x".repeat(len);
+        let publish = json!({"event":"publish","data":{"room":"r","event":"m","data":data,"excludeSelf":false}});
+        client.send(&text(&publish)).await;
+        let (head, payload) = client.next().await;
+        assert_eq!(head, first, "a message of {len} bytes");
+        let message = if head == 0xc1 { inflate(&payload) } else { payload };
+        assert_eq!(serde_json::from_slice::<Value>(&message).unwrap()["data"], json!(data));
+    }
+}

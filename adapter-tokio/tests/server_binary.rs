@@ -138,6 +138,43 @@ async fn presence_flags_announce_members_and_answer_who_is_in_a_room() {
     alice.expect_nothing_pending().await;
 }
 
+/// The upgrade response's headers to a handshake offering permessage-deflate.
+fn handshake_offering_deflate(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "the response ended early");
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap().to_ascii_lowercase()
+}
+
+#[test]
+fn compression_flag_negotiates_permessage_deflate_with_clients_that_offer_it() {
+    let server = spawn_server(&["--compression"]);
+    let head = handshake_offering_deflate(server.addr);
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains(
+            "sec-websocket-extensions: permessage-deflate; server_no_context_takeover\r\n"
+        ),
+        "{head}"
+    );
+    let plain = spawn_server(&[]);
+    let head = handshake_offering_deflate(plain.addr);
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(!head.contains("sec-websocket-extensions"), "off by default: {head}");
+}
+
 #[test]
 fn invalid_flags_are_refused_with_a_message() {
     let output = Command::new(env!("CARGO_BIN_EXE_roomcast"))

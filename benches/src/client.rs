@@ -1,11 +1,13 @@
 //! A lean WebSocket client for the load generator: one read buffer per socket and frames parsed
 //! in place, so that a single core can receive millions of frames per second and the load
 //! generator is not what a benchmark measures. Speaks just what the scenarios need: the upgrade,
-//! masked text frames out, text frames in, pongs for pings.
+//! masked text frames out, text frames in (permessage-deflate ones too, when asked for), pongs for
+//! pings.
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use flate2::{Decompress, FlushDecompress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
@@ -40,11 +42,23 @@ pub struct LoadClient {
     /// The timer behind `read_timeout`: armed once and moved on only when it fires, so a busy
     /// socket costs no timer work per read.
     idle: Option<Pin<Box<Sleep>>>,
+    /// With permessage-deflate agreed: the inflater (reset for every message: the server keeps
+    /// no context) and the last message it inflated.
+    inflate: Option<Box<Decompress>>,
+    inflated: Vec<u8>,
+    /// Bytes read from the socket since the upgrade: what the server put on the wire.
+    wire_bytes: u64,
 }
 
 impl LoadClient {
     /// Connects to a `ws://host:port/path` URL and completes the upgrade.
     pub async fn connect(url: &str) -> Result<Self, String> {
+        Self::connect_with(url, false).await
+    }
+
+    /// The same, offering permessage-deflate when `compression` (and failing if the server does
+    /// not agree to it).
+    pub async fn connect_with(url: &str, compression: bool) -> Result<Self, String> {
         let rest = url.strip_prefix("ws://").ok_or("only ws:// URLs")?;
         let (host, path) =
             rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
@@ -53,7 +67,8 @@ impl LoadClient {
         let _ = stream.set_nodelay(true);
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{}\r\n",
+            if compression { "Sec-WebSocket-Extensions: permessage-deflate\r\n" } else { "" }
         );
         stream.write_all(request.as_bytes()).await.map_err(|e| format!("upgrade: {e}"))?;
         let mut client = Self {
@@ -64,6 +79,9 @@ impl LoadClient {
             read_at: Instant::now(),
             read_timeout: None,
             idle: None,
+            inflate: None,
+            inflated: Vec::new(),
+            wire_bytes: 0,
         };
         loop {
             if let Some(end) = client.buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -71,7 +89,15 @@ impl LoadClient {
                     let head = String::from_utf8_lossy(&client.buf[..end]).into_owned();
                     return Err(format!("upgrade refused: {head}"));
                 }
+                let head = String::from_utf8_lossy(&client.buf[..end]).to_ascii_lowercase();
+                if compression {
+                    if !head.contains("permessage-deflate") {
+                        return Err("the server did not agree to permessage-deflate".into());
+                    }
+                    client.inflate = Some(Box::new(Decompress::new(false)));
+                }
                 client.at = end + 4;
+                client.wire_bytes = (client.buf.len() - client.at) as u64;
                 return Ok(client);
             }
             if client.fill().await? == 0 {
@@ -84,6 +110,11 @@ impl LoadClient {
     /// when a read has to wait, not for every frame).
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         self.read_timeout = timeout;
+    }
+
+    /// Bytes read from the socket since the upgrade.
+    pub fn wire_bytes(&self) -> u64 {
+        self.wire_bytes
     }
 
     /// When the bytes of the frame [`LoadClient::next`] returned last were read.
@@ -134,6 +165,7 @@ impl LoadClient {
             },
         }
         .map_err(|e| e.to_string())?;
+        self.wire_bytes += n as u64;
         self.read_at = Instant::now();
         Ok(n)
     }
@@ -146,6 +178,16 @@ impl LoadClient {
                 Some((first, head, len)) => {
                     let start = self.at + head;
                     match first & 0x0f {
+                        0x1 if first & 0x40 != 0 => {
+                            self.consumed = head + len;
+                            let inflate = self.inflate.as_mut().ok_or("RSV1 not negotiated")?;
+                            inflate_message(
+                                inflate,
+                                &self.buf[start..start + len],
+                                &mut self.inflated,
+                            )?;
+                            return Ok(Frame::Text(&self.inflated));
+                        }
                         0x1 => {
                             self.consumed = head + len;
                             return Ok(Frame::Text(&self.buf[start..start + len]));
@@ -167,6 +209,36 @@ impl LoadClient {
             }
         }
     }
+}
+
+/// Inflates one compressed message (the server's: no context kept) into `out`.
+fn inflate_message(
+    inflate: &mut Decompress,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+    inflate.reset(false);
+    out.clear();
+    for mut input in [payload, &TAIL[..]] {
+        loop {
+            if out.capacity() - out.len() < 4096 {
+                out.reserve(out.capacity().max(16 * 1024));
+            }
+            let (before, wrote) = (inflate.total_in(), out.len());
+            inflate
+                .decompress_vec(input, out, FlushDecompress::Sync)
+                .map_err(|e| format!("inflate: {e}"))?;
+            input = &input[(inflate.total_in() - before) as usize..];
+            if input.is_empty() && out.len() < out.capacity() {
+                break;
+            }
+            if inflate.total_in() == before && out.len() == wrote {
+                return Err("inflate: no progress".into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// (first byte, header length, payload length) of the server frame at the start of `buf`, if

@@ -107,6 +107,36 @@ struct Publishing {
     /// The server's process id, to report its CPU while publishing.
     #[arg(long)]
     pid: Option<u32>,
+    /// Pad with words (text that compresses as chat messages do) instead of one repeated byte.
+    #[arg(long)]
+    words: bool,
+    /// Subscribers offer permessage-deflate and inflate what comes compressed (the run fails
+    /// if the server does not agree to it).
+    #[arg(long)]
+    compression: bool,
+}
+
+impl Publishing {
+    /// The padding of each message: `payload` bytes.
+    fn pad(&self) -> String {
+        if !self.words {
+            return "x".repeat(self.payload);
+        }
+        const WORDS: [&str; 16] = [
+            "the", "room", "message", "hello", "user", "joined", "typing", "status", "online",
+            "game", "score", "update", "cursor", "at", "line", "42",
+        ];
+        let (mut pad, mut seed) = (String::with_capacity(self.payload + 8), 0x2545_f491_u32);
+        while pad.len() < self.payload {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            pad.push_str(WORDS[seed as usize % WORDS.len()]);
+            pad.push(' ');
+        }
+        pad.truncate(self.payload);
+        pad
+    }
 }
 
 async fn connect(url: &str) -> Result<LoadClient, String> {
@@ -200,11 +230,12 @@ async fn idle(url: String, conns: usize, pid: u32, hold: u64) -> Result<(), Stri
 async fn clients(
     urls: &[String],
     count: usize,
+    compression: bool,
     rooms: impl Fn(usize) -> Vec<String>,
 ) -> Result<Vec<LoadClient>, String> {
     let rooms = &rooms;
     let mut pending = futures_util::stream::iter((0..count).map(|i| async move {
-        let mut ws = connect(&urls[i % urls.len()]).await?;
+        let mut ws = LoadClient::connect_with(&urls[i % urls.len()], compression).await?;
         join(&mut ws, &rooms(i)).await?;
         Ok::<LoadClient, String>(ws)
     }))
@@ -222,9 +253,10 @@ async fn clients(
 type Latencies = Rc<RefCell<Histogram<u64>>>;
 
 /// A subscriber's reader (a task on this thread): records the latency of every timestamped
-/// frame, until 5 s of silence.
-fn receive(mut ws: LoadClient, start: Instant, latencies: Latencies) -> JoinHandle<()> {
+/// frame, until 5 s of silence; returns the bytes it read meanwhile.
+fn receive(mut ws: LoadClient, start: Instant, latencies: Latencies) -> JoinHandle<u64> {
     tokio::task::spawn_local(async move {
+        let before = ws.wire_bytes();
         ws.set_read_timeout(Some(Duration::from_secs(5)));
         // The load generator must not be the bottleneck: no timer and no clock reading per
         // frame, and of each frame only the timestamp is parsed.
@@ -234,6 +266,7 @@ fn receive(mut ws: LoadClient, start: Instant, latencies: Latencies) -> JoinHand
                 latencies.borrow_mut().saturating_record(now.saturating_sub(t));
             }
         }
+        ws.wire_bytes() - before
     })
 }
 
@@ -289,15 +322,16 @@ impl Report {
         self.send_time = sending.elapsed();
     }
 
-    async fn finish(self, readers: Vec<JoinHandle<()>>) -> Result<(), String> {
+    async fn finish(self, readers: Vec<JoinHandle<u64>>) -> Result<(), String> {
         let (_, own_ticks_after) = proc_stats(std::process::id());
         // Ticks are hundredths of a second: ticks per second is a percentage of one core.
         let cpu = |ticks: u64| (ticks as f64 / self.send_time.as_secs_f64()).round();
         let own_cpu = cpu(own_ticks_after.saturating_sub(self.own_ticks_before));
         let server_cpu =
             self.server.map(|(pid, before)| cpu(proc_stats(pid).1.saturating_sub(before)));
+        let mut wire_bytes = 0;
         for reader in readers {
-            reader.await.map_err(|e| e.to_string())?;
+            wire_bytes += reader.await.map_err(|e| e.to_string())?;
         }
         let latencies = self.latencies.borrow();
         let got = latencies.len();
@@ -307,7 +341,8 @@ impl Report {
         let extra = json!({"delivered":got,"expected":expected,"loss":(expected - got.min(expected)) as f64 / expected.max(1) as f64,
             "deliveries_per_second":(got as f64 / self.send_time.as_secs_f64()).round(),
             "p50_ms":pct(0.5),"p99_ms":pct(0.99),"max_ms":latencies.max() as f64 / 1000.0,
-            "load_cpu_percent":own_cpu,"server_cpu_percent":server_cpu});
+            "load_cpu_percent":own_cpu,"server_cpu_percent":server_cpu,
+            "wire_bytes_per_delivery":(wire_bytes as f64 / got.max(1) as f64).round()});
         if let (Some(fields), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
             fields.extend(extra.clone());
         }
@@ -323,12 +358,12 @@ async fn fanout(
     rate: u64,
     run: Publishing,
 ) -> Result<(), String> {
-    let Publishing { seconds, payload, pid } = run;
+    let (pad, Publishing { seconds, pid, compression, .. }) = (run.pad(), run);
     let seconds = seconds.min(120);
     let start = Instant::now();
     let sub_urls = if sub_urls.is_empty() { vec![url.clone()] } else { sub_urls };
     let room = vec!["fanout".to_owned()];
-    let subs = clients(&sub_urls, subscribers, |_| room.clone()).await?;
+    let subs = clients(&sub_urls, subscribers, compression, |_| room.clone()).await?;
     let latencies = Report::latencies();
     let readers: Vec<_> =
         subs.into_iter().map(|ws| receive(ws, start, Rc::clone(&latencies))).collect();
@@ -338,13 +373,13 @@ async fn fanout(
     tokio::time::sleep(Duration::from_millis(200)).await;
     let total = rate * seconds;
     let mut report = Report::start(
-        json!({"scenario":"fanout","subscribers":subscribers,"instances":sub_urls.len(),"rate":rate,"seconds":seconds,"sent":total}),
+        json!({"scenario":"fanout","subscribers":subscribers,"payload":pad.len(),"compression":compression,"instances":sub_urls.len(),"rate":rate,"seconds":seconds,"sent":total}),
         total * subscribers as u64,
         pid,
         latencies,
     );
     let sending = Instant::now();
-    publish(&mut publisher, &room, rate as f64, total, start, &"x".repeat(payload)).await?;
+    publish(&mut publisher, &room, rate as f64, total, start, &pad).await?;
     report.sent(sending);
     report.finish(readers).await
 }
@@ -358,7 +393,7 @@ async fn rooms(
     rate: u64,
     run: Publishing,
 ) -> Result<(), String> {
-    let Publishing { seconds, payload, pid } = run;
+    let (pad, Publishing { seconds, pid, compression, .. }) = (run.pad(), run);
     let (members, subscribers, publishers) =
         (members.max(2), subscribers.max(1), publishers.max(1));
     if subscribers < members - 1 || rooms < publishers {
@@ -377,11 +412,11 @@ async fn rooms(
         }
     }
     let urls = [url];
-    let subs = clients(&urls, subscribers, |i| sub_rooms[i].clone()).await?;
+    let subs = clients(&urls, subscribers, compression, |i| sub_rooms[i].clone()).await?;
     let latencies = Report::latencies();
     let readers: Vec<_> =
         subs.into_iter().map(|ws| receive(ws, start, Rc::clone(&latencies))).collect();
-    let pubs = clients(&urls, publishers, |i| pub_rooms[i].clone()).await?;
+    let pubs = clients(&urls, publishers, false, |i| pub_rooms[i].clone()).await?;
     let total_per_publisher = rate * seconds / publishers as u64;
     let total = total_per_publisher * publishers as u64;
     let mut report = Report::start(
@@ -391,7 +426,6 @@ async fn rooms(
         pid,
         latencies,
     );
-    let pad = "x".repeat(payload);
     let per_publisher = rate as f64 / publishers as f64;
     let sending = Instant::now();
     let tasks: Vec<_> = pubs

@@ -101,6 +101,13 @@ pub(crate) struct Serve {
     /// connections holding the most are closed with 4005 first.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     pub(crate) max_queued_bytes: usize,
+    /// Negotiate permessage-deflate (RFC 7692) with the clients that offer it: messages from
+    /// `--compression-threshold` bytes up go out compressed, once per broadcast.
+    #[arg(long)]
+    pub(crate) compression: bool,
+    /// Messages shorter than this many bytes go out uncompressed, even with `--compression`.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) compression_threshold: usize,
     /// Open connections past which an upgrade is refused with 503 (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub(crate) max_connections: usize,

@@ -70,6 +70,8 @@ impl Serve {
             max_connections: (self.max_connections > 0).then_some(self.max_connections),
             max_header_bytes: self.max_header_bytes,
             max_queued_bytes: self.max_queued_bytes,
+            compression: self.compression,
+            compression_threshold: self.compression_threshold,
             ..Options::default()
         }
     }
