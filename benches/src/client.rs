@@ -182,27 +182,7 @@ impl LoadClient {
                             self.consumed = head + len;
                             let inflate = self.inflate.as_mut().ok_or("RSV1 not negotiated")?;
                             let payload = &self.buf[start..start + len];
-                            RECENT.with_borrow_mut(|recent| {
-                                // Every subscriber gets the same bytes of a broadcast (the
-                                // server keeps no context): inflated once per thread.
-                                let inflated = match recent.messages.get(payload) {
-                                    Some(inflated) => inflated,
-                                    None => {
-                                        let mut inflated = Vec::new();
-                                        inflate_message(inflate, payload, &mut inflated)?;
-                                        if recent.order.len() == RECENT_MESSAGES {
-                                            if let Some(oldest) = recent.order.pop_front() {
-                                                recent.messages.remove(&oldest);
-                                            }
-                                        }
-                                        recent.order.push_back(payload.to_vec());
-                                        recent.messages.entry(payload.to_vec()).or_insert(inflated)
-                                    }
-                                };
-                                self.inflated.clear();
-                                self.inflated.extend_from_slice(inflated);
-                                Ok::<(), String>(())
-                            })?;
+                            inflate_shared(inflate, payload, &mut self.inflated)?;
                             return Ok(Frame::Text(&self.inflated));
                         }
                         0x1 => {
@@ -244,6 +224,31 @@ thread_local! {
     /// work that real clients do each on their own machine: the load generator must not be what
     /// a compression benchmark measures.
     static RECENT: std::cell::RefCell<Recent> = std::cell::RefCell::default();
+}
+
+/// Inflates a compressed broadcast into `out`, once per thread: every subscriber gets the same
+/// bytes of a broadcast (the server keeps no context), so the others copy the first one's result.
+fn inflate_shared(
+    inflate: &mut Decompress,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    RECENT.with_borrow_mut(|recent| {
+        if !recent.messages.contains_key(payload) {
+            let mut inflated = Vec::new();
+            inflate_message(inflate, payload, &mut inflated)?;
+            if recent.order.len() == RECENT_MESSAGES
+                && let Some(oldest) = recent.order.pop_front()
+            {
+                recent.messages.remove(&oldest);
+            }
+            recent.order.push_back(payload.to_vec());
+            recent.messages.insert(payload.to_vec(), inflated);
+        }
+        out.clear();
+        out.extend_from_slice(&recent.messages[payload]);
+        Ok(())
+    })
 }
 
 /// Inflates one compressed message (the server's: no context kept) into `out`.
