@@ -40,9 +40,13 @@ enum Scenario {
         /// The server's process id, to read its memory and CPU from /proc.
         #[arg(long)]
         pid: u32,
-        /// Seconds to hold the connections idle while measuring CPU.
-        #[arg(long, default_value_t = 10)]
+        /// Seconds to hold the connections idle, sampling the server's memory every 2 s
+        /// (longer than the server's ping interval, to see a ping round) and measuring its CPU.
+        #[arg(long, default_value_t = 30)]
         hold: u64,
+        /// Rooms every connection joins (the same ones for all), before the hold.
+        #[arg(long, default_value_t = 0)]
+        rooms: usize,
     },
     /// One publisher, N subscribers in one room, a fixed publish rate.
     Fanout {
@@ -188,17 +192,24 @@ fn proc_stats(pid: u32) -> (u64, u64) {
     (rss, ticks)
 }
 
-async fn idle(url: String, conns: usize, pid: u32, hold: u64) -> Result<(), String> {
+async fn idle(url: String, conns: usize, pid: u32, hold: u64, rooms: usize) -> Result<(), String> {
     let conns = conns.min(19_000);
     let (rss_before, _) = proc_stats(pid);
     let started = Instant::now();
-    let mut sockets = Vec::with_capacity(conns);
-    let mut pending =
-        futures_util::stream::iter((0..conns).map(|_| connect(&url))).buffer_unordered(256);
-    while let Some(ws) = pending.next().await {
-        sockets.push(ws?);
-    }
-    drop(pending);
+    // Every connection joins the same rooms (none: it only connects).
+    let names: Vec<String> = (0..rooms).map(|r| format!("idle-{r}")).collect();
+    let urls = [url];
+    let sockets = if rooms == 0 {
+        let mut pending =
+            futures_util::stream::iter((0..conns).map(|_| connect(&urls[0]))).buffer_unordered(256);
+        let mut sockets = Vec::with_capacity(conns);
+        while let Some(ws) = pending.next().await {
+            sockets.push(ws?);
+        }
+        sockets
+    } else {
+        clients(&urls, conns, false, |_| names.clone()).await?
+    };
     let opened = started.elapsed();
     // Keep every socket read (pongs answered), so the server sees live, idle clients.
     let readers: Vec<_> = sockets
@@ -207,17 +218,29 @@ async fn idle(url: String, conns: usize, pid: u32, hold: u64) -> Result<(), Stri
             tokio::spawn(async move { while let Ok(Frame::Text(_)) = ws.next().await {} })
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (rss_after, ticks_before) = proc_stats(pid);
-    tokio::time::sleep(Duration::from_secs(hold)).await;
-    let (_, ticks_after) = proc_stats(pid);
-    let per_conn_kib = (rss_after.saturating_sub(rss_before)) as f64 / conns as f64;
-    let cpu = (ticks_after - ticks_before) as f64 / 100.0 / hold as f64 * 100.0;
+    // Resident memory every 2 s while the connections sit idle (through the server's first
+    // ping round, with a hold longer than its ping interval), and the CPU over the whole hold.
+    let (_, ticks_before) = proc_stats(pid);
+    let mut samples = Vec::new();
+    let holding = Instant::now();
+    for step in 1..=hold.div_ceil(2).max(1) {
+        tokio::time::sleep_until((holding + Duration::from_secs(2 * step)).into()).await;
+        samples.push(proc_stats(pid).0);
+    }
+    let (rss_after, ticks_after) = proc_stats(pid);
+    let held = holding.elapsed().as_secs_f64();
+    let per_conn = |rss: u64| {
+        (rss.saturating_sub(rss_before) as f64 * 1024.0 / conns as f64 / 10.0).round() / 100.0
+    };
+    let max = samples.iter().copied().max().unwrap_or(rss_after);
+    let cpu = (ticks_after - ticks_before) as f64 / held;
     println!(
         "{}",
-        json!({"scenario":"idle","conns":conns,"rss_before_kib":rss_before,"rss_after_kib":rss_after,
-               "rss_per_conn_kib":(per_conn_kib * 100.0).round() / 100.0,"idle_cpu_percent":(cpu * 100.0).round() / 100.0,
-               "open_seconds":opened.as_secs_f64()})
+        json!({"scenario":"idle","conns":conns,"rooms":rooms,"rss_before_kib":rss_before,"rss_after_kib":rss_after,
+               "rss_samples_kib":samples,
+               "rss_per_conn_kb":per_conn(rss_after),"rss_per_conn_kb_max":per_conn(max),
+               "idle_cpu_percent":(cpu * 100.0).round() / 100.0,
+               "open_seconds":opened.as_secs_f64(),"hold_seconds":held.round()})
     );
     for reader in readers {
         reader.abort();
@@ -507,7 +530,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(scenario: Scenario) -> Result<(), String> {
     match scenario {
-        Scenario::Idle { url, conns, pid, hold } => idle(url, conns, pid, hold).await,
+        Scenario::Idle { url, conns, pid, hold, rooms } => idle(url, conns, pid, hold, rooms).await,
         Scenario::Fanout { url, subscribers, rate, run, sub_url } => {
             fanout(url, sub_url, subscribers, rate, run).await
         }
