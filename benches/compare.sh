@@ -74,7 +74,9 @@ for name in ${SERVERS:-roomcast bun node-ws}; do
   runs churn && echo "$name churn $(timeout 120 $load churn --url "$url" --concurrency 64 --seconds 5 || echo '{}')"
   kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
   runs idle || continue
-  start "$name"
-  echo "$name idle $(timeout 120 $load idle --url "ws://127.0.0.1:$port/ws" --conns 15000 --pid "$server_pid" --hold 5 || echo failed)"
-  kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+  for rooms in 0 1 10; do
+    start "$name"
+    echo "$name idle rooms=$rooms $(timeout 120 $load idle --url "ws://127.0.0.1:$port/ws" --conns 15000 --rooms "$rooms" --pid "$server_pid" --hold 30 || echo failed)"
+    kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+  done
 done

@@ -22,7 +22,7 @@ use crate::handle::{Error, Handle, Shared};
 use crate::handler::{self, Handler, StateMap};
 use crate::inbox::BusInbox;
 use crate::link::Limits;
-use crate::local_bus::LocalBus;
+use crate::local_bus::Alone;
 use crate::options::Options;
 use crate::request::UpgradeRequest;
 use crate::router::{Pattern, PatternError, Router};
@@ -102,7 +102,7 @@ impl Builder {
     }
 
     /// Sets the bus: `make` receives this instance's inbox and returns its [`Bus`].
-    /// Default: a private in-process bus (a single node).
+    /// Default: none, a single node (it keeps no subscriptions: nobody else could hear them).
     pub fn bus<B: Bus>(mut self, make: impl FnOnce(BusInbox) -> B + Send + 'static) -> Self {
         self.bus = Some(Box::new(move |inbox| Box::new(make(inbox)) as Box<dyn Bus>));
         self
@@ -271,7 +271,10 @@ impl Builder {
         let bus_inbox = BusInbox { commands: commands.downgrade() };
         let bus = match self.bus {
             Some(make) => make(bus_inbox),
-            None => Box::new(LocalBus::new().port(bus_inbox)),
+            None => {
+                drop(bus_inbox);
+                Box::new(Alone)
+            }
         };
         let tracker = Arc::new(Tracker::default());
         let limits =

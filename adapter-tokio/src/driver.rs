@@ -95,16 +95,42 @@ pub(crate) enum Outbox {
     Queue { frames: crate::queue::Sender, close: oneshot::Sender<(u16, String)> },
 }
 
-/// Sends a command to the hub task. The wait for room in its queue is boxed: it is rare, and
-/// an inline send future would make every connection's task (idle ones included) larger by its
-/// whole size.
-pub(crate) async fn submit(commands: &mpsc::Sender<Command>, command: Command) -> bool {
+/// Sends a command to the hub task, at once if its queue has room. The wait for room is boxed:
+/// it is rare, and an inline send future would make every connection's task (idle ones
+/// included) larger by its whole size.
+pub(crate) fn submit(commands: &mpsc::Sender<Command>, command: Command) -> Submitted {
     match commands.try_send(command) {
-        Ok(()) => true,
+        Ok(()) => Submitted::Sent,
         Err(mpsc::error::TrySendError::Full(command)) => {
-            Box::pin(commands.send(command)).await.is_ok()
+            let commands = commands.clone();
+            Submitted::Waiting(Box::pin(async move { commands.send(command).await.is_ok() }))
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
+        Err(mpsc::error::TrySendError::Closed(_)) => Submitted::Stopped,
+    }
+}
+
+/// What became of a command handed to [`submit`].
+pub(crate) enum Submitted {
+    /// The hub task has it.
+    Sent,
+    /// Its queue was full: the command goes in once there is room.
+    Waiting(Pin<Box<dyn Future<Output = bool> + Send>>),
+    /// The hub task has stopped.
+    Stopped,
+}
+
+impl Submitted {
+    /// Whether the hub task took the command (waiting for room in its queue if need be). Not an
+    /// async fn, which would hold `self` twice in every connection's task.
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn accepted(self) -> impl Future<Output = bool> + Send {
+        async move {
+            match self {
+                Self::Sent => true,
+                Self::Waiting(send) => send.await,
+                Self::Stopped => false,
+            }
+        }
     }
 }
 
@@ -543,6 +569,15 @@ impl Driver {
                     let _ = to_app.send(ToApp::Event(event));
                 }
             }
+            Event::Message { conn, event, id: Some(id), .. } if self.events.is_closed() => {
+                // Nobody listens (the application dropped its events, and no handler took
+                // this one): answered now, so that the client does not wait for a reply that
+                // cannot come.
+                let message = format!("no handler for {event:?}");
+                let now = Instant::now();
+                let _ = self.hub.reply_error(conn, Some(&id), "unknown_event", &message, now);
+            }
+            event if self.events.is_closed() => drop(event),
             Event::Message { conn, .. } if self.events.is_full() => {
                 self.metrics.events_dropped += 1;
                 self.hub.handle_overload(conn, Instant::now());

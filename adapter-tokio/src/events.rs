@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 use crate::request::UpgradeRequest;
 
 /// Application events ([`Event::Message`], [`Event::Connected`], [`Event::Disconnected`], ...),
-/// in the hub's order. Consume them, or drop this to ignore them.
+/// in the hub's order. Consume them, or drop this to ignore them: once it is dropped, nothing is
+/// queued for it, and a client request no handler takes is answered with an error of code
+/// `unknown_event` at once.
 ///
 /// Nothing is dropped silently. Lifecycle events (`Connected`, `Joined`, `Left`,
 /// `Disconnected`, ...) always arrive, so that an application's own maps of connections stay
@@ -49,6 +51,11 @@ impl EventSender {
         if self.events.send(event).is_err() {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// Whether the application dropped its [`Events`]: nobody will read what is sent.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.events.is_closed()
     }
 
     /// Whether as many events wait unread as a client's message may find.

@@ -161,25 +161,23 @@ impl Handle {
         self.serve_tcp_as(stream, leftover, None, None).await;
     }
 
-    pub(crate) async fn serve_tcp_as(
+    /// The task of a fast-path socket, built before it first runs (see [`link_task::serve`]).
+    pub(crate) fn serve_tcp_as(
         &self,
         stream: TcpStream,
         leftover: Bytes,
         arrival: Option<Box<Arrival>>,
         deflate: Option<Agreed>,
-    ) {
+    ) -> impl Future<Output = ()> + Send + 'static {
         let shared = &self.shared;
         let _ = stream.set_nodelay(true);
         forget_wakers(&stream);
         let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
         let link = Arc::new(Link::new(stream, shared.budget.clone(), deflate));
         let connect = Command::Connect { conn, outbox: Outbox::Link(link.clone()), arrival };
-        if !submit(&shared.commands, connect).await {
-            return;
-        }
-        shared.tracker.enter();
-        link_task::serve(link, conn, leftover, shared.commands.clone(), &shared.options).await;
-        shared.tracker.leave();
+        let connecting = submit(&shared.commands, connect);
+        let (tracker, commands) = (shared.tracker.clone(), shared.commands.clone());
+        link_task::serve(link, conn, leftover, connecting, tracker, commands, &shared.options)
     }
 
     /// Runs `call` on the hub task and returns its result.

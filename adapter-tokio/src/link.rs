@@ -317,34 +317,37 @@ impl Link {
 
     /// Waits for the next thing the socket's task acts on. Readiness is polled through the
     /// stream's own waker slots (only this task polls them), so waiting costs no waiter node.
-    pub(crate) async fn next_event(
-        &self,
+    pub(crate) fn next_event<'a>(
+        &'a self,
         blocked: bool,
-        deadline: Option<&mut Pin<Box<Sleep>>>,
-    ) -> Wake {
-        let woken = self.wake.notified();
-        let mut woken = std::pin::pin!(woken);
+        deadline: Option<&'a mut Pin<Box<Sleep>>>,
+    ) -> impl Future<Output = Wake> + Send + 'a {
+        // Not an async fn, which would hold its arguments twice in every connection's task.
         let mut deadline = deadline;
-        std::future::poll_fn(|cx| {
-            if woken.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Wake::Woken);
-            }
-            if blocked {
-                match self.stream.poll_write_ready(cx) {
-                    Poll::Ready(Ok(())) => return Poll::Ready(Wake::Writable),
+        async move {
+            let woken = self.wake.notified();
+            let mut woken = std::pin::pin!(woken);
+            std::future::poll_fn(|cx| {
+                if woken.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Woken);
+                }
+                if blocked {
+                    match self.stream.poll_write_ready(cx) {
+                        Poll::Ready(Ok(())) => return Poll::Ready(Wake::Writable),
+                        Poll::Ready(Err(_)) => return Poll::Ready(Wake::Failed),
+                        Poll::Pending => {}
+                    }
+                }
+                match self.stream.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => return Poll::Ready(Wake::Readable),
                     Poll::Ready(Err(_)) => return Poll::Ready(Wake::Failed),
                     Poll::Pending => {}
                 }
-            }
-            match self.stream.poll_read_ready(cx) {
-                Poll::Ready(Ok(())) => return Poll::Ready(Wake::Readable),
-                Poll::Ready(Err(_)) => return Poll::Ready(Wake::Failed),
-                Poll::Pending => {}
-            }
-            let due = deadline.as_mut().is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
-            if due { Poll::Ready(Wake::Deadline) } else { Poll::Pending }
-        })
-        .await
+                let due = deadline.as_mut().is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+                if due { Poll::Ready(Wake::Deadline) } else { Poll::Pending }
+            })
+            .await
+        }
     }
 
     /// The socket's task is ending: nothing more is written, and the buffer is freed.

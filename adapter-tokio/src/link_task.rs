@@ -2,6 +2,7 @@
 //! the hub task, answers pings, waits for a full socket to drain, and carries the close handshake
 //! to its end.
 
+use std::future::Future;
 use std::net::Shutdown;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,9 +18,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 use roomcast_core::Violation;
 
 use crate::codec::{Decoded, Decoder};
-use crate::driver::{Command, submit};
+use crate::driver::{Command, Submitted, submit};
 use crate::link::{Link, Read, Status, Wake};
 use crate::options::Options;
+use crate::tracker::Tracker;
 
 /// Where the socket's task is in the connection's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,47 +34,71 @@ enum Phase {
     Draining,
 }
 
-/// Runs the socket's task until the connection is over. `leftover` holds bytes the client sent
-/// right behind its upgrade request.
-pub(crate) async fn serve(
+/// The socket's task until the connection is over. The state it keeps for the connection's
+/// whole life is built here, before the future, so that the future holds each piece once (an
+/// async fn keeps its arguments for as long as it runs, beside whatever they were moved into):
+/// every connection holds this future. `leftover` holds bytes the client sent right behind its
+/// upgrade request; `connecting` is what became of the connection's `Connect` command.
+pub(crate) fn serve(
     link: Arc<Link>,
     conn: ConnId,
     leftover: Bytes,
+    connecting: Submitted,
+    tracker: Arc<Tracker>,
     commands: mpsc::Sender<Command>,
     options: &Options,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
     let mut task = Task::new(link, conn, commands, options);
     let mut decoded = Vec::new();
     task.take_leftover(leftover, &mut decoded);
-    loop {
-        // Waits while the hub's queue is full: backpressure reaches the client through TCP.
-        for item in std::mem::take(&mut decoded) {
-            if let Some(command) = task.act(item) {
-                submit(&task.commands, command).await;
+    run(task, decoded, connecting, tracker)
+}
+
+/// The task's loop. Not an async fn: one would hold its arguments twice (each is moved into a
+/// local of its body), and the task's state is most of what a connection costs.
+#[allow(clippy::manual_async_fn)]
+fn run(
+    mut task: Task,
+    mut decoded: Vec<Decoded>,
+    connecting: Submitted,
+    tracker: Arc<Tracker>,
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        if !connecting.accepted().await {
+            return;
+        }
+        tracker.enter();
+        loop {
+            // Waits while the hub's queue is full: backpressure reaches the client through TCP.
+            for item in std::mem::take(&mut decoded) {
+                if let Some(command) = task.act(item) {
+                    submit(&task.commands, command).accepted().await;
+                }
             }
-        }
-        let status = task.link.status();
-        if task.is_over(&status) {
-            break;
-        }
-        match task.link.next_event(status.blocked, task.deadline.as_mut()).await {
-            Wake::Woken => {}
-            Wake::Writable => task.link.write_drained(),
-            Wake::Readable => {
-                if !task.read(&mut decoded) {
+            let status = task.link.status();
+            if task.is_over(&status) {
+                break;
+            }
+            match task.link.next_event(status.blocked, task.deadline.as_mut()).await {
+                Wake::Woken => {}
+                Wake::Writable => task.link.write_drained(),
+                Wake::Readable => {
+                    if !task.read(&mut decoded) {
+                        break;
+                    }
+                }
+                Wake::Failed => break,
+                Wake::Deadline => {
+                    tracing::debug!(conn = %task.conn, "close handshake timed out");
                     break;
                 }
             }
-            Wake::Failed => break,
-            Wake::Deadline => {
-                tracing::debug!(conn = %task.conn, "close handshake timed out");
-                break;
-            }
         }
-    }
-    task.link.end();
-    if let Some(command) = task.for_hub(Command::Disconnect(task.conn)) {
-        submit(&task.commands, command).await;
+        task.link.end();
+        if let Some(command) = task.for_hub(Command::Disconnect(task.conn)) {
+            submit(&task.commands, command).accepted().await;
+        }
+        tracker.leave();
     }
 }
 
@@ -240,9 +266,12 @@ mod tests {
         let (commands, _inbox) = mpsc::channel(1);
         let options = Options::default();
         let link = Arc::new(Link::new(stream, Arc::new(Budget::new(usize::MAX)), None));
-        let task = serve(link, ConnId::from_u128(1), Bytes::new(), commands, &options);
+        let tracker = Arc::new(Tracker::default());
+        let connecting = submit(&commands, Command::Disconnect(ConnId::from_u128(1)));
+        let conn = ConnId::from_u128(1);
+        let task = serve(link, conn, Bytes::new(), connecting, tracker, commands, &options);
         let size = size_of_val(&task);
         eprintln!("socket task future: {size} bytes");
-        assert!(size <= 512, "the socket task's future is {size} bytes");
+        assert!(size <= 384, "the socket task's future is {size} bytes");
     }
 }

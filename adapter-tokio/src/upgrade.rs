@@ -166,9 +166,7 @@ async fn take_over(
         // for its whole life.
         Ok(parts) => {
             let (stream, leftover) = (parts.io.into_inner(), parts.read_buf);
-            tokio::spawn(
-                async move { handle.serve_tcp_as(stream, leftover, arrival, deflate).await },
-            );
+            tokio::spawn(handle.serve_tcp_as(stream, leftover, arrival, deflate));
         }
         // Boxed: this path is rare, and every connection's task is as large as its largest
         // state.

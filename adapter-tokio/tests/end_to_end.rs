@@ -249,3 +249,18 @@ async fn the_hub_task_ends_when_every_handle_is_dropped() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn with_its_events_dropped_an_instance_answers_requests_nobody_handles_with_unknown_event() {
+    let (_handle, events, addr) = start(Options::default()).await;
+    drop(events);
+    let mut client = Client::connect(addr).await;
+    assert_eq!(client.recv().await["event"], "connected");
+    client.send(json!({"event":"whoami","data":{},"id":7})).await;
+    let answer = with_timeout(client.recv()).await;
+    assert_eq!(answer["id"], 7, "{answer}");
+    assert_eq!(answer["data"]["code"], "unknown_event", "{answer}");
+    // Joining and publishing go on as before.
+    client.send(json!({"event":"join","data":{"rooms":["r"]},"id":8})).await;
+    assert_eq!(with_timeout(client.recv()).await["event"], "joined");
+}

@@ -16,11 +16,9 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::routing::get;
-use roomcast_tokio::roomcast_core::{
-    AuthMode, Event, HubConfig, PresenceEvents, RateLimit, RoomAcl,
-};
+use roomcast_tokio::roomcast_core::{AuthMode, HubConfig, PresenceEvents, RateLimit, RoomAcl};
 use roomcast_tokio::roomcast_redis::{RedisConfig, Topology};
-use roomcast_tokio::{Events, Handle, JwtAuth, Options, Roomcast};
+use roomcast_tokio::{JwtAuth, Options, Roomcast};
 use tokio::sync::Semaphore;
 
 use crate::config::{Command, Serve};
@@ -199,11 +197,10 @@ async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
             .on_publish(move |socket, request| proxy::publish(check.clone(), socket, request));
         proxies.push(proxy);
     }
+    // Nothing reads the events: without an RPC backend, the hub answers each client request
+    // `unknown_event` itself, so that none waits forever.
     let (handle, events) = builder.start()?;
-    if rpc.is_none() {
-        // No backend for clients' own events: each request is answered, none waits forever.
-        tokio::spawn(answer_unknown(handle.clone(), events));
-    }
+    drop(events);
     let site = Site::new(handle.clone(), proxies);
     let api = api::ApiState { handle: handle.clone(), key: serve.api_key.clone().map(Arc::from) };
     let app = Router::new()
@@ -244,17 +241,6 @@ async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Without an RPC proxy, answers every client request that no one handles with an error
-/// (`unknown_event`), so that no client waits for a reply that cannot come.
-async fn answer_unknown(handle: Handle, mut events: Events) {
-    while let Some(event) = events.recv().await {
-        if let Event::Message { conn, event, id: Some(id), .. } = event {
-            let message = format!("no handler for {event:?} (start the server with --proxy-rpc)");
-            let _ = handle.reply_error(conn, Some(id), "unknown_event", &message).await;
-        }
-    }
 }
 
 async fn shutdown_signal() {
