@@ -437,26 +437,21 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) -> Result<(), TestCa
         Op::Join(c, rooms) | Op::Leave(c, rooms) if !usable(model, c) => {
             let _ = rooms;
         }
-        Op::Join(c, rooms) => {
+        Op::Join(c, rooms) | Op::Leave(c, rooms) => {
+            let join = matches!(op, Op::Join(..));
+            let (request, answer) = if join { ("join", "joined") } else { ("leave", "left") };
             let id = model.id();
             let names: Vec<&str> = rooms.iter().map(|r| ROOMS[*r]).collect();
-            let frame = json!({"event":"join","data":{"rooms":names},"id":id});
+            let frame = json!({"event":request,"data":{"rooms":names},"id":id});
             cluster.frame(node(c), conn(c), &frame.to_string()).unwrap();
             for room in rooms {
-                model.join(c, room);
+                if join {
+                    model.join(c, room);
+                } else {
+                    model.leave(c, room);
+                }
             }
-            let answer = model.rooms_frame(c, "joined", Some(id));
-            model.expect(c, answer);
-        }
-        Op::Leave(c, rooms) => {
-            let id = model.id();
-            let names: Vec<&str> = rooms.iter().map(|r| ROOMS[*r]).collect();
-            let frame = json!({"event":"leave","data":{"rooms":names},"id":id});
-            cluster.frame(node(c), conn(c), &frame.to_string()).unwrap();
-            for room in rooms {
-                model.leave(c, room);
-            }
-            let answer = model.rooms_frame(c, "left", Some(id));
+            let answer = model.rooms_frame(c, answer, Some(id));
             model.expect(c, answer);
         }
         Op::Presence(c, room) => {
