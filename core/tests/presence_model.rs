@@ -5,7 +5,8 @@
 //! runs cluster queries (members, sessions, count, rooms, one connection, and the orders
 //! disconnect, join and leave) from any instance; instances crash (`kill -9`: nothing said, their
 //! members leave everywhere once their peer timeout passes, and a query meanwhile names them
-//! missing) or retire (close their sockets and say goodbye).
+//! missing; a lease of it, as read from Redis, keeps it a while longer) or retire (close their
+//! sockets and say goodbye; a stale lease of it read afterwards is ignored).
 //!
 //! After every step, every connection has received exactly the frames the model says (answers,
 //! `member_joined` / `member_left` notices to exactly the members the settings name, closes);
@@ -77,7 +78,9 @@ enum Op {
     Query(usize, Asked),
     Close(u128),
     Disconnect(u128),
-    Crash(usize),
+    /// Node `n` crashes; with `true`, the others hold a lease of it (as read from Redis) that
+    /// outlives its heartbeats.
+    Crash(usize, bool),
     Retire(usize),
 }
 
@@ -113,7 +116,7 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (n.clone(), asked()).prop_map(|(n, q)| Op::Query(n, q)),
         1 => c.clone().prop_map(Op::Close),
         1 => c.prop_map(Op::Disconnect),
-        1 => n.clone().prop_map(Op::Crash),
+        1 => (n.clone(), any::<bool>()).prop_map(|(n, leased)| Op::Crash(n, leased)),
         1 => n.prop_map(Op::Retire),
     ]
 }
@@ -524,13 +527,20 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) -> Result<(), TestCa
             cluster.drive().unwrap();
             model.gone(c);
         }
-        Op::Crash(n) => {
+        Op::Crash(n, leased) => {
             // One node always stays.
             if model.dead.contains(&n) || model.dead.len() == NODES - 1 {
                 return Ok(());
             }
             cluster.crash(n);
             model.dead.insert(n);
+            let survivors: Vec<usize> = (0..NODES).filter(|m| !model.dead.contains(m)).collect();
+            let leased = leased && model.cluster_presence;
+            if leased {
+                for m in &survivors {
+                    cluster.hub(*m).handle_peer_lease(&server(n), now + PEER_TIMEOUT * 2, now);
+                }
+            }
             let ghosts: Vec<u128> = model.conns.keys().copied().filter(|c| node(*c) == n).collect();
             // Until its peer timeout passes, the others wait for its answers: a query
             // completes at its deadline, naming it missing.
@@ -546,8 +556,16 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) -> Result<(), TestCa
             let missing = if model.cluster_presence { vec![server(n)] } else { Vec::new() };
             let got = query_result(cluster, from).map(|r| (r.affected, r.missing));
             prop_assert_eq!(got, Some((live, missing)), "a count while node {} is silent", n);
-            // Then it is gone: its members leave every other instance's view, with notices.
+            // Its heartbeats' time runs out; a lease keeps it (and its members) a while longer.
             cluster.advance(PEER_TIMEOUT).unwrap();
+            if leased {
+                for m in &survivors {
+                    let known = cluster.hub(*m).peers().any(|(id, _)| id == server(n));
+                    prop_assert!(known, "node {} forgot leased node {} early", m, n);
+                }
+                cluster.advance(PEER_TIMEOUT).unwrap();
+            }
+            // Then it is gone: its members leave every other instance's view, with notices.
             for c in ghosts {
                 model.gone(c);
             }
@@ -575,6 +593,13 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) -> Result<(), TestCa
             }
             cluster.crash(n);
             model.dead.insert(n);
+            // A lease of it read before it withdrew its own is stale: the others ignore it (the
+            // peers check after this step).
+            if model.cluster_presence {
+                for m in (0..NODES).filter(|m| !model.dead.contains(m)) {
+                    cluster.hub(m).handle_peer_lease(&server(n), now + PEER_TIMEOUT, now);
+                }
+            }
         }
     }
     Ok(())
