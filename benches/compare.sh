@@ -5,6 +5,7 @@
 #   SERVERS="roomcast bun" bash benches/compare.sh     (a subset of roomcast, bun, node-ws)
 #   SCENARIOS="fanout rooms" bash benches/compare.sh   (a subset of fanout, rooms, churn, idle)
 #   FANOUT_SIZES="1000" bash benches/compare.sh         (room sizes of the fan-out sweep)
+#   ROOMS_RATES="20000 40000" bash benches/compare.sh   (rates of the many-rooms scenario, to saturation)
 #
 # Fan-out rates are given per 1,000 subscribers: at N subscribers, rate R means R × 1000 / N
 # messages/s, so the sweep at every room size covers the same deliveries per second.
@@ -68,7 +69,7 @@ for name in ${SERVERS:-roomcast bun node-ws}; do
   start "$name" --rate-limit 0 --queue-frames 65536
   url="ws://127.0.0.1:$port/ws"
   runs fanout && for n in ${FANOUT_SIZES:-1000 100 10000}; do sweep "$name" "$url" "$n"; done
-  runs rooms && for rate in 2500 5000 10000 20000; do
+  runs rooms && for rate in ${ROOMS_RATES:-2500 5000 10000 20000 40000 80000}; do
     echo "$name rooms rate=$rate $(timeout 180 $load rooms --url "$url" --pid "$server_pid" --rate "$rate" --seconds 5 || echo '{}')"
   done
   runs churn && echo "$name churn $(timeout 120 $load churn --url "$url" --concurrency 64 --seconds 5 || echo '{}')"
