@@ -22,7 +22,7 @@ use crate::handle::{Error, Handle, Shared};
 use crate::handler::{self, Handler, StateMap};
 use crate::inbox::BusInbox;
 use crate::link::Limits;
-use crate::local_bus::Alone;
+use crate::local_bus::LocalBus;
 use crate::options::Options;
 use crate::request::UpgradeRequest;
 use crate::router::{Pattern, PatternError, Router};
@@ -102,7 +102,8 @@ impl Builder {
     }
 
     /// Sets the bus: `make` receives this instance's inbox and returns its [`Bus`].
-    /// Default: none, a single node (it keeps no subscriptions: nobody else could hear them).
+    /// Default: a private in-process bus; the instance is then standalone
+    /// ([`HubConfig::standalone`](roomcast_core::HubConfig::standalone)) and uses none of it.
     pub fn bus<B: Bus>(mut self, make: impl FnOnce(BusInbox) -> B + Send + 'static) -> Self {
         self.bus = Some(Box::new(move |inbox| Box::new(make(inbox)) as Box<dyn Bus>));
         self
@@ -271,10 +272,9 @@ impl Builder {
         let bus_inbox = BusInbox { commands: commands.downgrade() };
         let bus = match self.bus {
             Some(make) => make(bus_inbox),
-            None => {
-                drop(bus_inbox);
-                Box::new(Alone)
-            }
+            // Standalone (set above): the hub outputs no interest and publishes nothing, so
+            // this private bus keeps nothing.
+            None => Box::new(LocalBus::new().port(bus_inbox)),
         };
         let tracker = Arc::new(Tracker::default());
         let limits =

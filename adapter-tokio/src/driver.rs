@@ -577,7 +577,6 @@ impl Driver {
                 let now = Instant::now();
                 let _ = self.hub.reply_error(conn, Some(&id), "unknown_event", &message, now);
             }
-            event if self.events.is_closed() => drop(event),
             Event::Message { conn, .. } if self.events.is_full() => {
                 self.metrics.events_dropped += 1;
                 self.hub.handle_overload(conn, Instant::now());

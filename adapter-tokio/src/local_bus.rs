@@ -84,19 +84,6 @@ impl Bus for LocalPort {
     }
 }
 
-/// The bus of an instance with none given: no other instance can ever hear it, so it keeps
-/// nothing (a [`LocalBus`] would keep a subscription per connection for nobody).
-#[derive(Debug)]
-pub(crate) struct Alone;
-
-impl Bus for Alone {
-    fn publish(&mut self, _channel: String, _payload: Bytes) {}
-
-    fn subscribe(&mut self, _channel: String) {}
-
-    fn unsubscribe(&mut self, _channel: String) {}
-}
-
 impl Drop for LocalPort {
     fn drop(&mut self) {
         let mut registry = self.bus.lock();

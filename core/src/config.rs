@@ -102,7 +102,8 @@ pub struct HubConfig {
     /// hash collisions with chosen room names.
     pub hash_seed: u64,
     /// This instance is alone: no bus connects it to other instances or to an emitter, so
-    /// sends are delivered locally and not published (no envelope is encoded per send).
+    /// sends are delivered locally and not published (no envelope is encoded per send), and no
+    /// bus interest is output (no channel is named per connection, room or user).
     /// Default: `false`. The tokio adapter sets it when it runs with no bus.
     pub standalone: bool,
     /// Every connection joins a room named by its own id when it is authenticated, as ignis

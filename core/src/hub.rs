@@ -228,12 +228,12 @@ impl Hub {
             let inserted = self.users.insert(user, id);
             c.user = Some(inserted.name);
             if inserted.new_group {
-                self.out.push_back(Output::Subscribe(self.channels.user(user)));
+                self.interest(true, |c| c.user(user));
             }
         }
-        self.out.push_back(Output::Subscribe(self.channels.client(id)));
+        self.interest(true, |c| c.client(id));
         if self.everyone.insert(id) && self.everyone.len() == 1 {
-            self.out.push_back(Output::Subscribe(self.channels.broadcast()));
+            self.interest(true, Channels::broadcast);
         }
         let frame = wire::connected_frame(id, identity.user_id.as_deref(), time);
         self.transmit(vec![id], frame);
@@ -270,7 +270,7 @@ impl Hub {
         let inserted = self.rooms.insert(room, id);
         c.rooms.push(inserted.name);
         if inserted.new_group {
-            self.out.push_back(Output::Subscribe(self.channels.room(room)));
+            self.interest(true, |c| c.room(room));
             if self.config.cluster_presence {
                 self.presence_interest_begins(room);
             }
@@ -298,9 +298,23 @@ impl Hub {
         true
     }
 
+    /// Bus interest in a channel begins or ends. A standalone hub has no bus: it names no
+    /// channel and outputs nothing (a subscription per connection would be kept for nobody).
+    fn interest(&mut self, begins: bool, channel: impl FnOnce(&Channels) -> String) {
+        if self.config.standalone {
+            return;
+        }
+        let channel = channel(&self.channels);
+        self.out.push_back(if begins {
+            Output::Subscribe(channel)
+        } else {
+            Output::Unsubscribe(channel)
+        });
+    }
+
     /// The last local member of `room` left: bus interest in it ends.
     fn room_interest_ends(&mut self, room: &str) {
-        self.out.push_back(Output::Unsubscribe(self.channels.room(room)));
+        self.interest(false, |c| c.room(room));
         if self.config.cluster_presence {
             self.presence_interest_ends(room);
         }
@@ -409,14 +423,14 @@ impl Hub {
         if let Some(user) = &conn.user
             && self.users.remove(user, id) == Some(true)
         {
-            self.out.push_back(Output::Unsubscribe(self.channels.user(user)));
+            self.interest(false, |c| c.user(user));
         }
         if conn.stage.is_authenticated() {
-            self.out.push_back(Output::Unsubscribe(self.channels.client(id)));
+            self.interest(false, |c| c.client(id));
             let left = self.everyone.swap_remove(&id);
             shrink_set(&mut self.everyone);
             if left && self.everyone.is_empty() {
-                self.out.push_back(Output::Unsubscribe(self.channels.broadcast()));
+                self.interest(false, Channels::broadcast);
             }
         }
         self.event(Event::Disconnected { conn: id, reason });
