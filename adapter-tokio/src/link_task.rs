@@ -51,18 +51,6 @@ pub(crate) fn serve(
     let mut task = Task::new(link, conn, commands, options);
     let mut decoded = Vec::new();
     task.take_leftover(leftover, &mut decoded);
-    run(task, decoded, connecting, tracker)
-}
-
-/// The task's loop. Not an async fn: one would hold its arguments twice (each is moved into a
-/// local of its body), and the task's state is most of what a connection costs.
-#[allow(clippy::manual_async_fn)]
-fn run(
-    mut task: Task,
-    mut decoded: Vec<Decoded>,
-    connecting: Submitted,
-    tracker: Arc<Tracker>,
-) -> impl Future<Output = ()> + Send + 'static {
     async move {
         if !connecting.accepted().await {
             return;
