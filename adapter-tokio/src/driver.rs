@@ -138,6 +138,13 @@ impl Submitted {
 /// busy, each socket gets one write for many frames.
 const COMMAND_BATCH: usize = 128;
 
+/// How many commands a round applies at most before it writes.
+const ROUND_COMMANDS: usize = 4096;
+
+/// A round ends once a socket has this many bytes queued in it: about what a loopback socket
+/// takes in one write, so that a reader keeping up never holds much of a round in its buffer.
+const ROUND_BYTES: u32 = 256 * 1024;
+
 /// How long a shutdown waits for the bus to withdraw this instance (its lease in Redis).
 const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -151,6 +158,8 @@ pub(crate) struct Driver {
     outboxes: HashMap<ConnId, Outbox, RandomState>,
     /// Sockets with frames appended since the last write.
     dirty: Vec<Arc<Link>>,
+    /// The most frames, and the most bytes, any socket got queued since the last write.
+    round_queued: (u32, u32),
     /// The frames of this batch, each written once and shared by every socket it goes to.
     batch: Vec<u8>,
     /// Sockets' own write buffers, once written.
@@ -198,6 +207,7 @@ impl Driver {
             metrics: Metrics::default(),
             outboxes: HashMap::default(),
             dirty: Vec::new(),
+            round_queued: (0, 0),
             batch: Vec::new(),
             buffers: BufferPool::default(),
             limits,
@@ -245,7 +255,7 @@ impl Driver {
                 biased;
                 command = commands.recv() => {
                     let Some(command) = command else { break };
-                    self.take_batch(command, &mut commands, &mut shutdown);
+                    self.round(command, &mut commands, &mut shutdown).await;
                 }
                 () = timer.fired() => self.hub.handle_timeout(Instant::now()),
                 () = self.tracker.idle(), if shutdown.is_some() => {
@@ -264,6 +274,36 @@ impl Driver {
                 self.flush();
             }
             timer.reset(self.hub.poll_timeout());
+        }
+    }
+
+    /// Applies the commands of one round, whose frames are then written with one write per
+    /// socket. A round takes what is waiting; if that gave any socket frames, it yields once
+    /// (tokio comes back to a yielded task after polling the I/O driver and running the socket
+    /// tasks that woke) and takes what they sent meanwhile too. That is an event loop's
+    /// "read every ready socket, then write each once", and it keeps reads apace with writes:
+    /// the busier the server, the more each write carries. A round ends at
+    /// [`ROUND_COMMANDS`], or once a socket has half its frame limit or [`ROUND_BYTES`] queued
+    /// in it (so that a round never makes a reader that keeps up hold much, or look slow).
+    async fn round(
+        &mut self,
+        first: Command,
+        commands: &mut mpsc::Receiver<Command>,
+        shutdown: &mut Option<oneshot::Sender<()>>,
+    ) {
+        self.take_batch(first, commands, shutdown);
+        if self.dirty.is_empty() {
+            return;
+        }
+        tokio::task::yield_now().await;
+        behind_queued_tasks().await;
+        let most_frames = u32::try_from(self.limits.frames / 2).unwrap_or(u32::MAX);
+        for _ in COMMAND_BATCH..ROUND_COMMANDS {
+            if self.round_queued.0 >= most_frames || self.round_queued.1 >= ROUND_BYTES {
+                break;
+            }
+            let Ok(command) = commands.try_recv() else { break };
+            self.receive(command, shutdown);
         }
     }
 
@@ -314,6 +354,7 @@ impl Driver {
             }
         }
         self.dirty = dirty;
+        self.round_queued = (0, 0);
         self.batch.clear();
         if self.batch.capacity() > MAX_BATCH_KEPT {
             self.batch = Vec::new();
@@ -491,9 +532,15 @@ impl Driver {
                     };
                     let pushed = link.push(&self.batch, range, self.limits, &mut self.buffers);
                     match pushed {
-                        Push::Queued { first: true } => self.dirty.push(link.clone()),
+                        Push::Queued { first, round } => {
+                            if first {
+                                self.dirty.push(link.clone());
+                            }
+                            self.round_queued.0 = self.round_queued.0.max(round.0);
+                            self.round_queued.1 = self.round_queued.1.max(round.1);
+                        }
                         Push::Full => self.slow.push(*conn),
-                        Push::Queued { first: false } | Push::Gone => {}
+                        Push::Gone => {}
                     }
                 }
                 Some(Outbox::Queue { frames, .. })
@@ -518,7 +565,7 @@ impl Driver {
             Some(Outbox::Link(link)) => {
                 let ping = put_frame(&mut self.batch, OpCode::Control(Control::Ping), &[]);
                 let pushed = link.push(&self.batch, ping, self.limits, &mut self.buffers);
-                if pushed == (Push::Queued { first: true }) {
+                if let Push::Queued { first: true, .. } = pushed {
                     self.dirty.push(link.clone());
                 }
             }
@@ -698,4 +745,19 @@ impl Timer {
             None => std::future::pending().await,
         }
     }
+}
+
+/// Returns once the tasks already queued on this worker have run: the task wakes itself and
+/// goes to the back of the run queue. (`tokio::task::yield_now` waits for the I/O driver's poll
+/// instead, and the task then runs before the socket tasks that poll woke.)
+async fn behind_queued_tasks() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
 }

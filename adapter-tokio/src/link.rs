@@ -35,8 +35,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// What became of a frame the hub appended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Push {
-    /// Queued; `first` when this socket was not yet on the list to write.
-    Queued { first: bool },
+    /// Queued; `first` when this socket was not yet on the list to write, `round` the frames
+    /// and bytes queued for it since the hub last wrote it.
+    Queued { first: bool, round: (u32, u32) },
     /// The socket holds its limit of unwritten frames or bytes: it is a slow consumer.
     Full,
     /// The socket is closing or gone.
@@ -153,6 +154,8 @@ impl Link {
             return Push::Full;
         }
         out.frames += 1;
+        let bytes = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        out.round = (out.round.0.saturating_add(1), out.round.1.saturating_add(bytes));
         let behind = out.pending() > 0 || out.blocked;
         match out.shared.take() {
             None if !behind => out.shared = Some(frame),
@@ -167,7 +170,7 @@ impl Link {
                 out.absorb(&batch[frame], 0, pool);
             }
         }
-        Push::Queued { first: !std::mem::replace(&mut out.dirty, true) }
+        Push::Queued { first: !std::mem::replace(&mut out.dirty, true), round: out.round }
     }
 
     /// Appends the close frame and tells the socket's task; `true` when the socket must be
@@ -200,6 +203,7 @@ impl Link {
     pub(crate) fn flush(&self, batch: &[u8], pool: &mut BufferPool) {
         let mut out = self.lock();
         out.dirty = false;
+        out.round = (0, 0);
         if out.broken {
             out.shared = None;
             return;

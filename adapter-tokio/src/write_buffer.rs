@@ -24,6 +24,8 @@ pub(crate) struct WriteBuffer {
     pub(crate) next_end: usize,
     /// How many frames are not yet wholly written.
     pub(crate) frames: usize,
+    /// Frames and bytes the hub queued since it last wrote this socket (in this round).
+    pub(crate) round: (u32, u32),
     /// The last write found the kernel's buffer full: the socket's task waits until it drains.
     pub(crate) blocked: bool,
     /// On the hub's list of sockets to write at the end of the batch.

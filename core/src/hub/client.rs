@@ -165,10 +165,9 @@ impl Hub {
             let message = "this event name is reserved for the server";
             return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
         }
-        let Some(c) = self.conns.get(&conn) else {
-            return;
-        };
-        if !c.rooms.iter().any(|r| &**r == room) {
+        // The room's member set, not the connection's list of rooms: one lookup, however many
+        // rooms the publisher is in.
+        if !self.rooms.get(room).is_some_and(|members| members.contains(&conn)) {
             let message = "only members of a room may publish to it";
             return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
         }
