@@ -2,7 +2,8 @@
 //! in place, so that a single core can receive millions of frames per second and the load
 //! generator is not what a benchmark measures. Speaks just what the scenarios need: the upgrade,
 //! masked text frames out, text frames in (permessage-deflate ones too, when asked for), pongs for
-//! pings.
+//! pings; and, for the socket.io rival, Engine.IO v4's open, connect and ping packets over the
+//! WebSocket transport, with events as socket.io packets (`42["event",data]`).
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -15,6 +16,17 @@ use tokio::time::Sleep;
 /// The mask of every frame this client sends. RFC 6455 asks for unpredictable masks against
 /// proxy-cache poisoning, which is not a concern on loopback; servers must accept any mask.
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// The application protocol over the WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Protocol {
+    /// roomcast's JSON frames, `{"event":..,"data":..}` (Bun's and Node's rivals speak it too).
+    #[default]
+    Roomcast,
+    /// socket.io 4 (Engine.IO v4, WebSocket transport): connect to
+    /// `ws://host:port/socket.io/?EIO=4&transport=websocket`.
+    Socketio,
+}
 
 /// What [`LoadClient::next`] found.
 #[derive(Debug)]
@@ -48,6 +60,7 @@ pub struct LoadClient {
     inflated: Vec<u8>,
     /// Bytes read from the socket since the upgrade: what the server put on the wire.
     wire_bytes: u64,
+    protocol: Protocol,
 }
 
 impl LoadClient {
@@ -59,6 +72,54 @@ impl LoadClient {
     /// The same, offering permessage-deflate when `compression` (and failing if the server does
     /// not agree to it).
     pub async fn connect_with(url: &str, compression: bool) -> Result<Self, String> {
+        Self::connect_as(url, compression, Protocol::Roomcast).await
+    }
+
+    /// The same, speaking `protocol`: for socket.io, the Engine.IO session is open and the
+    /// client connected to the main namespace when this returns.
+    pub async fn connect_as(
+        url: &str,
+        compression: bool,
+        protocol: Protocol,
+    ) -> Result<Self, String> {
+        let mut client = Self::upgrade(url, compression, protocol).await?;
+        if protocol == Protocol::Socketio {
+            // Engine.IO's open packet ("0{sid,..}"), then socket.io's connect ("40") answered
+            // with the namespace's ("40{sid}").
+            client.expect_text(b"0").await?;
+            client.send_text("40").await?;
+            client.expect_text(b"40").await?;
+        }
+        Ok(client)
+    }
+
+    /// Skips text frames until one that starts with `prefix`.
+    async fn expect_text(&mut self, prefix: &[u8]) -> Result<(), String> {
+        loop {
+            match self.next().await? {
+                Frame::Text(text) if text.starts_with(prefix) => return Ok(()),
+                Frame::Text(_) => {}
+                Frame::Closed => return Err("closed during the socket.io handshake".into()),
+            }
+        }
+    }
+
+    /// Sends an event in this client's protocol (see [`event_text`]).
+    pub async fn emit(
+        &mut self,
+        event: &str,
+        data: &serde_json::Value,
+        id: Option<&str>,
+    ) -> Result<(), String> {
+        self.send_text(&event_text(self.protocol, event, data, id)).await
+    }
+
+    /// The event name of a text frame this client received (see [`event_name`]).
+    pub fn event_of(&self, text: &[u8]) -> Option<String> {
+        event_name(self.protocol, text)
+    }
+
+    async fn upgrade(url: &str, compression: bool, protocol: Protocol) -> Result<Self, String> {
         let rest = url.strip_prefix("ws://").ok_or("only ws:// URLs")?;
         let (host, path) =
             rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
@@ -82,6 +143,7 @@ impl LoadClient {
             inflate: None,
             inflated: Vec::new(),
             wire_bytes: 0,
+            protocol,
         };
         loop {
             if let Some(end) = client.buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -170,7 +232,7 @@ impl LoadClient {
         Ok(n)
     }
 
-    /// The next text frame (pings are answered, other frames skipped).
+    /// The next text frame (pings are answered, Engine.IO's too, other frames skipped).
     pub async fn next(&mut self) -> Result<Frame<'_>, String> {
         self.at += std::mem::take(&mut self.consumed);
         loop {
@@ -184,6 +246,14 @@ impl LoadClient {
                             let payload = &self.buf[start..start + len];
                             inflate_shared(inflate, payload, &mut self.inflated)?;
                             return Ok(Frame::Text(&self.inflated));
+                        }
+                        0x1 if self.protocol == Protocol::Socketio
+                            && &self.buf[start..start + len] == b"2" =>
+                        {
+                            // Engine.IO's ping (the server's): answered with a pong packet.
+                            self.at += head + len;
+                            let pong = client_frame(0x81, b"3");
+                            self.stream.write_all(&pong).await.map_err(|e| e.to_string())?;
                         }
                         0x1 => {
                             self.consumed = head + len;
@@ -206,6 +276,34 @@ impl LoadClient {
             }
         }
     }
+}
+
+/// An event as `protocol` frames it: `{"event":..,"data":..,"id":..}`, or socket.io's
+/// `42["event",data]` (a socket.io event carries no request id: `id` is left out).
+pub fn event_text(
+    protocol: Protocol,
+    event: &str,
+    data: &serde_json::Value,
+    id: Option<&str>,
+) -> String {
+    match (protocol, id) {
+        (Protocol::Socketio, _) => format!("42{}", serde_json::json!([event, data])),
+        (Protocol::Roomcast, None) => serde_json::json!({"event":event,"data":data}).to_string(),
+        (Protocol::Roomcast, Some(id)) => {
+            serde_json::json!({"event":event,"data":data,"id":id}).to_string()
+        }
+    }
+}
+
+/// The event name of a text frame in `protocol`, if it is an event.
+pub fn event_name(protocol: Protocol, text: &[u8]) -> Option<String> {
+    let (text, name): (&[u8], fn(&serde_json::Value) -> Option<&serde_json::Value>) = match protocol
+    {
+        Protocol::Roomcast => (text, |v| v.get("event")),
+        Protocol::Socketio => (text.strip_prefix(b"42")?, |v| v.get(0)),
+    };
+    let value = serde_json::from_slice::<serde_json::Value>(text).ok()?;
+    name(&value)?.as_str().map(str::to_owned)
 }
 
 /// How many recent broadcasts a thread keeps inflated: subscribers that lag read older ones.
@@ -311,4 +409,38 @@ fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     frame.extend_from_slice(&MASK);
     frame.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
     frame
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Protocol, event_name, event_text};
+    use serde_json::json;
+
+    #[test]
+    fn events_are_framed_as_roomcast_and_as_socket_io_frame_them() {
+        let data = json!({"rooms":["a"]});
+        assert_eq!(
+            event_text(Protocol::Roomcast, "join", &data, Some("j")),
+            r#"{"data":{"rooms":["a"]},"event":"join","id":"j"}"#
+        );
+        assert_eq!(
+            event_text(Protocol::Socketio, "join", &data, Some("j")),
+            r#"42["join",{"rooms":["a"]}]"#
+        );
+    }
+
+    #[test]
+    fn event_names_are_read_from_either_protocol_and_other_packets_have_none() {
+        assert_eq!(
+            event_name(Protocol::Roomcast, br#"{"event":"joined"}"#).as_deref(),
+            Some("joined")
+        );
+        assert_eq!(
+            event_name(Protocol::Socketio, br#"42["joined",{}]"#).as_deref(),
+            Some("joined")
+        );
+        assert_eq!(event_name(Protocol::Socketio, br#"40{"sid":"x"}"#), None);
+        assert_eq!(event_name(Protocol::Socketio, b"2"), None);
+        assert_eq!(event_name(Protocol::Roomcast, b"not json"), None);
+    }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use roomcast_benches::client::{Frame, LoadClient};
+use roomcast_benches::client::{Frame, LoadClient, Protocol};
 use serde_json::{Value, json};
 use tokio::task::{JoinHandle, LocalSet};
 
@@ -118,6 +118,10 @@ struct Publishing {
     /// if the server does not agree to it).
     #[arg(long)]
     compression: bool,
+    /// What the clients speak: roomcast's frames, or socket.io's (give the URLs as
+    /// `ws://host:port/socket.io/?EIO=4&transport=websocket`).
+    #[arg(long, value_enum, default_value_t = Protocol::Roomcast)]
+    protocol: Protocol,
 }
 
 impl Publishing {
@@ -149,12 +153,12 @@ async fn connect(url: &str) -> Result<LoadClient, String> {
 
 /// Joins `rooms` in one request and waits for `joined` (skipping `connected` and anything else).
 async fn join(ws: &mut LoadClient, rooms: &[String]) -> Result<(), String> {
-    let frame = json!({"event":"join","data":{"rooms":rooms},"id":"j"}).to_string();
-    ws.send_text(&frame).await?;
+    ws.emit("join", &json!({"rooms":rooms}), Some("j")).await?;
     loop {
         match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
             Ok(Ok(Frame::Text(text))) => {
-                if serde_json::from_slice::<Value>(text).is_ok_and(|v| v["event"] == "joined") {
+                let text = text.to_vec();
+                if ws.event_of(&text).as_deref() == Some("joined") {
                     return Ok(());
                 }
             }
@@ -208,7 +212,7 @@ async fn idle(url: String, conns: usize, pid: u32, hold: u64, rooms: usize) -> R
         }
         sockets
     } else {
-        clients(&urls, conns, false, |_| names.clone()).await?
+        clients(&urls, conns, (false, Protocol::Roomcast), |_| names.clone()).await?
     };
     let opened = started.elapsed();
     // Keep every socket read (pongs answered), so the server sees live, idle clients.
@@ -253,12 +257,13 @@ async fn idle(url: String, conns: usize, pid: u32, hold: u64, rooms: usize) -> R
 async fn clients(
     urls: &[String],
     count: usize,
-    compression: bool,
+    (compression, protocol): (bool, Protocol),
     rooms: impl Fn(usize) -> Vec<String>,
 ) -> Result<Vec<LoadClient>, String> {
     let rooms = &rooms;
     let mut pending = futures_util::stream::iter((0..count).map(|i| async move {
-        let mut ws = LoadClient::connect_with(&urls[i % urls.len()], compression).await?;
+        let url = &urls[i % urls.len()];
+        let mut ws = LoadClient::connect_as(url, compression, protocol).await?;
         join(&mut ws, &rooms(i)).await?;
         Ok::<LoadClient, String>(ws)
     }))
@@ -308,8 +313,8 @@ async fn publish(
         tokio::time::sleep_until(due.into()).await;
         let t = start.elapsed().as_micros() as u64;
         let room = &rooms[seq as usize % rooms.len()];
-        let frame = json!({"event":"publish","data":{"room":room,"event":"m","data":{"t":t,"seq":seq,"pad":pad}}});
-        ws.send_text(&frame.to_string()).await?;
+        let data = json!({"room":room,"event":"m","data":{"t":t,"seq":seq,"pad":pad}});
+        ws.emit("publish", &data, None).await?;
     }
     Ok(())
 }
@@ -381,22 +386,22 @@ async fn fanout(
     rate: u64,
     run: Publishing,
 ) -> Result<(), String> {
-    let (pad, Publishing { seconds, pid, compression, .. }) = (run.pad(), run);
+    let (pad, Publishing { seconds, pid, compression, protocol, .. }) = (run.pad(), run);
     let seconds = seconds.min(120);
     let start = Instant::now();
     let sub_urls = if sub_urls.is_empty() { vec![url.clone()] } else { sub_urls };
     let room = vec!["fanout".to_owned()];
-    let subs = clients(&sub_urls, subscribers, compression, |_| room.clone()).await?;
+    let subs = clients(&sub_urls, subscribers, (compression, protocol), |_| room.clone()).await?;
     let latencies = Report::latencies();
     let readers: Vec<_> =
         subs.into_iter().map(|ws| receive(ws, start, Rc::clone(&latencies))).collect();
-    let mut publisher = connect(&url).await?;
+    let mut publisher = LoadClient::connect_as(&url, false, protocol).await?;
     join(&mut publisher, &room).await?;
     // Subscribers on other instances: let their interest reach the bus first.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let total = rate * seconds;
     let mut report = Report::start(
-        json!({"scenario":"fanout","subscribers":subscribers,"payload":pad.len(),"compression":compression,"instances":sub_urls.len(),"rate":rate,"seconds":seconds,"sent":total}),
+        json!({"scenario":"fanout","subscribers":subscribers,"payload":pad.len(),"compression":compression,"protocol":format!("{protocol:?}").to_lowercase(),"instances":sub_urls.len(),"rate":rate,"seconds":seconds,"sent":total}),
         total * subscribers as u64,
         pid,
         latencies,
@@ -416,7 +421,7 @@ async fn rooms(
     rate: u64,
     run: Publishing,
 ) -> Result<(), String> {
-    let (pad, Publishing { seconds, pid, compression, .. }) = (run.pad(), run);
+    let (pad, Publishing { seconds, pid, compression, protocol, .. }) = (run.pad(), run);
     let (members, subscribers, publishers) =
         (members.max(2), subscribers.max(1), publishers.max(1));
     if subscribers < members - 1 || rooms < publishers {
@@ -435,11 +440,12 @@ async fn rooms(
         }
     }
     let urls = [url];
-    let subs = clients(&urls, subscribers, compression, |i| sub_rooms[i].clone()).await?;
+    let subs =
+        clients(&urls, subscribers, (compression, protocol), |i| sub_rooms[i].clone()).await?;
     let latencies = Report::latencies();
     let readers: Vec<_> =
         subs.into_iter().map(|ws| receive(ws, start, Rc::clone(&latencies))).collect();
-    let pubs = clients(&urls, publishers, false, |i| pub_rooms[i].clone()).await?;
+    let pubs = clients(&urls, publishers, (false, protocol), |i| pub_rooms[i].clone()).await?;
     let total_per_publisher = rate * seconds / publishers as u64;
     let total = total_per_publisher * publishers as u64;
     let mut report = Report::start(
