@@ -3,12 +3,15 @@
 # the publisher on instance A, the subscribers split between A and B, so that half of every
 # fan-out crosses Redis.
 #
-#   bash benches/cross.sh [rates...]     (default rates: 100 250 500 1000)
+#   bash benches/cross.sh [rates...]     (default rates: 250 500 1000 2000 4000)
 #
-# Starts and stops its own redis-server on a free loopback port. Bounded: about 2 minutes.
+# Not pinned (the instances, Redis and the load generator share the cores): the quick check.
+# The side-by-side run against socket.io with its Redis adapter, pinned, is
+# `SCENARIOS=cross bash benches/compare.sh`. Starts and stops its own redis-server on a free
+# loopback port. Bounded: about 2 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rates=("${@:-100 250 500 1000}")
+rates=("${@:-250 500 1000 2000 4000}")
 read -r -a rates <<< "${rates[*]}"
 command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install -y redis-server)" >&2; exit 1; }
 cargo build --release -q -p roomcast-tokio --bin roomcast -p roomcast-benches --bin roomcast-load

@@ -2,7 +2,7 @@
 //!
 //! One task owns the [`Hub`](roomcast_core::Hub) and is the only one that touches it. On the fast
 //! path ([`serve`], [`serve_app`], [`Handle::serve_tcp`]) roomcast frames the upgraded TCP stream
-//! itself: the hub task appends each frame to the socket's buffer and, once per batch of
+//! itself: the hub task appends each frame to the socket's buffer and, once per round of
 //! commands, writes every changed buffer straight into its socket; each socket's own task reads,
 //! and waits for the socket to drain when the kernel's buffer is full. Sockets of other
 //! WebSocket implementations ([`Handle::serve_socket`]) get a writer task with a bounded queue.

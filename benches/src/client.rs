@@ -297,13 +297,15 @@ pub fn event_text(
 
 /// The event name of a text frame in `protocol`, if it is an event.
 pub fn event_name(protocol: Protocol, text: &[u8]) -> Option<String> {
-    let (text, name): (&[u8], fn(&serde_json::Value) -> Option<&serde_json::Value>) = match protocol
-    {
-        Protocol::Roomcast => (text, |v| v.get("event")),
-        Protocol::Socketio => (text.strip_prefix(b"42")?, |v| v.get(0)),
+    let value: serde_json::Value = match protocol {
+        Protocol::Roomcast => serde_json::from_slice(text).ok()?,
+        Protocol::Socketio => serde_json::from_slice(text.strip_prefix(b"42")?).ok()?,
     };
-    let value = serde_json::from_slice::<serde_json::Value>(text).ok()?;
-    name(&value)?.as_str().map(str::to_owned)
+    let name = match protocol {
+        Protocol::Roomcast => value.get("event"),
+        Protocol::Socketio => value.get(0),
+    };
+    name?.as_str().map(str::to_owned)
 }
 
 /// How many recent broadcasts a thread keeps inflated: subscribers that lag read older ones.
@@ -442,5 +444,7 @@ mod tests {
         assert_eq!(event_name(Protocol::Socketio, br#"40{"sid":"x"}"#), None);
         assert_eq!(event_name(Protocol::Socketio, b"2"), None);
         assert_eq!(event_name(Protocol::Roomcast, b"not json"), None);
+        assert_eq!(event_name(Protocol::Roomcast, b"[1]"), None);
+        assert_eq!(event_name(Protocol::Socketio, br#"42{"event":"x"}"#), None);
     }
 }
