@@ -245,8 +245,8 @@ impl Driver {
     }
 
     /// Runs until every handle and socket is gone, or until a shutdown completes. Each turn
-    /// takes a batch of commands (or the deadline), carries out what the hub decided, writes every
-    /// socket that got frames once, and sets the timer to the hub's next deadline.
+    /// takes a round of commands (or the deadline), carries out what the hub decided, writes
+    /// every socket that got frames once, and sets the timer to the hub's next deadline.
     pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut timer = Timer::new(self.hub.poll_timeout());
         let mut shutdown: Option<oneshot::Sender<()>> = None;
@@ -278,11 +278,12 @@ impl Driver {
     }
 
     /// Applies the commands of one round, whose frames are then written with one write per
-    /// socket. A round takes what is waiting; if that gave any socket frames, it yields once
-    /// (tokio comes back to a yielded task after polling the I/O driver and running the socket
-    /// tasks that woke) and takes what they sent meanwhile too. That is an event loop's
-    /// "read every ready socket, then write each once", and it keeps reads apace with writes:
-    /// the busier the server, the more each write carries. A round ends at
+    /// socket. A round takes what is waiting; if that gave any socket frames, it waits until
+    /// tokio has polled the I/O driver (`yield_now`, which tokio defers to that poll) and then
+    /// until the socket tasks that poll woke have run ([`behind_queued_tasks`]), and takes what
+    /// they sent meanwhile too. That is an event loop's "read every ready socket, then write
+    /// each once", and it keeps reads apace with writes: the busier the server, the more each
+    /// write carries. A round ends at
     /// [`ROUND_COMMANDS`], or once a socket has half its frame limit or [`ROUND_BYTES`] queued
     /// in it (so that a round never makes a reader that keeps up hold much, or look slow).
     async fn round(
