@@ -52,7 +52,7 @@ pub(crate) async fn index(State(site): State<Site>, request: axum::extract::Requ
 /// `/roomcast-client.js`: the JavaScript client (npm package `roomcast-client`, built from
 /// `clients/js`), as the chat page imports it.
 pub(crate) async fn client_js() -> Response {
-    let script = include_str!("../../../../clients/js/dist/index.js");
+    let script = include_str!("../../../assets/roomcast-client.js");
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], script).into_response()
 }
 
