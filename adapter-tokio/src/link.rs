@@ -438,3 +438,40 @@ pub(crate) enum Read {
     Eof,
     Failed(io::Error),
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::codec::put_frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::Data;
+
+    #[tokio::test]
+    async fn a_push_reports_what_the_round_queued_in_the_socket_and_a_write_starts_a_new_round() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let link = Link::new(server, Arc::new(Budget::new(usize::MAX)), None);
+        let limits = Limits { frames: 1024, bytes: 1 << 20 };
+        let (mut batch, mut pool) = (Vec::new(), BufferPool::default());
+        let text = OpCode::Data(Data::Text);
+        let first = put_frame(&mut batch, text, b"hello");
+        assert_eq!(
+            link.push(&batch, first, limits, &mut pool),
+            Push::Queued { first: true, round: (1, 7) }
+        );
+        let second = put_frame(&mut batch, text, &[b'x'; 200]);
+        assert_eq!(
+            link.push(&batch, second, limits, &mut pool),
+            Push::Queued { first: false, round: (2, 7 + 204) }
+        );
+        link.flush(&batch, &mut pool);
+        batch.clear();
+        let third = put_frame(&mut batch, text, b"again");
+        assert_eq!(
+            link.push(&batch, third, limits, &mut pool),
+            Push::Queued { first: true, round: (1, 7) }
+        );
+        drop(client);
+    }
+}
