@@ -111,11 +111,7 @@ impl Hub {
         now: Instant,
     ) -> Result<(), HubError> {
         self.local(request.conn, now)?;
-        let member = self
-            .conns
-            .get(&request.conn)
-            .is_some_and(|c| c.rooms.iter().any(|r| **r == *request.room));
-        if !member {
+        if !self.is_member(request.conn, &request.room) {
             let message = "only members of a room may publish to it";
             let (room, id) = (Some(request.room.as_str()), request.id.as_ref());
             self.error(request.conn, ErrorCode::Forbidden, message, room, id);

@@ -165,9 +165,7 @@ impl Hub {
             let message = "this event name is reserved for the server";
             return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
         }
-        // The room's member set, not the connection's list of rooms: one lookup, however many
-        // rooms the publisher is in.
-        if !self.rooms.get(room).is_some_and(|members| members.contains(&conn)) {
+        if !self.is_member(conn, room) {
             let message = "only members of a room may publish to it";
             return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
         }
@@ -231,7 +229,7 @@ impl Hub {
         if !self.valid_room(room) {
             return self.refuse(conn, Refusal::InvalidRoom, room, id);
         }
-        if !self.rooms_of(conn).any(|r| r == room) {
+        if !self.is_member(conn, room) {
             let message = "only members of a room may ask who is in it";
             return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
         }

@@ -129,6 +129,12 @@ impl Hub {
         self.conns.get(&conn).into_iter().flat_map(|c| c.rooms.iter().map(|r| &**r))
     }
 
+    /// Whether a local connection is in `room`: one lookup in the room's member set, however
+    /// many rooms the connection is in.
+    pub(crate) fn is_member(&self, conn: ConnId, room: &str) -> bool {
+        self.rooms.get(room).is_some_and(|members| members.contains(&conn))
+    }
+
     /// Every user with local sessions.
     pub fn users(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.users.names()
