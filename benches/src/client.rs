@@ -114,9 +114,9 @@ impl LoadClient {
         self.send_text(&event_text(self.protocol, event, data, id)).await
     }
 
-    /// The event name of a text frame this client received (see [`event_name`]).
-    pub fn event_of(&self, text: &[u8]) -> Option<String> {
-        event_name(self.protocol, text)
+    /// What this client speaks.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     async fn upgrade(url: &str, compression: bool, protocol: Protocol) -> Result<Self, String> {
@@ -286,11 +286,13 @@ pub fn event_text(
     data: &serde_json::Value,
     id: Option<&str>,
 ) -> String {
+    // Written straight out (a `json!` of `data` would copy its whole tree on every publish).
+    let quoted = |text: &str| serde_json::Value::from(text).to_string();
     match (protocol, id) {
-        (Protocol::Socketio, _) => format!("42{}", serde_json::json!([event, data])),
-        (Protocol::Roomcast, None) => serde_json::json!({"event":event,"data":data}).to_string(),
+        (Protocol::Socketio, _) => format!("42[{},{data}]", quoted(event)),
+        (Protocol::Roomcast, None) => format!(r#"{{"data":{data},"event":{}}}"#, quoted(event)),
         (Protocol::Roomcast, Some(id)) => {
-            serde_json::json!({"event":event,"data":data,"id":id}).to_string()
+            format!(r#"{{"data":{data},"event":{},"id":{}}}"#, quoted(event), quoted(id))
         }
     }
 }

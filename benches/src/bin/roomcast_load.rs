@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use roomcast_benches::client::{Frame, LoadClient, Protocol};
+use roomcast_benches::client::{Frame, LoadClient, Protocol, event_name};
 use serde_json::{Value, json};
 use tokio::task::{JoinHandle, LocalSet};
 
@@ -154,11 +154,11 @@ async fn connect(url: &str) -> Result<LoadClient, String> {
 /// Joins `rooms` in one request and waits for `joined` (skipping `connected` and anything else).
 async fn join(ws: &mut LoadClient, rooms: &[String]) -> Result<(), String> {
     ws.emit("join", &json!({"rooms":rooms}), Some("j")).await?;
+    let protocol = ws.protocol();
     loop {
         match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
             Ok(Ok(Frame::Text(text))) => {
-                let text = text.to_vec();
-                if ws.event_of(&text).as_deref() == Some("joined") {
+                if event_name(protocol, text).as_deref() == Some("joined") {
                     return Ok(());
                 }
             }
