@@ -93,7 +93,8 @@ pub struct HubConfig {
     /// Replicate presence across instances over the bus (default: off). Each instance then
     /// knows every member of the rooms it has members in, on any instance, and drops the members
     /// of an instance whose lease (see [`Hub::handle_peer_lease`](crate::Hub::handle_peer_lease))
-    /// runs out.
+    /// runs out. Ignored by a [`standalone`](Self::standalone) hub: alone, its presence is
+    /// its own.
     pub cluster_presence: bool,
     /// How long a peer instance heard from, but with no lease reported, counts as alive.
     pub peer_timeout: Duration,

@@ -142,8 +142,11 @@ impl Stage {
 impl Hub {
     /// Creates a hub. `now` and `unix_ms` anchor the hub's time: `unix_ms` is the wall-clock time
     /// (milliseconds since the Unix epoch) at `now`, used for the `time` field of `connected`.
-    pub fn new(config: HubConfig, now: Instant, unix_ms: u64) -> Result<Self, HubError> {
+    pub fn new(mut config: HubConfig, now: Instant, unix_ms: u64) -> Result<Self, HubError> {
         config.validate()?;
+        // A lone instance has nobody to replicate presence to: its presence is its own, and it
+        // sends no heartbeats or presence updates into a bus nobody hears.
+        config.cluster_presence &= !config.standalone;
         let hasher = Hasher::with_seed(config.hash_seed);
         let channels = Channels::new(config.channel_prefix.clone());
         let mut out = VecDeque::new();

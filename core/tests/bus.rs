@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use roomcast_core::sim::Cluster;
-use roomcast_core::{AuthMode, Exclude, HubConfig, Identity};
+use std::time::Duration;
+
+use roomcast_core::{AuthMode, Exclude, HubConfig, Identity, PresenceEvents};
 use serde_json::json;
 
 fn subs(cluster: &Cluster, i: usize) -> Vec<String> {
@@ -185,4 +187,38 @@ fn a_standalone_hub_delivers_locally_and_publishes_nothing() {
     assert_eq!(got, ["chat", "news"]);
     assert!(cluster.record(0).published.is_empty(), "nothing can hear a publish");
     assert_eq!(cluster.hub(0).stats().published, 0);
+}
+
+#[test]
+fn a_standalone_hub_with_cluster_presence_keeps_presence_local_and_outputs_no_bus_traffic() {
+    let config = |_| HubConfig {
+        standalone: true,
+        cluster_presence: true,
+        presence_events: PresenceEvents::Connections,
+        ..unlimited()
+    };
+    let mut cluster = Cluster::new(1, config);
+    assert!(!cluster.hub(0).config().cluster_presence, "alone: nothing to replicate to");
+    let (a, b) = (conn(1), conn(2));
+    connect(&mut cluster, 0, a);
+    connect(&mut cluster, 0, b);
+    join(&mut cluster, 0, a, &["r"]);
+    frames(&mut cluster, 0, a);
+    join(&mut cluster, 0, b, &["r"]);
+    let told: Vec<String> = frames(&mut cluster, 0, a)
+        .iter()
+        .map(|f| f["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(told, ["member_joined"], "presence notices still reach local members");
+    cluster.frame(0, a, r#"{"event":"presence","data":{"room":"r"},"id":1}"#).unwrap();
+    cluster.drive().unwrap();
+    let answer = frames(&mut cluster, 0, a);
+    assert_eq!(answer[0]["data"]["members"].as_array().map(Vec::len), Some(2));
+    // Heartbeats would be due every few seconds, and peers would time out: none of it happens.
+    cluster.advance(Duration::from_secs(60)).unwrap();
+    cluster.frame(0, b, r#"{"event":"leave","data":{"room":"r"}}"#).unwrap();
+    cluster.drive().unwrap();
+    assert!(cluster.record(0).published.is_empty(), "no presence sync or heartbeat published");
+    assert!(cluster.record(0).subscriptions.is_empty(), "no presence or peer channel");
+    assert!(cluster.record(0).interest_errors.is_empty());
 }
