@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use roomcast_benches::{drain, hub_with_room};
+use roomcast_benches::{drain, hub_with_room, hub_with_small_rooms};
 use roomcast_core::{ConnId, Exclude, Hub, HubConfig, wire};
 
 /// One room broadcast through the application API (serialize once, fan out, publish), drained.
@@ -57,6 +57,37 @@ fn client_publish(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+}
+
+/// Client `publish` frames in many small rooms (10,000 rooms of 10, as `roomcast-load rooms`):
+/// each publish finds a room the caches have likely lost since its last turn, as on a server.
+fn client_publish_many_rooms(c: &mut Criterion) {
+    let now = Instant::now();
+    let (mut hub, publishers) = hub_with_small_rooms(10_000, 10, 2_000, 100, now);
+    let frames: Vec<(ConnId, Vec<u8>)> = (0..100)
+        .flat_map(|turn| {
+            publishers.iter().map(move |(conn, rooms)| {
+                let room = &rooms[turn % rooms.len()];
+                let frame = format!(
+                    r#"{{"event":"publish","data":{{"room":"{room}","event":"msg","data":{{"t":1}}}}}}"#
+                );
+                (*conn, frame.into_bytes())
+            })
+        })
+        .collect();
+    let mut group = c.benchmark_group("client_publish_many_rooms");
+    group.throughput(Throughput::Elements(frames.len() as u64));
+    group.bench_function("10000_rooms_of_10", |b| {
+        b.iter(|| {
+            let mut delivered = 0;
+            for (conn, frame) in &frames {
+                hub.handle_frame(*conn, frame, now);
+                delivered += drain(&mut hub);
+            }
+            black_box(delivered)
+        })
+    });
     group.finish();
 }
 
@@ -147,5 +178,13 @@ fn timeouts(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, broadcast, client_publish, parse, churn, timeouts);
+criterion_group!(
+    benches,
+    broadcast,
+    client_publish,
+    client_publish_many_rooms,
+    parse,
+    churn,
+    timeouts
+);
 criterion_main!(benches);

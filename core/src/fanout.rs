@@ -4,7 +4,7 @@
 //! cost one copy of a 16-byte id per recipient and one comparison.
 
 use crate::ConnId;
-use crate::members::{MemberIndex, MemberSet};
+use crate::members::{MemberIndex, MemberSet, position};
 
 /// Connections that must not receive a delivery, sorted for binary search.
 #[derive(Debug, Default)]
@@ -68,8 +68,7 @@ pub(crate) fn recipients(set: &MemberSet, exclusion: &Exclusion) -> Vec<ConnId> 
     if exclusion.conns.is_empty() {
         return to;
     }
-    let mut slots: Vec<usize> =
-        exclusion.conns.iter().filter_map(|c| set.get_index_of(c)).collect();
+    let mut slots: Vec<usize> = exclusion.conns.iter().filter_map(|c| position(set, c)).collect();
     // Highest slot first: every entry swapped in from the end is then one that stays.
     slots.sort_unstable_by(|a, b| b.cmp(a));
     for slot in slots {
