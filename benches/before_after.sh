@@ -4,6 +4,7 @@
 # messages/s (5 s each). For checking that a change costs no speed:
 #
 #   BEFORE=/path/to/old/roomcast AFTER=target/release/roomcast bash benches/before_after.sh
+#   RUNS=5 FANOUT_RATES="6000" ROOMS_RATES="40000 80000 100000" BEFORE=... bash benches/before_after.sh
 #
 # The server runs on core 0, the load generator (this tree's, release) on core 1. About 4 minutes.
 set -eu
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 cargo build --release -q -p roomcast-benches --bin roomcast-load
 load="taskset -c 1 target/release/roomcast-load"
 port=19300
-for run in 1 2 3; do
+for run in $(seq "${RUNS:-3}"); do
   for which in before after; do
     port=$((port+1))
     if [ "$which" = before ]; then bin=$BEFORE; else bin=$AFTER; fi
@@ -20,10 +21,10 @@ for run in 1 2 3; do
     pid=$!
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
     url=ws://127.0.0.1:$port/ws
-    for rate in 3000 6000; do
+    for rate in ${FANOUT_RATES:-3000 6000}; do
       echo "$which run=$run fanout subs=1000 rate=$rate $(timeout 120 $load fanout --url $url --pid $pid --subscribers 1000 --rate $rate --seconds 5 || echo '{}')"
     done
-    for rate in 10000 20000; do
+    for rate in ${ROOMS_RATES:-10000 20000}; do
       echo "$which run=$run rooms rate=$rate $(timeout 120 $load rooms --url $url --pid $pid --rate $rate --seconds 5 || echo '{}')"
     done
     kill $pid; wait $pid 2>/dev/null || true

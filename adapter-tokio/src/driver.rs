@@ -251,13 +251,18 @@ impl Driver {
         let mut timer = Timer::new(self.hub.poll_timeout());
         let mut shutdown: Option<oneshot::Sender<()>> = None;
         loop {
+            let started;
             tokio::select! {
                 biased;
                 command = commands.recv() => {
                     let Some(command) = command else { break };
+                    started = Instant::now();
                     self.round(command, &mut commands, &mut shutdown).await;
                 }
-                () = timer.fired() => self.hub.handle_timeout(Instant::now()),
+                () = timer.fired() => {
+                    started = Instant::now();
+                    self.hub.handle_timeout(started);
+                }
                 () = self.tracker.idle(), if shutdown.is_some() => {
                     self.leave_cluster().await;
                     if let Some(done) = shutdown.take() {
@@ -267,12 +272,17 @@ impl Driver {
                 }
             }
             self.carry_out();
+            let writing = Instant::now();
             self.flush();
             if !self.slow.is_empty() {
                 // Closed for the budget while writing: their closes go out now.
                 self.carry_out();
                 self.flush();
             }
+            let done = Instant::now();
+            self.metrics.rounds += 1;
+            self.metrics.busy += done - started;
+            self.metrics.writing += done - writing;
             timer.reset(self.hub.poll_timeout());
         }
     }
@@ -348,6 +358,7 @@ impl Driver {
             self.shed_above = self.budget.limit();
         }
         let mut dirty = std::mem::take(&mut self.dirty);
+        self.metrics.socket_writes += dirty.len() as u64;
         for link in dirty.drain(..) {
             link.flush(&self.batch, &mut self.buffers);
             if self.budget.held() > self.shed_above {

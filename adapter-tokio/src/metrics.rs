@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::time::Duration;
 
 use roomcast_core::HubStats;
 
@@ -15,6 +16,14 @@ pub(crate) struct Metrics {
     pub(crate) budget_closes: u64,
     /// Bytes every fast-path socket held unwritten, when the snapshot was taken.
     pub(crate) queued_bytes: usize,
+    /// Turns of the hub task's loop that did work (a round of commands, or timers).
+    pub(crate) rounds: u64,
+    /// Socket writes at the ends of rounds: one per socket that got frames in the round.
+    pub(crate) socket_writes: u64,
+    /// Time the hub task spent in rounds, the sockets' reads it yields to within a round
+    /// included; and of it, the time spent writing the sockets.
+    pub(crate) busy: Duration,
+    pub(crate) writing: Duration,
 }
 
 /// A point-in-time copy of every counter of one instance.
@@ -64,6 +73,30 @@ impl Snapshot {
     /// [`Options::max_queued_bytes`](crate::Options::max_queued_bytes).
     pub fn budget_closes(&self) -> u64 {
         self.driver.budget_closes
+    }
+
+    /// Turns of the hub task's loop that did work: a round of commands (or due timers) applied,
+    /// then every socket that got frames written once.
+    pub fn hub_rounds(&self) -> u64 {
+        self.driver.rounds
+    }
+
+    /// Socket writes at the ends of the hub's rounds (one per socket that got frames in a
+    /// round, however many frames): with [`Snapshot::hub_rounds`], how much each write carries.
+    pub fn hub_socket_writes(&self) -> u64 {
+        self.driver.socket_writes
+    }
+
+    /// Time the hub task spent in rounds since start (the sockets' reads it yields to within a
+    /// round included). Its rate is the instance's load: near one second per second, the hub
+    /// is never idle, and each round grows with what arrives meanwhile.
+    pub fn hub_busy(&self) -> Duration {
+        self.driver.busy
+    }
+
+    /// Of [`Snapshot::hub_busy`], the time spent writing the sockets at the ends of rounds.
+    pub fn hub_writing(&self) -> Duration {
+        self.driver.writing
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
@@ -134,11 +167,42 @@ impl Snapshot {
                 u64::from(connected),
             ));
         }
+        rows.extend([
+            (
+                "hub_rounds_total",
+                counter,
+                "Rounds of the hub task: commands applied, then each socket with frames written once.",
+                driver.rounds,
+            ),
+            (
+                "hub_socket_writes_total",
+                counter,
+                "Socket writes at the ends of rounds (one per socket that got frames in a round).",
+                driver.socket_writes,
+            ),
+        ]);
+        let seconds = [
+            (
+                "hub_busy_seconds_total",
+                "Time the hub task spent in rounds; a rate near 1 means the instance is saturated.",
+                driver.busy,
+            ),
+            (
+                "hub_write_seconds_total",
+                "Of the hub's busy time, the time spent writing sockets.",
+                driver.writing,
+            ),
+        ];
         let mut out = String::new();
         for (name, kind, help, value) in rows {
             let _ = writeln!(out, "# HELP roomcast_{name} {help}");
             let _ = writeln!(out, "# TYPE roomcast_{name} {kind}");
             let _ = writeln!(out, "roomcast_{name} {value}");
+        }
+        for (name, help, value) in seconds {
+            let _ = writeln!(out, "# HELP roomcast_{name} {help}");
+            let _ = writeln!(out, "# TYPE roomcast_{name} {counter}");
+            let _ = writeln!(out, "roomcast_{name} {:.6}", value.as_secs_f64());
         }
         let _ = writeln!(
             out,

@@ -301,6 +301,39 @@ async fn a_message_larger_than_one_read_arrives_whole() {
 }
 
 #[tokio::test]
+async fn the_metrics_show_the_hubs_rounds_its_socket_writes_and_its_busy_time() {
+    let (handle, _events, addr) = start(options()).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut client = Raw::connect(addr, &[]).await;
+        assert_eq!(client.json().await["event"], "connected");
+        client.send(&text(&json!({"event":"join","data":{"rooms":["r"]},"id":1}))).await;
+        assert_eq!(client.json().await["event"], "joined");
+        clients.push(client);
+    }
+    let before = handle.metrics().await.unwrap();
+    clients[0].send(&text(&json!({"event":"publish","data":{"room":"r","event":"m"}}))).await;
+    for client in &mut clients[1..] {
+        assert_eq!(client.json().await["event"], "m");
+    }
+    let after = handle.metrics().await.unwrap();
+    assert!(after.hub_rounds() > before.hub_rounds(), "the publish took a round");
+    assert!(
+        after.hub_socket_writes() >= before.hub_socket_writes() + 2,
+        "each of the two recipients written"
+    );
+    assert!(after.hub_busy() > before.hub_busy());
+    assert!(after.hub_writing() > before.hub_writing() && after.hub_writing() <= after.hub_busy());
+    let text = after.to_prometheus();
+    for name in ["hub_rounds_total", "hub_socket_writes_total"] {
+        let line = text.lines().find(|l| l.starts_with(&format!("roomcast_{name} "))).unwrap();
+        assert!(line.rsplit(' ').next().unwrap().parse::<u64>().unwrap() > 0, "{line}");
+    }
+    let busy = text.lines().find(|l| l.starts_with("roomcast_hub_busy_seconds_total ")).unwrap();
+    assert!(busy.rsplit(' ').next().unwrap().parse::<f64>().unwrap() > 0.0, "{busy}");
+}
+
+#[tokio::test]
 async fn the_hub_decides_a_violation_close_so_the_application_and_the_metrics_see_its_code() {
     let (handle, mut events, addr) = start(options()).await;
     let mut client = Raw::connect(addr, &[]).await;
