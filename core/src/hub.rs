@@ -261,7 +261,7 @@ impl Hub {
         if !c.stage.is_authenticated() {
             return Err(Refusal::Unauthenticated);
         }
-        if c.rooms.iter().any(|r| &**r == room) {
+        if self.rooms.contains(room, &id) {
             return Ok(false);
         }
         if check_acl && !c.acl.allows(room) {

@@ -87,6 +87,11 @@ impl MemberIndex {
         self.groups.capacity() + self.groups.values().map(IndexSet::capacity).sum::<usize>()
     }
 
+    /// Whether `conn` is in `name`: one lookup of the group, then its member set.
+    pub(crate) fn contains(&self, name: &str, conn: &ConnId) -> bool {
+        self.groups.get(name).is_some_and(|members| position(members, conn).is_some())
+    }
+
     /// The members of `name`, if it has any.
     pub(crate) fn get(&self, name: &str) -> Option<&MemberSet> {
         self.groups.get(name)

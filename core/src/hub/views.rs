@@ -7,7 +7,6 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 
 use super::{Hub, Stage};
-use crate::members::position;
 use crate::{ConnId, PresenceEntry};
 
 /// Where a connection is in its lifecycle.
@@ -133,7 +132,7 @@ impl Hub {
     /// Whether a local connection is in `room`: one lookup in the room's member set, however
     /// many rooms the connection is in.
     pub(crate) fn is_member(&self, conn: ConnId, room: &str) -> bool {
-        self.rooms.get(room).is_some_and(|members| position(members, &conn).is_some())
+        self.rooms.contains(room, &conn)
     }
 
     /// Every user with local sessions.
