@@ -195,14 +195,10 @@ impl Snapshot {
         ];
         let mut out = String::new();
         for (name, kind, help, value) in rows {
-            let _ = writeln!(out, "# HELP roomcast_{name} {help}");
-            let _ = writeln!(out, "# TYPE roomcast_{name} {kind}");
-            let _ = writeln!(out, "roomcast_{name} {value}");
+            metric(&mut out, name, kind, help, value);
         }
         for (name, help, value) in seconds {
-            let _ = writeln!(out, "# HELP roomcast_{name} {help}");
-            let _ = writeln!(out, "# TYPE roomcast_{name} {counter}");
-            let _ = writeln!(out, "roomcast_{name} {:.6}", value.as_secs_f64());
+            metric(&mut out, name, counter, help, format_args!("{:.6}", value.as_secs_f64()));
         }
         let _ = writeln!(
             out,
@@ -214,4 +210,11 @@ impl Snapshot {
         }
         out
     }
+}
+
+/// One metric of the Prometheus text format: its help, its type, its value.
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP roomcast_{name} {help}");
+    let _ = writeln!(out, "# TYPE roomcast_{name} {kind}");
+    let _ = writeln!(out, "roomcast_{name} {value}");
 }
