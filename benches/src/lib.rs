@@ -11,11 +11,7 @@ use roomcast_core::{ConnId, Hub, HubConfig};
 /// A hub with `members` anonymous connections (ids 0..members), all in room `"room"`, with every
 /// output drained. The rate limit is off: benchmarks send far faster than any client may.
 pub fn hub_with_room(members: u128, now: Instant) -> Hub {
-    let config = HubConfig { rate_limit: None, ..HubConfig::default() };
-    let mut hub = match Hub::new(config, now, 0) {
-        Ok(hub) => hub,
-        Err(e) => unreachable!("the default configuration is valid: {e}"),
-    };
+    let mut hub = hub(HubConfig { rate_limit: None, ..HubConfig::default() }, now);
     for i in 0..members {
         let conn = ConnId::from_u128(i);
         let joined = hub.handle_connect(conn, now).and_then(|()| hub.join(conn, "room", now));
@@ -25,9 +21,30 @@ pub fn hub_with_room(members: u128, now: Instant) -> Hub {
     hub
 }
 
-/// The many-small-rooms scenario of `roomcast-load rooms`, in the core alone: `rooms` rooms of
-/// `members` members (`members - 1` of `subscribers` subscriber connections, spread as the load
-/// generator spreads them, and one of `publishers` publisher connections), standalone, outputs
+/// The rooms of `roomcast-load rooms`: room `r` (named `room-r`) has publisher `r % publishers`
+/// and subscribers `r·(members−1) + j` (mod `subscribers`) for `j < members − 1`. Returns each
+/// subscriber's rooms and each publisher's.
+pub fn small_rooms(
+    rooms: usize,
+    members: usize,
+    subscribers: usize,
+    publishers: usize,
+) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+    let (subscribers, publishers) = (subscribers.max(1), publishers.max(1));
+    let mut sub_rooms = vec![Vec::new(); subscribers];
+    let mut pub_rooms = vec![Vec::new(); publishers];
+    for r in 0..rooms {
+        let name = format!("room-{r}");
+        for j in 0..members.saturating_sub(1) {
+            sub_rooms[(r * (members - 1) + j) % subscribers].push(name.clone());
+        }
+        pub_rooms[r % publishers].push(name);
+    }
+    (sub_rooms, pub_rooms)
+}
+
+/// The many-small-rooms scenario of `roomcast-load rooms` ([`small_rooms`]) in the core alone:
+/// subscribers are connections `0..subscribers`, publishers the ones after; standalone, outputs
 /// drained. Returns the hub and, per publisher, its id and the rooms it is in.
 pub fn hub_with_small_rooms(
     rooms: usize,
@@ -42,31 +59,30 @@ pub fn hub_with_small_rooms(
         max_rooms_per_conn: rooms,
         ..HubConfig::default()
     };
-    let mut hub = match Hub::new(config, now, 0) {
-        Ok(hub) => hub,
-        Err(e) => unreachable!("this configuration is valid: {e}"),
-    };
-    let total = (subscribers + publishers) as u128;
-    for i in 0..total {
-        let connected = hub.handle_connect(ConnId::from_u128(i), now);
-        assert!(connected.is_ok(), "fixture setup failed");
-    }
-    let mut owners: Vec<(ConnId, Vec<String>)> = (0..publishers)
-        .map(|p| (ConnId::from_u128((subscribers + p) as u128), Vec::new()))
-        .collect();
-    for room in 0..rooms {
-        let name = format!("room-{room}");
-        let publisher = room % publishers.max(1);
-        let mut joined = hub.join(owners[publisher].0, &name, now);
-        for m in 0..members.saturating_sub(1) {
-            let subscriber = (room * (members - 1) + m) % subscribers.max(1);
-            joined = joined.and(hub.join(ConnId::from_u128(subscriber as u128), &name, now));
+    let mut hub = hub(config, now);
+    let (sub_rooms, pub_rooms) = small_rooms(rooms, members, subscribers, publishers);
+    let conns = sub_rooms.iter().chain(&pub_rooms).enumerate();
+    for (i, rooms) in conns {
+        let conn = ConnId::from_u128(i as u128);
+        let mut joined = hub.handle_connect(conn, now).map_err(|e| e.to_string());
+        for room in rooms {
+            joined = joined.and(hub.join(conn, room, now).map(|_| ()).map_err(|e| e.to_string()));
         }
-        assert!(joined.is_ok(), "fixture setup failed");
-        owners[publisher].1.push(name);
+        assert!(joined.is_ok(), "fixture setup failed: {joined:?}");
     }
     drain(&mut hub);
-    (hub, owners)
+    let first = sub_rooms.len() as u128;
+    let publishers =
+        pub_rooms.into_iter().enumerate().map(|(p, r)| (ConnId::from_u128(first + p as u128), r));
+    (hub, publishers.collect())
+}
+
+/// A hub for a fixture.
+fn hub(config: HubConfig, now: Instant) -> Hub {
+    match Hub::new(config, now, 0) {
+        Ok(hub) => hub,
+        Err(e) => unreachable!("the fixtures' configurations are valid: {e}"),
+    }
 }
 
 /// Drains every output; returns how many recipients the transmits named in all.

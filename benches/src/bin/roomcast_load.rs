@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use roomcast_benches::client::{Frame, LoadClient, Protocol, event_name};
+use roomcast_benches::small_rooms;
 use serde_json::{Value, json};
 use tokio::task::{JoinHandle, LocalSet};
 
@@ -429,16 +430,7 @@ async fn rooms(
     }
     let seconds = seconds.min(120);
     let start = Instant::now();
-    let name = |r: usize| format!("room-{r}");
-    // Room r: publisher r % publishers, subscribers r·(members−1) + j (mod subscribers).
-    let mut sub_rooms = vec![Vec::new(); subscribers];
-    let mut pub_rooms = vec![Vec::new(); publishers];
-    for r in 0..rooms {
-        pub_rooms[r % publishers].push(name(r));
-        for j in 0..members - 1 {
-            sub_rooms[(r * (members - 1) + j) % subscribers].push(name(r));
-        }
-    }
+    let (sub_rooms, pub_rooms) = small_rooms(rooms, members, subscribers, publishers);
     let urls = [url];
     let subs =
         clients(&urls, subscribers, (compression, protocol), |i| sub_rooms[i].clone()).await?;
