@@ -166,15 +166,19 @@ impl Hub {
         self.departed.insert(server, now + self.config.peer_timeout);
     }
 
-    /// Removes a gone peer's members (local members hear `member_left`), and reports it.
+    /// Removes a gone peer's members (local members hear `member_left`), and reports it. They
+    /// leave each room in the order of their ids, not of their joins' arrival (which may differ
+    /// between instances): with notices per user, every instance then names the same session
+    /// when several of one user leave at once.
     fn forget_peer(&mut self, server: &Arc<str>) {
         let rooms: Vec<Arc<str>> = self.remote.keys().cloned().collect();
         for room in rooms {
-            let leaving: Vec<ConnId> = self.remote[&room]
+            let mut leaving: Vec<ConnId> = self.remote[&room]
                 .iter()
                 .filter(|(_, m)| m.server == *server)
                 .map(|(c, _)| *c)
                 .collect();
+            leaving.sort_unstable();
             for conn in leaving {
                 self.remote_leaves(&room, conn);
             }
