@@ -6,6 +6,7 @@
 #   SCENARIOS="fanout rooms" bash benches/compare.sh   (a subset of fanout, rooms, churn, idle, cross)
 #   FANOUT_SIZES="1000" bash benches/compare.sh         (room sizes of the fan-out sweep)
 #   ROOMS_RATES="20000 40000" bash benches/compare.sh   (rates of the many-rooms scenario, to saturation)
+#   ROOMS_COALESCE_MS=0 bash benches/compare.sh         (many rooms: one write per message; default 5 ms)
 #   CROSS_RATES="500 1000 2000" bash benches/compare.sh (messages/s of the cross-instance sweep)
 #
 # Fan-out rates are given per 1,000 subscribers: at N subscribers, rate R means R × 1000 / N
@@ -98,7 +99,7 @@ for name in ${SERVERS:-roomcast bun node-ws}; do
   url="ws://127.0.0.1:$port/ws"
   runs fanout && for n in ${FANOUT_SIZES:-1000 100 10000}; do sweep "$name" "$url" "$n"; done
   runs rooms && for rate in ${ROOMS_RATES:-2500 5000 10000 20000 40000 80000}; do
-    echo "$name rooms rate=$rate $(timeout 180 $load rooms --url "$url" --pid "$server_pid" --rate "$rate" --seconds 5 || echo '{}')"
+    echo "$name rooms rate=$rate $(timeout 180 $load rooms --url "$url" --pid "$server_pid" --rate "$rate" --seconds 5 --coalesce-ms "${ROOMS_COALESCE_MS:-5}" || echo '{}')"
   done
   runs churn && echo "$name churn $(timeout 120 $load churn --url "$url" --concurrency 64 --seconds 5 || echo '{}')"
   kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true

@@ -7,6 +7,7 @@
 #
 #   bash benches/rounds.sh                                   (this tree's release build)
 #   BINS="/tmp/old/roomcast target/release/roomcast" RUNS=3 RATE=80000 bash benches/rounds.sh
+#   COALESCE_MS=0 bash benches/rounds.sh                     (publishers: one write per message)
 #
 # Each binary in turn on core 0, the load generator on core 1; the metrics are read 3 s and
 # 9 s after the load starts (after the joins, inside the 10 s of publishing). About 15 s per
@@ -25,7 +26,7 @@ for run in $(seq "${RUNS:-1}"); do
     pid=$!
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
     taskset -c 1 target/release/roomcast-load rooms --url "ws://127.0.0.1:$port/ws" --pid "$pid" \
-      --rate "${RATE:-80000}" --seconds 10 > /tmp/rounds-load.json &
+      --rate "${RATE:-80000}" --seconds 10 --coalesce-ms "${COALESCE_MS:-5}" > /tmp/rounds-load.json &
     load=$!
     sleep 3; first=$(scrape "$port"); sleep 6; second=$(scrape "$port")
     wait "$load"

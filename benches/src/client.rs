@@ -61,6 +61,8 @@ pub struct LoadClient {
     /// Bytes read from the socket since the upgrade: what the server put on the wire.
     wire_bytes: u64,
     protocol: Protocol,
+    /// Frames queued by [`LoadClient::queue`], written by the next [`LoadClient::flush`].
+    out: Vec<u8>,
 }
 
 impl LoadClient {
@@ -111,7 +113,21 @@ impl LoadClient {
         data: &serde_json::Value,
         id: Option<&str>,
     ) -> Result<(), String> {
-        self.send_text(&event_text(self.protocol, event, data, id)).await
+        self.queue(event, data, id);
+        self.flush().await
+    }
+
+    /// Queues an event, to go out with others in one write at the next [`LoadClient::flush`].
+    pub fn queue(&mut self, event: &str, data: &serde_json::Value, id: Option<&str>) {
+        let text = event_text(self.protocol, event, data, id);
+        put_client_frame(&mut self.out, 0x81, text.as_bytes());
+    }
+
+    /// Writes what [`LoadClient::queue`] queued.
+    pub async fn flush(&mut self) -> Result<(), String> {
+        let written = self.stream.write_all(&self.out).await.map_err(|e| e.to_string());
+        self.out.clear();
+        written
     }
 
     /// What this client speaks.
@@ -144,6 +160,7 @@ impl LoadClient {
             inflated: Vec::new(),
             wire_bytes: 0,
             protocol,
+            out: Vec::new(),
         };
         loop {
             if let Some(end) = client.buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -398,6 +415,12 @@ fn parse(buf: &[u8]) -> Option<(u8, usize, usize)> {
 /// A masked client frame.
 fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(payload.len() + 14);
+    put_client_frame(&mut frame, first, payload);
+    frame
+}
+
+/// Appends a masked client frame to `frame`.
+fn put_client_frame(frame: &mut Vec<u8>, first: u8, payload: &[u8]) {
     frame.push(first);
     match payload.len() {
         n if n < 126 => frame.push(0x80 | n as u8),
@@ -412,7 +435,6 @@ fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     }
     frame.extend_from_slice(&MASK);
     frame.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
-    frame
 }
 
 #[cfg(test)]
