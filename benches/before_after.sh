@@ -5,6 +5,7 @@
 #
 #   BEFORE=/path/to/old/roomcast AFTER=target/release/roomcast bash benches/before_after.sh
 #   RUNS=5 FANOUT_RATES="6000" ROOMS_RATES="40000 80000 100000" BEFORE=... bash benches/before_after.sh
+#   COALESCE_MS=0 BEFORE=... bash benches/before_after.sh     (rooms publishers: one write per message)
 #
 # The server runs on core 0, the load generator (this tree's, release) on core 1. About 4 minutes.
 set -eu
@@ -25,7 +26,7 @@ for run in $(seq "${RUNS:-3}"); do
       echo "$which run=$run fanout subs=1000 rate=$rate $(timeout 120 $load fanout --url $url --pid $pid --subscribers 1000 --rate $rate --seconds 5 || echo '{}')"
     done
     for rate in ${ROOMS_RATES:-10000 20000}; do
-      echo "$which run=$run rooms rate=$rate $(timeout 120 $load rooms --url $url --pid $pid --rate $rate --seconds 5 || echo '{}')"
+      echo "$which run=$run rooms rate=$rate $(timeout 120 $load rooms --url $url --pid $pid --rate $rate --seconds 5 --coalesce-ms "${COALESCE_MS:-5}" || echo '{}')"
     done
     kill $pid; wait $pid 2>/dev/null || true
   done

@@ -21,12 +21,12 @@ use crate::events::{self, Events};
 use crate::handle::{Error, Handle, Shared};
 use crate::handler::{self, Handler, StateMap};
 use crate::inbox::BusInbox;
-use crate::link::Limits;
 use crate::local_bus::LocalBus;
 use crate::options::Options;
 use crate::request::UpgradeRequest;
 use crate::router::{Pattern, PatternError, Router};
 use crate::tracker::Tracker;
+use crate::write_buffer::Limits;
 
 type BusFactory = Box<dyn FnOnce(BusInbox) -> Box<dyn Bus> + Send>;
 

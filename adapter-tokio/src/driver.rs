@@ -23,11 +23,13 @@ use crate::bus::Bus;
 use crate::codec::{put_compressed, put_frame};
 use crate::deflate::Deflate;
 use crate::events::{EventSender, ToApp};
-use crate::link::{Limits, Link, Push};
+use crate::link::Link;
 use crate::metrics::Metrics;
 use crate::queue::{Item, PushError};
 use crate::request::UpgradeRequest;
+use crate::round::{Round, Spare};
 use crate::tracker::Tracker;
+use crate::write_buffer::Limits;
 
 /// How a connection arrived: the request that opened it (kept when the application has hooks or
 /// handlers), and how its `on_connect` hook let it in.
@@ -88,11 +90,19 @@ impl std::fmt::Debug for Command {
 /// The hub's side of one socket.
 #[derive(Debug)]
 pub(crate) enum Outbox {
-    /// A socket the driver frames and writes itself (the fast path).
-    Link(Arc<Link>),
+    /// A socket the driver frames and writes itself (the fast path), and its frames of this
+    /// round: where they are in the batch buffer.
+    Link { link: Arc<Link>, round: Round },
     /// A socket of another WebSocket implementation: a bounded frame queue to its writer task,
     /// and the close signal.
     Queue { frames: crate::queue::Sender, close: oneshot::Sender<(u16, String)> },
+}
+
+impl Outbox {
+    /// A fast-path socket, with nothing queued.
+    pub(crate) fn link(link: Arc<Link>) -> Self {
+        Self::Link { link, round: Round::default() }
+    }
 }
 
 /// Sends a command to the hub task, at once if its queue has room. The wait for room is boxed:
@@ -156,9 +166,11 @@ pub(crate) struct Driver {
     pub(crate) hub: Hub,
     pub(crate) metrics: Metrics,
     outboxes: HashMap<ConnId, Outbox, RandomState>,
-    /// Sockets with frames appended since the last write.
-    dirty: Vec<Arc<Link>>,
-    /// The most frames, and the most bytes, any socket got queued since the last write.
+    /// Sockets with frames in this round.
+    dirty: Vec<ConnId>,
+    /// Empty lists of frames, for the sockets of the next rounds.
+    spare_rounds: Spare,
+    /// The most frames, and the most bytes, any socket got in this round.
     round_queued: (u32, u32),
     /// The frames of this batch, each written once and shared by every socket it goes to.
     batch: Vec<u8>,
@@ -207,6 +219,7 @@ impl Driver {
             metrics: Metrics::default(),
             outboxes: HashMap::default(),
             dirty: Vec::new(),
+            spare_rounds: Spare::default(),
             round_queued: (0, 0),
             batch: Vec::new(),
             buffers: BufferPool::default(),
@@ -351,16 +364,24 @@ impl Driver {
         let _ = tokio::time::timeout(WITHDRAW_TIMEOUT, self.bus.withdraw()).await;
     }
 
-    /// Writes every socket that has new frames, one write each. What a socket cannot take is
-    /// copied into its buffer: the budget is checked after each.
+    /// Writes every socket that has frames in this round, one write each. What a socket cannot
+    /// take is copied into its buffer: the budget is checked after each. A socket that cannot
+    /// hold them all within its limits is a slow consumer.
     fn flush(&mut self) {
         if self.budget.held() <= self.budget.limit() {
             self.shed_above = self.budget.limit();
         }
         let mut dirty = std::mem::take(&mut self.dirty);
         self.metrics.socket_writes += dirty.len() as u64;
-        for link in dirty.drain(..) {
-            link.flush(&self.batch, &mut self.buffers);
+        for conn in dirty.drain(..) {
+            // Gone meanwhile (closed, disconnected): its frames went with it.
+            let Some(Outbox::Link { link, round }) = self.outboxes.get_mut(&conn) else {
+                continue;
+            };
+            if !link.flush(&self.batch, round, self.limits, &mut self.buffers) {
+                self.slow.push(conn);
+            }
+            round.clear(&mut self.spare_rounds);
             if self.budget.held() > self.shed_above {
                 self.shed();
             }
@@ -448,7 +469,7 @@ impl Driver {
             .outboxes
             .iter()
             .filter_map(|(conn, outbox)| match outbox {
-                Outbox::Link(link) => Some((link.sheddable()?, *conn)),
+                Outbox::Link { link, .. } => Some((link.sheddable()?, *conn)),
                 Outbox::Queue { .. } => None,
             })
             .filter(|(held, _)| *held > 0)
@@ -459,8 +480,9 @@ impl Driver {
             if self.budget.held() <= target {
                 break;
             }
-            if let Some(Outbox::Link(link)) = self.outboxes.get(&conn) {
+            if let Some(Outbox::Link { link, round }) = self.outboxes.get_mut(&conn) {
                 link.shed();
+                round.clear(&mut self.spare_rounds);
                 self.metrics.budget_closes += 1;
                 self.slow.push(conn);
             }
@@ -502,8 +524,8 @@ impl Driver {
     }
 
     /// Queues a text `frame` for each of `to`. On the fast path the frame is written into the
-    /// batch once, and each socket only notes where it is; a socket over its limits is noted as
-    /// slow.
+    /// batch once, and each socket's round only notes where it is (its limits are checked when
+    /// the round is written); a queue that is full is noted as slow at once.
     fn transmit(&mut self, to: &[ConnId], frame: &Bytes) {
         self.queue_frames(to, Data::Text, frame);
     }
@@ -524,9 +546,9 @@ impl Driver {
         let mut compressed = None;
         let compress = self.deflate.is_some() && payload.len() >= self.compression_threshold;
         for conn in to {
-            match self.outboxes.get(conn) {
-                Some(Outbox::Link(link)) => {
-                    let range = match (
+            match self.outboxes.get_mut(conn) {
+                Some(Outbox::Link { link, round }) => {
+                    let frame = match (
                         &mut self.deflate,
                         compress && link.deflate.is_some_and(|a| a.fits(payload.len())),
                     ) {
@@ -542,18 +564,12 @@ impl Driver {
                             })
                             .clone(),
                     };
-                    let pushed = link.push(&self.batch, range, self.limits, &mut self.buffers);
-                    match pushed {
-                        Push::Queued { first, round } => {
-                            if first {
-                                self.dirty.push(link.clone());
-                            }
-                            self.round_queued.0 = self.round_queued.0.max(round.0);
-                            self.round_queued.1 = self.round_queued.1.max(round.1);
-                        }
-                        Push::Full => self.slow.push(*conn),
-                        Push::Gone => {}
+                    if round.push(frame, &mut self.spare_rounds) {
+                        self.dirty.push(*conn);
                     }
+                    let (frames, bytes) = round.size();
+                    self.round_queued.0 = self.round_queued.0.max(frames);
+                    self.round_queued.1 = self.round_queued.1.max(bytes);
                 }
                 Some(Outbox::Queue { frames, .. })
                     if frames.push(item(payload)) == Err(PushError::Full) =>
@@ -563,22 +579,19 @@ impl Driver {
                 Some(Outbox::Queue { .. }) => {}
                 None => {}
             }
-            // Checked per recipient: one frame to a big room must not overshoot by its whole
-            // fan-out before the budget is enforced.
-            if self.budget.held() > self.shed_above {
-                self.shed();
-            }
         }
     }
 
     /// Queues a ping. A socket that is full is busy anyway: its ping waits for the next round.
     fn ping(&mut self, conn: ConnId) {
-        match self.outboxes.get(&conn) {
-            Some(Outbox::Link(link)) => {
+        match self.outboxes.get_mut(&conn) {
+            Some(Outbox::Link { link, round }) => {
+                if !link.has_room(self.limits, round.size()) {
+                    return;
+                }
                 let ping = put_frame(&mut self.batch, OpCode::Control(Control::Ping), &[]);
-                let pushed = link.push(&self.batch, ping, self.limits, &mut self.buffers);
-                if let Push::Queued { first: true, .. } = pushed {
-                    self.dirty.push(link.clone());
+                if round.push(ping, &mut self.spare_rounds) {
+                    self.dirty.push(conn);
                 }
             }
             Some(Outbox::Queue { frames, .. }) => {
@@ -593,10 +606,12 @@ impl Driver {
     fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
         self.awaiting_auth.remove(&conn);
         match self.outboxes.remove(&conn) {
-            Some(Outbox::Link(link)) => {
-                let hub = Some((&self.batch[..], &mut self.buffers));
-                if link.push_close(code, reason, hub) {
-                    link.flush(&self.batch, &mut self.buffers);
+            Some(Outbox::Link { link, mut round }) => {
+                // Its frames of this round go first (those within its limits), then the close.
+                link.queue(&self.batch, &round, self.limits, &mut self.buffers);
+                round.clear(&mut self.spare_rounds);
+                if link.push_close(code, reason) {
+                    link.flush(&self.batch, &Round::default(), self.limits, &mut self.buffers);
                 }
             }
             Some(Outbox::Queue { close, .. }) => {

@@ -174,7 +174,7 @@ impl Handle {
         forget_wakers(&stream);
         let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
         let link = Arc::new(Link::new(stream, shared.budget.clone(), deflate));
-        let connect = Command::Connect { conn, outbox: Outbox::Link(link.clone()), arrival };
+        let connect = Command::Connect { conn, outbox: Outbox::link(link.clone()), arrival };
         let connecting = submit(&shared.commands, connect);
         let (tracker, commands) = (shared.tracker.clone(), shared.commands.clone());
         link_task::serve(link, conn, leftover, connecting, tracker, commands, &shared.options)

@@ -64,6 +64,7 @@ mod queue;
 #[cfg(feature = "redis")]
 mod redis_bus;
 mod request;
+mod round;
 mod router;
 mod socket;
 mod tracker;

@@ -2,15 +2,17 @@
 //! stream, as uWebSockets does it: its write side, shared by the hub task and the socket's own
 //! task ([`link_task`](crate::link_task)).
 //!
-//! The hub task appends each server frame to the socket's [`WriteBuffer`] (no per-recipient
-//! channel, message or reference count), and once per batch of commands it writes every buffer
-//! that changed straight into its socket. Only when the kernel's send buffer is full does the
-//! socket's own task take over, waiting for the socket to drain. So a fan-out costs one copy and
-//! one `write` per socket per batch, and no task wake-up at all.
+//! The hub task writes each server frame once into its batch buffer and notes, per socket, where
+//! the socket's frames of the round are (no per-recipient channel, message, copy or lock). At the
+//! end of the round it hands each socket its frames once: frames that follow each other in the
+//! batch (a fan-out's) are written straight from it, scattered ones (many small rooms) are
+//! gathered into one warm buffer and written with one plain `write`. What the kernel's send
+//! buffer cannot take is kept in the socket's [`WriteBuffer`], and the socket's own task takes
+//! over and waits for it to drain. So a round costs one `write` per socket that got frames, and
+//! no task wake-up at all.
 
 use std::future::Future;
 use std::io;
-use std::ops::Range;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,29 +29,12 @@ use crate::budget::Budget;
 use crate::buffer_pool::BufferPool;
 use crate::codec::{self, Decoded, Decoder, Head};
 use crate::deflate::Agreed;
+use crate::round::Round;
+use crate::write_buffer::Limits;
 use crate::write_buffer::WriteBuffer;
 
 /// How much one read takes from the socket, into a buffer on the stack.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// What became of a frame the hub appended.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Push {
-    /// Queued; `first` when this socket was not yet on the list to write, `round` the frames
-    /// and bytes queued for it since the hub last wrote it.
-    Queued { first: bool, round: (u32, u32) },
-    /// The socket holds its limit of unwritten frames or bytes: it is a slow consumer.
-    Full,
-    /// The socket is closing or gone.
-    Gone,
-}
-
-/// How much a socket may hold unwritten before it counts as a slow consumer.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    pub(crate) frames: usize,
-    pub(crate) bytes: usize,
-}
 
 /// A socket shared by the hub task (which appends and writes) and the socket's task (which reads,
 /// and writes when the socket was full).
@@ -127,7 +112,6 @@ impl Link {
     /// right. Its connection is closed next.
     pub(crate) fn shed(&self) {
         let mut out = self.lock();
-        out.shared = None;
         let begun = out.sent > 0 && out.next_end > out.sent && out.next_end <= out.buf.len();
         let rest = if begun { out.buf[out.sent..out.next_end].to_vec() } else { Vec::new() };
         out.frames = usize::from(begun);
@@ -136,59 +120,14 @@ impl Link {
         out.buf = rest;
     }
 
-    /// Queues the whole frame `batch[frame]` for the hub, within `limits`. A socket with
-    /// nothing unwritten only notes where the frame is; one that is behind gets a copy.
-    pub(crate) fn push(
-        &self,
-        batch: &[u8],
-        frame: Range<usize>,
-        limits: Limits,
-        pool: &mut BufferPool,
-    ) -> Push {
-        let mut out = self.lock();
-        if out.closing || out.broken {
-            return Push::Gone;
-        }
-        let queued = out.pending() + out.shared_len();
-        if out.frames >= limits.frames || queued + frame.len() > limits.bytes {
-            return Push::Full;
-        }
-        out.frames += 1;
-        let bytes = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-        out.round = (out.round.0.saturating_add(1), out.round.1.saturating_add(bytes));
-        let behind = out.pending() > 0 || out.blocked;
-        match out.shared.take() {
-            None if !behind => out.shared = Some(frame),
-            Some(run) if !behind && run.end == frame.start => {
-                out.shared = Some(run.start..frame.end)
-            }
-            run => {
-                // Not contiguous with the run, or the socket is behind: copy, in order.
-                if let Some(run) = run {
-                    out.absorb(&batch[run], 0, pool);
-                }
-                out.absorb(&batch[frame], 0, pool);
-            }
-        }
-        Push::Queued { first: !std::mem::replace(&mut out.dirty, true), round: out.round }
-    }
-
-    /// Appends the close frame and tells the socket's task; `true` when the socket must be
-    /// written. From the hub (with its batch buffer), the close goes behind every queued frame;
-    /// from the socket's task, which closes on a protocol violation, frames of the batch that
-    /// were not written yet are dropped.
-    pub(crate) fn push_close(
-        &self,
-        code: u16,
-        reason: &str,
-        hub: Option<(&[u8], &mut BufferPool)>,
-    ) -> bool {
+    /// Appends the close frame behind what is queued and tells the socket's task; `true` when
+    /// the socket must be written. (The hub hands over its round's frames first, with
+    /// [`queue`](Self::queue); when the socket's task closes, on a protocol violation, the
+    /// frames of the hub's round are dropped at its next write.)
+    pub(crate) fn push_close(&self, code: u16, reason: &str) -> bool {
         let mut out = self.lock();
         if out.closing || out.broken {
             return false;
-        }
-        if let (Some(run), Some((batch, pool))) = (out.shared.take(), hub) {
-            out.absorb(&batch[run], 0, pool);
         }
         let mut frame = Vec::new();
         codec::put_close(&mut frame, code, reason);
@@ -199,41 +138,87 @@ impl Link {
         true
     }
 
-    /// Writes what is queued, for the hub at the end of a batch.
-    pub(crate) fn flush(&self, batch: &[u8], pool: &mut BufferPool) {
+    /// Whether one more frame fits within `limits` behind what the socket holds and the
+    /// `round` (frames, bytes) the hub has for it.
+    pub(crate) fn has_room(&self, limits: Limits, round: (u32, u32)) -> bool {
+        let out = self.lock();
+        let (frames, bytes) = (round.0 as usize, round.1 as usize);
+        !out.closing
+            && !out.broken
+            && out.frames + frames < limits.frames
+            && out.pending() + bytes + 2 <= limits.bytes
+    }
+
+    /// Takes the hub's frames of this `round` (whole frames of its `batch`) without writing
+    /// them, as many as fit within `limits`; `false` if some did not (a slow consumer).
+    pub(crate) fn queue(
+        &self,
+        batch: &[u8],
+        round: &Round,
+        limits: Limits,
+        pool: &mut BufferPool,
+    ) -> bool {
         let mut out = self.lock();
-        out.dirty = false;
-        out.round = (0, 0);
-        if out.broken {
-            out.shared = None;
-            return;
+        if out.closing || out.broken {
+            return true;
         }
-        if let Some(run) = out.shared.take() {
-            if out.closing {
-                // The socket's task closed (a protocol violation) after these frames were
-                // queued: nothing goes out behind a close frame.
-            } else if out.blocked || out.pending() > 0 {
-                out.absorb(&batch[run], 0, pool);
-            } else {
-                let written = self.write_run(&mut out, &batch[run.clone()]);
-                out.absorb(&batch[run], written, pool);
+        let fit = out.fitting(batch, round, limits);
+        out.frames += fit.frames;
+        out.keep(batch, round.runs(), (fit.bytes, 0), pool);
+        fit.frames == round.size().0 as usize
+    }
+
+    /// Writes the hub's frames of this `round` (whole frames of its `batch`) behind what the
+    /// socket holds, as many as fit within `limits`; `false` if some did not (a slow consumer:
+    /// the rest are dropped). One run of frames (a fan-out's) with nothing waiting before it goes
+    /// out straight from the batch, and only what the socket cannot take is copied; scattered
+    /// frames (many small rooms) are gathered into the socket's buffer, a pooled one that is
+    /// warm from the socket written just before, and go out with one plain write.
+    pub(crate) fn flush(
+        &self,
+        batch: &[u8],
+        round: &Round,
+        limits: Limits,
+        pool: &mut BufferPool,
+    ) -> bool {
+        let mut out = self.lock();
+        if out.broken {
+            return true;
+        }
+        let mut fits = true;
+        // A socket whose task closed it (a protocol violation) after these frames were queued
+        // sends nothing behind its close frame.
+        if !out.closing && round.size().0 > 0 {
+            let fit = out.fitting(batch, round, limits);
+            fits = fit.frames == round.size().0 as usize;
+            out.frames += fit.frames;
+            let written = match round.runs() {
+                [run] if !out.blocked && out.pending() == 0 => {
+                    self.write_straight(&mut out, &batch[run.start..run.start + fit.bytes])
+                }
+                _ => 0,
+            };
+            if out.broken {
+                return fits;
             }
+            out.keep(batch, round.runs(), (fit.bytes, written), pool);
         }
         if out.blocked {
-            return;
+            return fits;
         }
         self.write_out(&mut out);
         if out.pending() == 0 {
             pool.put(std::mem::take(&mut out.buf));
         }
+        fits
     }
 
-    /// Writes a shared run straight from the batch buffer; returns how much went out. A full
-    /// socket is handed to its task, as in `write_out`.
-    fn write_run(&self, out: &mut Locked<'_>, run: &[u8]) -> usize {
+    /// Writes `bytes` straight from the batch buffer, as much as the socket takes; returns how
+    /// much went out. A full socket is handed to its task, as in `write_out`.
+    fn write_straight(&self, out: &mut Locked<'_>, bytes: &[u8]) -> usize {
         let mut written = 0;
-        while written < run.len() {
-            match self.send_some(&run[written..]) {
+        while written < bytes.len() {
+            match self.send_some(&bytes[written..]) {
                 Sent::Some(n) => written += n,
                 stalled => {
                     self.stalled(out, stalled);
@@ -444,34 +429,106 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::codec::put_frame;
+    use crate::round::Spare;
+    use std::ops::Range;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::Data;
 
-    #[tokio::test]
-    async fn a_push_reports_what_the_round_queued_in_the_socket_and_a_write_starts_a_new_round() {
+    async fn pair() -> (Link, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        let link = Link::new(server, Arc::new(Budget::new(usize::MAX)), None);
+        (Link::new(server, Arc::new(Budget::new(usize::MAX)), None), client)
+    }
+
+    /// The hub's round for a socket that gets `frames` of the batch.
+    fn round(frames: &[Range<usize>]) -> Round {
+        let (mut round, mut spare) = (Round::default(), Spare::default());
+        for frame in frames {
+            round.push(frame.clone(), &mut spare);
+        }
+        round
+    }
+
+    async fn read_exactly(client: &mut TcpStream, len: usize) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut got = vec![0; len];
+        client.read_exact(&mut got).await.unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn a_round_goes_out_in_order_from_scattered_and_adjacent_frames_of_the_batch() {
+        let (link, mut client) = pair().await;
         let limits = Limits { frames: 1024, bytes: 1 << 20 };
         let (mut batch, mut pool) = (Vec::new(), BufferPool::default());
         let text = OpCode::Data(Data::Text);
-        let first = put_frame(&mut batch, text, b"hello");
-        assert_eq!(
-            link.push(&batch, first, limits, &mut pool),
-            Push::Queued { first: true, round: (1, 7) }
-        );
-        let second = put_frame(&mut batch, text, &[b'x'; 200]);
-        assert_eq!(
-            link.push(&batch, second, limits, &mut pool),
-            Push::Queued { first: false, round: (2, 7 + 204) }
-        );
-        link.flush(&batch, &mut pool);
-        batch.clear();
-        let third = put_frame(&mut batch, text, b"again");
-        assert_eq!(
-            link.push(&batch, third, limits, &mut pool),
-            Push::Queued { first: true, round: (1, 7) }
-        );
-        drop(client);
+        let a = put_frame(&mut batch, text, b"first");
+        let other = put_frame(&mut batch, text, b"for someone else");
+        let b = put_frame(&mut batch, text, &[b'x'; 300]);
+        let c = put_frame(&mut batch, text, b"third");
+        let frames = round(&[a.clone(), b.clone(), c.clone()]);
+        assert_eq!(frames.runs().len(), 2, "a alone, then b and c adjacent");
+        assert!(link.flush(&batch, &frames, limits, &mut pool));
+        let expected: Vec<u8> = [&batch[a], &batch[b], &batch[c]].concat();
+        assert!(!expected.windows(other.len()).any(|w| w == &batch[other.clone()]));
+        assert_eq!(read_exactly(&mut client, expected.len()).await, expected);
+        let status = link.status();
+        assert!(status.idle && !status.blocked, "all of it written, nothing kept");
+    }
+
+    #[tokio::test]
+    async fn frames_past_the_limits_are_dropped_and_reported_and_the_rest_goes_out() {
+        // The socket's frames adjacent in the batch (one run, written straight from it), then
+        // scattered among another socket's (gathered first).
+        for scattered in [false, true] {
+            let (link, mut client) = pair().await;
+            let limits = Limits { frames: 2, bytes: 1 << 20 };
+            let (mut batch, mut pool) = (Vec::new(), BufferPool::default());
+            let text = OpCode::Data(Data::Text);
+            let frames: Vec<_> = (0..3)
+                .map(|i| {
+                    if scattered {
+                        put_frame(&mut batch, text, b"someone else's");
+                    }
+                    put_frame(&mut batch, text, &[b'0' + i; 4])
+                })
+                .collect();
+            let frames_of_round = round(&frames);
+            assert_eq!(frames_of_round.runs().len(), if scattered { 3 } else { 1 });
+            assert!(!link.has_room(limits, (2, 12)), "a third frame would not fit");
+            assert!(!link.flush(&batch, &frames_of_round, limits, &mut pool), "a slow consumer");
+            let expected: Vec<u8> = [&batch[frames[0].clone()], &batch[frames[1].clone()]].concat();
+            assert_eq!(read_exactly(&mut client, expected.len()).await, expected);
+            assert!(link.push_close(4005, "slow"));
+            assert!(link.flush(&batch, &Round::default(), limits, &mut pool));
+            let close = read_exactly(&mut client, 8).await;
+            assert_eq!(close[..4], [0x88, 6, 0x0f, 0xa5], "the close follows, 4005");
+        }
+    }
+
+    #[tokio::test]
+    async fn what_a_full_socket_cannot_take_is_kept_whole_and_written_when_it_drains() {
+        let (link, mut client) = pair().await;
+        let limits = Limits { frames: 100_000, bytes: 1 << 30 };
+        let (mut batch, mut pool) = (Vec::new(), BufferPool::default());
+        let text = OpCode::Data(Data::Text);
+        // Far more than the kernel's buffers hold, with the client not reading yet.
+        let frames: Vec<_> = (0..64)
+            .map(|i| put_frame(&mut batch, text, &vec![b'a' + (i % 26) as u8; 64 * 1024]))
+            .collect();
+        assert_eq!(round(&frames).runs().len(), 1, "adjacent: written straight from the batch");
+        assert!(link.flush(&batch, &round(&frames), limits, &mut pool));
+        assert!(link.status().blocked, "the socket filled up");
+        let expected: Vec<u8> = frames.iter().flat_map(|f| batch[f.clone()].to_vec()).collect();
+        batch.clear(); // the hub reuses its batch: what is kept must be the socket's own copy
+        let reader =
+            tokio::spawn(
+                async move { read_exactly(&mut client, expected.len()).await == expected },
+            );
+        while link.status().blocked {
+            link.stream.writable().await.unwrap();
+            link.write_drained();
+        }
+        assert!(reader.await.unwrap(), "every byte, in order");
     }
 }

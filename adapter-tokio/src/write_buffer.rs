@@ -1,22 +1,33 @@
 //! The bytes a fast-path socket has yet to write: whole frames, counted, so that the socket's
-//! limits hold in frames as in bytes, and a run of frames shared from the hub's batch buffer until
-//! the socket falls behind.
+//! limits hold in frames as in bytes. The frames of the hub's current round are not here: the hub
+//! keeps them (ranges of its batch buffer) and hands them over when it writes the socket.
 
 use std::ops::Range;
 
 use crate::buffer_pool::BufferPool;
 use crate::codec;
+use crate::round::Round;
 
 /// Past this many bytes already written, the buffer's unwritten tail moves to its front.
 const COMPACT_AFTER: usize = 64 * 1024;
 
+/// How much a socket may hold unwritten before it counts as a slow consumer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) frames: usize,
+    pub(crate) bytes: usize,
+}
+
+/// How much of a round fits within a socket's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fit {
+    pub(crate) frames: usize,
+    pub(crate) bytes: usize,
+}
+
 /// A socket's outbound bytes and its state, shared by the hub task and the socket's task.
 #[derive(Debug, Default)]
 pub(crate) struct WriteBuffer {
-    /// Frames of this batch that nothing has been written of yet: a contiguous run of whole
-    /// frames in the hub's batch buffer, shared with every socket they go to. Only used while
-    /// `buf` is empty; written with no copy, and copied into `buf` only if the socket is full.
-    pub(crate) shared: Option<Range<usize>>,
     /// Frames not yet wholly written, from `sent` on, owned by this socket.
     pub(crate) buf: Vec<u8>,
     pub(crate) sent: usize,
@@ -24,12 +35,8 @@ pub(crate) struct WriteBuffer {
     pub(crate) next_end: usize,
     /// How many frames are not yet wholly written.
     pub(crate) frames: usize,
-    /// Frames and bytes the hub queued since it last wrote this socket (in this round).
-    pub(crate) round: (u32, u32),
     /// The last write found the kernel's buffer full: the socket's task waits until it drains.
     pub(crate) blocked: bool,
-    /// On the hub's list of sockets to write at the end of the batch.
-    pub(crate) dirty: bool,
     /// A close frame is queued: nothing more is appended.
     pub(crate) closing: bool,
     /// Writing failed or the socket's task ended: nothing more is written.
@@ -43,8 +50,52 @@ impl WriteBuffer {
         self.buf.len() - self.sent
     }
 
-    pub(crate) fn shared_len(&self) -> usize {
-        self.shared.as_ref().map_or(0, |run| run.len())
+    /// How much of the hub's `round` (whole frames of its `batch`) fits within `limits` behind
+    /// what is unwritten: the frames and bytes of its longest prefix that does.
+    pub(crate) fn fitting(&self, batch: &[u8], round: &Round, limits: Limits) -> Fit {
+        let (count, held) = (self.frames, self.pending());
+        let (frames, bytes) = round.size();
+        let (frames, bytes) = (frames as usize, bytes as usize);
+        if count + frames <= limits.frames && held + bytes <= limits.bytes {
+            return Fit { frames, bytes };
+        }
+        let mut fit = Fit { frames: 0, bytes: 0 };
+        for run in round.runs() {
+            let mut at = run.start;
+            while at < run.end {
+                let len = codec::frame_len(&batch[at..run.end]).unwrap_or(run.end - at);
+                if count + fit.frames >= limits.frames || held + fit.bytes + len > limits.bytes {
+                    return fit;
+                }
+                fit.frames += 1;
+                fit.bytes += len;
+                at += len;
+            }
+        }
+        fit
+    }
+
+    /// Takes the first `take` bytes of `runs` (whole frames of the hub's batch, already counted
+    /// in `frames`), of which the first `written` bytes are out: what is not, is kept in `buf`
+    /// behind what it holds.
+    pub(crate) fn keep(
+        &mut self,
+        batch: &[u8],
+        runs: &[Range<usize>],
+        (take, written): (usize, usize),
+        pool: &mut BufferPool,
+    ) {
+        let (mut left, mut skip) = (take, written);
+        for run in runs {
+            if left == 0 {
+                break;
+            }
+            let run = run.start..run.start + run.len().min(left);
+            left -= run.len();
+            let out = skip.min(run.len());
+            skip -= out;
+            self.absorb(&batch[run], out, pool);
+        }
     }
 
     /// Takes a run of whole frames (already counted in `frames`) of which `written` bytes are
