@@ -159,6 +159,12 @@ const ROUND_COMMANDS: usize = 16 * 1024;
 /// takes in one write, so that a reader keeping up never holds much of a round in its buffer.
 const ROUND_BYTES: u32 = 256 * 1024;
 
+/// A round ends once its batch buffer holds this much: the frames of a round are held there
+/// until its end (a socket's own buffer gets only what its kernel buffer did not take), and a
+/// round of many big messages to different sockets would otherwise hold up to
+/// [`ROUND_COMMANDS`] of them. The size up to which the buffer is kept for the next round.
+const ROUND_BATCH_BYTES: usize = MAX_BATCH_KEPT;
+
 /// How long a shutdown waits for the bus to withdraw this instance (its lease in Redis).
 const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -311,8 +317,9 @@ impl Driver {
     /// they sent meanwhile too. That is an event loop's "read every ready socket, then write
     /// each once", and it keeps reads apace with writes: the busier the server, the more each
     /// write carries. A round ends at
-    /// [`ROUND_COMMANDS`], or once a socket has half its frame limit or [`ROUND_BYTES`] queued
-    /// in it (so that a round never makes a reader that keeps up hold much, or look slow).
+    /// [`ROUND_COMMANDS`], once a socket has half its frame limit or [`ROUND_BYTES`] queued in it
+    /// (so that a round never makes a reader that keeps up hold much, or look slow), or once the
+    /// batch holds [`ROUND_BATCH_BYTES`].
     async fn round(
         &mut self,
         first: Command,
@@ -327,7 +334,10 @@ impl Driver {
         behind_queued_tasks().await;
         let most_frames = u32::try_from(self.limits.frames / 2).unwrap_or(u32::MAX);
         for _ in COMMAND_BATCH..ROUND_COMMANDS {
-            if self.round_queued.0 >= most_frames || self.round_queued.1 >= ROUND_BYTES {
+            if self.round_queued.0 >= most_frames
+                || self.round_queued.1 >= ROUND_BYTES
+                || self.batch.len() >= ROUND_BATCH_BYTES
+            {
                 break;
             }
             let Ok(command) = commands.try_recv() else { break };
