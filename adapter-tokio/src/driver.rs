@@ -622,7 +622,7 @@ impl Driver {
         match self.outboxes.remove(&conn) {
             Some(Outbox::Link { link, mut round }) => {
                 // Its frames of this round go first (those within its limits), then the close.
-                link.queue(&self.batch, &round, self.limits, &mut self.buffers);
+                link.flush(&self.batch, &round, self.limits, &mut self.buffers);
                 round.clear(&mut self.spare_rounds);
                 if link.push_close(code, reason) {
                     link.flush(&self.batch, &Round::default(), self.limits, &mut self.buffers);

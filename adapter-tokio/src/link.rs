@@ -121,8 +121,8 @@ impl Link {
     }
 
     /// Appends the close frame behind what is queued and tells the socket's task; `true` when
-    /// the socket must be written. (The hub hands over its round's frames first, with
-    /// [`queue`](Self::queue); when the socket's task closes, on a protocol violation, the
+    /// the socket must be written. (The hub writes its round's frames first, with
+    /// [`flush`](Self::flush); when the socket's task closes, on a protocol violation, the
     /// frames of the hub's round are dropped at its next write.)
     pub(crate) fn push_close(&self, code: u16, reason: &str) -> bool {
         let mut out = self.lock();
@@ -147,25 +147,6 @@ impl Link {
             && !out.broken
             && out.frames + frames < limits.frames
             && out.pending() + bytes + 2 <= limits.bytes
-    }
-
-    /// Takes the hub's frames of this `round` (whole frames of its `batch`) without writing
-    /// them, as many as fit within `limits`; `false` if some did not (a slow consumer).
-    pub(crate) fn queue(
-        &self,
-        batch: &[u8],
-        round: &Round,
-        limits: Limits,
-        pool: &mut BufferPool,
-    ) -> bool {
-        let mut out = self.lock();
-        if out.closing || out.broken {
-            return true;
-        }
-        let fit = out.fitting(batch, round, limits);
-        out.frames += fit.frames;
-        out.keep(batch, round.runs(), (fit.bytes, 0), pool);
-        fit.frames == round.size().0 as usize
     }
 
     /// Writes the hub's frames of this `round` (whole frames of its `batch`) behind what the
