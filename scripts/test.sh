@@ -13,6 +13,14 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 command -v cargo >/dev/null || die "cargo is required (https://rustup.rs)"
 
+# A clean run builds about 7 GB (the workspace in debug, the server in release, the fuzz targets
+# with AddressSanitizer); a full disk shows up late, as a build that fails without a test failing.
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ -n "$free_kb" ] && [ "$free_kb" -lt $((8 * 1024 * 1024)) ]; then
+  printf 'warning: only %s MB free here; a clean run needs about 7 GB (cargo clean frees target/)\n' \
+    "$((free_kb / 1024))" >&2
+fi
+
 # Debian packages the tests use: Chromium (the browser test), redis-server and redis-cli (the
 # multi-instance tests start their own servers on free loopback ports).
 missing=()
@@ -64,10 +72,22 @@ fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 for target in client_frame bus_envelope hub_inputs websocket_frames; do
-  mkdir -p "$scratch/$target"
+  mkdir -p "$scratch/$target" "$scratch/artifacts/$target"
   # New finds go to the scratch corpus (first directory); the committed seeds are only read.
-  (cd fuzz && cargo +nightly fuzz run "$target" "$scratch/$target" "corpus/$target" -- \
-    -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=4096 -print_final_stats=0 2>&1 | tail -n 2)
+  if (cd fuzz && cargo +nightly fuzz run "$target" "$scratch/$target" "corpus/$target" -- \
+    -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=4096 -print_final_stats=0 \
+    -artifact_prefix="$scratch/artifacts/$target/" >"$scratch/$target.log" 2>&1); then
+    tail -n 1 "$scratch/$target.log"
+  else
+    # A find must be reproducible from CI's log alone: the fuzzer's report and the input.
+    grep -v -E '^#[0-9]+ ' "$scratch/$target.log" | tail -n 80
+    for artifact in "$scratch/artifacts/$target"/*; do
+      [ -f "$artifact" ] || continue
+      echo "input $(basename "$artifact") ($(wc -c <"$artifact") bytes), base64 (save it to a file and run: cd fuzz && cargo +nightly fuzz run $target FILE):"
+      head -c 65536 "$artifact" | base64
+    done
+    die "fuzz target $target failed (its report and input are above)"
+  fi
 done
 
 echo
