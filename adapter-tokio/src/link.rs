@@ -36,6 +36,9 @@ use crate::write_buffer::WriteBuffer;
 /// How much one read takes from the socket, into a buffer on the stack.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// An empty ping frame: its two header bytes.
+const PING_FRAME_BYTES: usize = 2;
+
 /// A socket shared by the hub task (which appends and writes) and the socket's task (which reads,
 /// and writes when the socket was full).
 #[derive(Debug)]
@@ -138,15 +141,12 @@ impl Link {
         true
     }
 
-    /// Whether one more frame fits within `limits` behind what the socket holds and the
-    /// `round` (frames, bytes) the hub has for it.
+    /// Whether a ping (one more frame, [`PING_FRAME_BYTES`]) fits within `limits` behind what
+    /// the socket holds and the `round` (frames, bytes) the hub has for it.
     pub(crate) fn has_room(&self, limits: Limits, round: (u32, u32)) -> bool {
         let out = self.lock();
         let (frames, bytes) = (round.0 as usize, round.1 as usize);
-        !out.closing
-            && !out.broken
-            && out.frames + frames < limits.frames
-            && out.pending() + bytes + 2 <= limits.bytes
+        !out.closing && !out.broken && out.fits(frames + 1, bytes + PING_FRAME_BYTES, limits)
     }
 
     /// Writes the hub's frames of this `round` (whole frames of its `batch`) behind what the
@@ -476,7 +476,8 @@ mod tests {
                 .collect();
             let frames_of_round = round(&frames);
             assert_eq!(frames_of_round.runs().len(), if scattered { 3 } else { 1 });
-            assert!(!link.has_room(limits, (2, 12)), "a third frame would not fit");
+            assert!(link.has_room(limits, (1, 6)), "a ping fits behind one frame");
+            assert!(!link.has_room(limits, (2, 12)), "a ping would be a third frame");
             assert!(!link.flush(&batch, &frames_of_round, limits, &mut pool), "a slow consumer");
             let expected: Vec<u8> = [&batch[frames[0].clone()], &batch[frames[1].clone()]].concat();
             assert_eq!(read_exactly(&mut client, expected.len()).await, expected);

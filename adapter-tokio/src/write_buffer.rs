@@ -50,15 +50,21 @@ impl WriteBuffer {
         self.buf.len() - self.sent
     }
 
+    /// Whether `frames` more frames of `bytes` in all fit within `limits` behind what is
+    /// unwritten.
+    pub(crate) fn fits(&self, frames: usize, bytes: usize, limits: Limits) -> bool {
+        self.frames + frames <= limits.frames && self.pending() + bytes <= limits.bytes
+    }
+
     /// How much of the hub's `round` (whole frames of its `batch`) fits within `limits` behind
     /// what is unwritten: the frames and bytes of its longest prefix that does.
     pub(crate) fn fitting(&self, batch: &[u8], round: &Round, limits: Limits) -> Fit {
-        let (count, held) = (self.frames, self.pending());
         let (frames, bytes) = round.size();
         let (frames, bytes) = (frames as usize, bytes as usize);
-        if count + frames <= limits.frames && held + bytes <= limits.bytes {
+        if self.fits(frames, bytes, limits) {
             return Fit { frames, bytes };
         }
+        let (count, held) = (self.frames, self.pending());
         let mut fit = Fit { frames: 0, bytes: 0 };
         for run in round.runs() {
             let mut at = run.start;

@@ -399,7 +399,7 @@ impl Report {
         let mut fields = self.fields;
         let extra = json!({"delivered":got,"expected":expected,"loss":(expected - got.min(expected)) as f64 / expected.max(1) as f64,
             "deliveries_per_second":(got as f64 / self.send_time.as_secs_f64()).round(),
-            "p50_ms":pct(0.5),"p99_ms":pct(0.99),"max_ms":latencies.max() as f64 / 1000.0,
+            "p50_ms":pct(0.5),"p90_ms":pct(0.9),"p99_ms":pct(0.99),"p999_ms":pct(0.999),"max_ms":latencies.max() as f64 / 1000.0,
             "load_cpu_percent":own_cpu,"server_cpu_percent":server_cpu,
             "wire_bytes_per_delivery":(wire_bytes as f64 / got.max(1) as f64).round()});
         if let (Some(fields), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
