@@ -283,6 +283,7 @@ impl Builder {
         let (compression, compression_threshold) =
             (options.compression, options.compression_threshold);
         let budget = Arc::new(Budget::new(options.max_queued_bytes.max(1)));
+        let write_threads = options.write_threads;
         let handle = Handle::new(Arc::new(Shared::new(
             commands.clone(),
             tracker.clone(),
@@ -301,6 +302,7 @@ impl Builder {
             limits,
         );
         driver.budget(budget);
+        driver.write_threads(write_threads);
         if compression {
             driver.compression(compression_threshold);
         }

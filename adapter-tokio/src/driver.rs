@@ -30,6 +30,7 @@ use crate::request::UpgradeRequest;
 use crate::round::{Round, Spare};
 use crate::tracker::Tracker;
 use crate::write_buffer::Limits;
+use crate::writers::{self, Job};
 
 /// How a connection arrived: the request that opened it (kept when the application has hooks or
 /// handlers), and how its `on_connect` hook let it in.
@@ -186,6 +187,10 @@ pub(crate) struct Driver {
     batch: Vec<u8>,
     /// Sockets' own write buffers, once written.
     buffers: BufferPool,
+    /// Threads a round's writes may be split over, the hub's own included.
+    write_threads: usize,
+    /// The write buffers of the other threads of a split round, one pool each.
+    write_pools: Vec<BufferPool>,
     limits: Limits,
     bus: Box<dyn Bus>,
     events: EventSender,
@@ -233,6 +238,8 @@ impl Driver {
             round_queued: (0, 0),
             batch: Vec::new(),
             buffers: BufferPool::default(),
+            write_threads: 1,
+            write_pools: Vec::new(),
             limits,
             bus,
             events,
@@ -254,6 +261,11 @@ impl Driver {
     pub(crate) fn compression(&mut self, threshold: usize) {
         self.deflate = Some(Box::default());
         self.compression_threshold = threshold;
+    }
+
+    /// Splits rounds of many sockets' writes over up to `threads` threads, the hub's included.
+    pub(crate) fn write_threads(&mut self, threads: usize) {
+        self.write_threads = threads.max(1);
     }
 
     /// Counts every fast-path socket's buffer against `budget` (the links share it).
@@ -387,7 +399,27 @@ impl Driver {
         }
         let mut dirty = std::mem::take(&mut self.dirty);
         self.metrics.socket_writes += dirty.len() as u64;
-        for conn in dirty.drain(..) {
+        let parts = writers::parts(dirty.len(), self.write_threads);
+        if parts > 1 {
+            self.metrics.split_rounds += 1;
+            let left = self.write_split(&dirty, parts);
+            self.write_alone(left);
+        } else {
+            self.write_alone(dirty.drain(..));
+        }
+        dirty.clear();
+        self.dirty = dirty;
+        self.round_queued = (0, 0);
+        self.batch.clear();
+        if self.batch.capacity() > MAX_BATCH_KEPT {
+            self.batch = Vec::new();
+        }
+    }
+
+    /// Writes the sockets `conns` on this thread, one after the other, checking the budget
+    /// after each.
+    fn write_alone(&mut self, conns: impl IntoIterator<Item = ConnId>) {
+        for conn in conns {
             // Gone meanwhile (closed, disconnected): its frames went with it.
             let Some(Outbox::Link { link, round }) = self.outboxes.get_mut(&conn) else {
                 continue;
@@ -400,12 +432,43 @@ impl Driver {
                 self.shed();
             }
         }
-        self.dirty = dirty;
-        self.round_queued = (0, 0);
-        self.batch.clear();
-        if self.batch.capacity() > MAX_BATCH_KEPT {
-            self.batch = Vec::new();
+    }
+
+    /// Writes the sockets `dirty` in `parts` parts on as many threads ([`writers`]); returns
+    /// those left unwritten because the budget went over, for [`write_alone`](Self::write_alone).
+    fn write_split(&mut self, dirty: &[ConnId], parts: usize) -> Vec<ConnId> {
+        let jobs: Vec<Job<'_>> = dirty
+            .iter()
+            .filter_map(|&conn| match self.outboxes.get(&conn) {
+                Some(Outbox::Link { link, round }) => Some(Job { conn, link, round }),
+                // Gone meanwhile (closed, disconnected): its frames went with it.
+                _ => None,
+            })
+            .collect();
+        if self.write_pools.len() < parts - 1 {
+            self.write_pools.resize_with(parts - 1, BufferPool::default);
         }
+        let shared = writers::Shared {
+            batch: &self.batch,
+            limits: self.limits,
+            budget: &self.budget,
+            shed_above: self.shed_above,
+        };
+        let pools = &mut self.write_pools[..parts - 1];
+        let written = writers::write_split(&jobs, shared, &mut self.buffers, pools);
+        drop(jobs);
+        for conn in &written.done {
+            if let Some(Outbox::Link { round, .. }) = self.outboxes.get_mut(conn) {
+                round.clear(&mut self.spare_rounds);
+            }
+        }
+        self.slow.extend(written.slow);
+        // Over the budget with every socket written: shed now, as after the last socket of a
+        // round written alone.
+        if written.left.is_empty() && self.budget.held() > self.shed_above {
+            self.shed();
+        }
+        written.left
     }
 
     /// Feeds one command to the hub.

@@ -70,6 +70,7 @@ mod socket;
 mod tracker;
 mod upgrade;
 mod write_buffer;
+mod writers;
 
 pub use admit::{Admit, Refuse};
 pub use auth::{AuthDenied, AuthFuture, AuthRequest, Authenticator};

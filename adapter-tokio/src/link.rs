@@ -406,7 +406,7 @@ pub(crate) enum Read {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::codec::put_frame;
@@ -414,7 +414,8 @@ mod tests {
     use std::ops::Range;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::Data;
 
-    async fn pair() -> (Link, TcpStream) {
+    /// A link on a loopback socket, and the client's end.
+    pub(crate) async fn pair() -> (Link, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
@@ -422,7 +423,7 @@ mod tests {
     }
 
     /// The hub's round for a socket that gets `frames` of the batch.
-    fn round(frames: &[Range<usize>]) -> Round {
+    pub(crate) fn round(frames: &[Range<usize>]) -> Round {
         let (mut round, mut spare) = (Round::default(), Spare::default());
         for frame in frames {
             round.push(frame.clone(), &mut spare);
@@ -430,7 +431,7 @@ mod tests {
         round
     }
 
-    async fn read_exactly(client: &mut TcpStream, len: usize) -> Vec<u8> {
+    pub(crate) async fn read_exactly(client: &mut TcpStream, len: usize) -> Vec<u8> {
         use tokio::io::AsyncReadExt;
         let mut got = vec![0; len];
         client.read_exact(&mut got).await.unwrap();

@@ -20,6 +20,8 @@ pub(crate) struct Metrics {
     pub(crate) rounds: u64,
     /// Socket writes at the ends of rounds: one per socket that got frames in the round.
     pub(crate) socket_writes: u64,
+    /// Rounds whose writes were split over threads ([`Options::write_threads`](crate::Options::write_threads)).
+    pub(crate) split_rounds: u64,
     /// Time the hub task spent in rounds, the sockets' reads it yields to within a round
     /// included; and of it, the time spent writing the sockets.
     pub(crate) busy: Duration,
@@ -85,6 +87,12 @@ impl Snapshot {
     /// round, however many frames): with [`Snapshot::hub_rounds`], how much each write carries.
     pub fn hub_socket_writes(&self) -> u64 {
         self.driver.socket_writes
+    }
+
+    /// Rounds whose socket writes were split over several threads
+    /// ([`Options::write_threads`](crate::Options::write_threads)).
+    pub fn hub_split_rounds(&self) -> u64 {
+        self.driver.split_rounds
     }
 
     /// Time the hub task spent in rounds since start (the sockets' reads it yields to within a
@@ -179,6 +187,12 @@ impl Snapshot {
                 counter,
                 "Socket writes at the ends of rounds (one per socket that got frames in a round).",
                 driver.socket_writes,
+            ),
+            (
+                "hub_split_rounds_total",
+                counter,
+                "Rounds whose socket writes were split over several threads (--write-threads).",
+                driver.split_rounds,
             ),
         ]);
         let seconds = [

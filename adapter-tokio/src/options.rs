@@ -66,6 +66,13 @@ pub struct Options {
     /// Open connections past which an upgrade is refused with 503. Default: `None`, no limit
     /// (the process's file descriptors are the limit).
     pub max_connections: Option<usize>,
+    /// Threads a round's socket writes may be split over, the hub task's own included. Nearly
+    /// all of a fan-out's time is the kernel's send path, one `send` per socket per round, so a
+    /// room of thousands takes that many sends whatever the batching; with more than one, a
+    /// round of at least 512 sockets is written in parts on that many threads at once (each part
+    /// 256 sockets at least). Set it to the cores the server may use. Default: 1 (every write on
+    /// the hub task's thread).
+    pub write_threads: usize,
 }
 
 impl Options {
@@ -139,6 +146,7 @@ impl Default for Options {
             echo: false,
             allowed_origins: None,
             max_connections: None,
+            write_threads: 1,
         }
     }
 }

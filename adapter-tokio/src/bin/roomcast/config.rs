@@ -108,6 +108,10 @@ pub(crate) struct Serve {
     /// Messages shorter than this many bytes go out uncompressed, even with `--compression`.
     #[arg(long, default_value_t = 256)]
     pub(crate) compression_threshold: usize,
+    /// Threads a round's socket writes may be split over (rounds of 512 sockets and more, in
+    /// parts of 256 at least): the cores the server may use.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) write_threads: usize,
     /// Open connections past which an upgrade is refused with 503 (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub(crate) max_connections: usize,

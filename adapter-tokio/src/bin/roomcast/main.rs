@@ -70,6 +70,7 @@ impl Serve {
             max_queued_bytes: self.max_queued_bytes,
             compression: self.compression,
             compression_threshold: self.compression_threshold,
+            write_threads: self.write_threads,
             ..Options::default()
         }
     }
