@@ -8,12 +8,15 @@
 #   ROOMS_RATES="20000 40000" bash benches/compare.sh   (rates of the many-rooms scenario, to saturation)
 #   ROOMS_COALESCE_MS=0 bash benches/compare.sh         (many rooms: one write per message; default 5 ms)
 #   CROSS_RATES="500 1000 2000" bash benches/compare.sh (messages/s of the cross-instance sweep)
+#   SERVER_CPUS=0,1 LOAD_CPUS=1 bash benches/compare.sh (cores for the servers and the load; default 0 and 1)
+#   ROOMCAST_ARGS="--write-threads 2" bash benches/compare.sh  (more flags for the one-instance roomcast)
 #
 # Fan-out rates are given per 1,000 subscribers: at N subscribers, rate R means R × 1000 / N
 # messages/s, so the sweep at every room size covers the same deliveries per second.
 #
 # Installs the rivals from the npm registry (benches/rivals/*/node_modules), builds roomcast in
-# release, pins each server to core 0 and the load generator to core 1 (where there are two),
+# release, pins each server to core 0 and the load generator to core 1 (where there are two;
+# SERVER_CPUS and LOAD_CPUS change that),
 # and prints, per server: the fan-out sweeps (1,000, 100 and 10,000 subscribers, 5 s per rate;
 # a sweep stops after two failing rates) with the highest rate with zero loss and p99 < 100 ms,
 # many rooms (10,000 rooms of 10) at a few rates, connection churn, and resident memory per idle
@@ -33,7 +36,10 @@ for rival in bun node-ws socketio; do
 done
 cargo build --release -q -p roomcast-tokio --bin roomcast -p roomcast-benches --bin roomcast-load
 pin_server=""; pin_load=""
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then pin_server="taskset -c 0"; pin_load="taskset -c 1"; fi
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  pin_server="taskset -c ${SERVER_CPUS:-0}"; pin_load="taskset -c ${LOAD_CPUS:-1}"
+fi
+read -r -a roomcast_args <<< "${ROOMCAST_ARGS:-}"
 load="$pin_load target/release/roomcast-load"
 port=18200
 
@@ -43,7 +49,7 @@ start() { # name [extra roomcast flags...]: starts the server on a fresh port, s
   local log="/tmp/compare-$name.log"
   # Each server is started directly (not in a subshell), so that $! is its own pid.
   case $name in
-    roomcast) $pin_server target/release/roomcast serve --listen "127.0.0.1:$port" "$@" > "$log" 2>&1 & ;;
+    roomcast) $pin_server target/release/roomcast serve --listen "127.0.0.1:$port" "$@" "${roomcast_args[@]}" > "$log" 2>&1 & ;;
     bun) $pin_server benches/rivals/bun/node_modules/.bin/bun benches/rivals/bun/server.js "$port" > "$log" 2>&1 & ;;
     node-ws) $pin_server node benches/rivals/node-ws/server.js "$port" > "$log" 2>&1 & ;;
   esac
