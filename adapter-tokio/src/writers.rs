@@ -123,14 +123,27 @@ fn write_part(part: &[Job<'_>], shared: Shared<'_>, pool: &mut BufferPool) -> (V
 mod tests {
     #![allow(clippy::unwrap_used)]
     use roomcast_core::ConnId;
+    use tokio::net::TcpStream;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
     use super::{Job, SOCKETS_PER_THREAD, Shared, parts, write_split};
     use crate::budget::Budget;
     use crate::buffer_pool::BufferPool;
     use crate::codec::put_frame;
+    use crate::link::Link;
     use crate::link::tests::{pair, read_exactly, round};
     use crate::write_buffer::Limits;
+
+    /// `n` links on loopback sockets, their clients' ends, and connection ids for them.
+    async fn sockets(n: u128) -> (Vec<Link>, Vec<TcpStream>, Vec<ConnId>) {
+        let (mut links, mut clients) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let (link, client) = pair().await;
+            links.push(link);
+            clients.push(client);
+        }
+        (links, clients, (1..=n).map(ConnId::from_u128).collect())
+    }
 
     #[test]
     fn a_round_is_split_only_into_parts_of_enough_sockets() {
@@ -149,13 +162,7 @@ mod tests {
         // Three sockets in two parts (two, then one): one frame, three (over the limit of two,
         // so a slow consumer), two.
         let rounds = [round(&frames[..1]), round(&frames[1..]), round(&frames[2..])];
-        let (mut links, mut clients) = (Vec::new(), Vec::new());
-        for _ in 0..3 {
-            let (link, client) = pair().await;
-            links.push(link);
-            clients.push(client);
-        }
-        let conns: Vec<_> = (1..=3).map(ConnId::from_u128).collect();
+        let (links, mut clients, conns) = sockets(3).await;
         let jobs: Vec<_> =
             (0..3).map(|i| Job { conn: conns[i], link: &links[i], round: &rounds[i] }).collect();
         let budget = Budget::new(usize::MAX);
@@ -180,13 +187,7 @@ mod tests {
         let mut batch = Vec::new();
         let frame = put_frame(&mut batch, OpCode::Data(Data::Text), b"held back");
         let frames = round(&[frame]);
-        let (mut links, mut clients) = (Vec::new(), Vec::new());
-        for _ in 0..4 {
-            let (link, client) = pair().await;
-            links.push(link);
-            clients.push(client);
-        }
-        let conns: Vec<_> = (1..=4).map(ConnId::from_u128).collect();
+        let (links, _clients, conns) = sockets(4).await;
         let jobs: Vec<_> =
             (0..4).map(|i| Job { conn: conns[i], link: &links[i], round: &frames }).collect();
         // Already over what sheds.
