@@ -182,6 +182,55 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// However a round is cut (more threads than sockets, uneven parts), every socket is
+        /// written once, in order, with the frames that fit its limit; those that did not fit
+        /// are its slow consumers.
+        #[test]
+        fn every_socket_is_written_once_with_what_fits_however_the_round_is_cut(
+            frames_per_socket in proptest::collection::vec(1usize..=4, 1..=8),
+            threads in 1usize..=4,
+            limit in 1usize..=4,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let n = frames_per_socket.len();
+                let (links, mut clients, conns) = sockets(n as u128).await;
+                let mut batch = Vec::new();
+                let text = OpCode::Data(Data::Text);
+                let frames: Vec<Vec<_>> = frames_per_socket
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &count)| {
+                        (0..count).map(|j| put_frame(&mut batch, text, &[b'a' + (i * 4 + j) as u8; 3])).collect()
+                    })
+                    .collect();
+                let rounds: Vec<_> = frames.iter().map(|f| round(f)).collect();
+                let jobs: Vec<_> = (0..n)
+                    .map(|i| Job { conn: conns[i], link: &links[i], round: &rounds[i] })
+                    .collect();
+                let budget = Budget::new(usize::MAX);
+                let limits = Limits { frames: limit, bytes: 1 << 20 };
+                let shared = Shared { batch: &batch, limits, budget: &budget, shed_above: usize::MAX };
+                let mut pools: Vec<_> = (1..threads).map(|_| BufferPool::default()).collect();
+                let mut own = BufferPool::default();
+                let written = write_split(&jobs, shared, &mut own, &mut pools);
+                assert_eq!(written.done, conns);
+                assert!(written.left.is_empty());
+                let slow: Vec<_> =
+                    (0..n).filter(|&i| frames_per_socket[i] > limit).map(|i| conns[i]).collect();
+                assert_eq!(written.slow, slow);
+                for (i, client) in clients.iter_mut().enumerate() {
+                    let fit = &frames[i][..frames_per_socket[i].min(limit)];
+                    let expected: Vec<u8> = fit.iter().flat_map(|f| batch[f.clone()].to_vec()).collect();
+                    assert_eq!(read_exactly(client, expected.len()).await, expected);
+                }
+            });
+        }
+    }
+
     #[tokio::test]
     async fn parts_stop_once_the_budget_is_over_and_leave_their_sockets_to_the_hub() {
         let mut batch = Vec::new();
