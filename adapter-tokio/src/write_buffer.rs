@@ -64,13 +64,12 @@ impl WriteBuffer {
         if self.fits(frames, bytes, limits) {
             return Fit { frames, bytes };
         }
-        let (count, held) = (self.frames, self.pending());
         let mut fit = Fit { frames: 0, bytes: 0 };
         for run in round.runs() {
             let mut at = run.start;
             while at < run.end {
                 let len = codec::frame_len(&batch[at..run.end]).unwrap_or(run.end - at);
-                if count + fit.frames >= limits.frames || held + fit.bytes + len > limits.bytes {
+                if !self.fits(fit.frames + 1, fit.bytes + len, limits) {
                     return fit;
                 }
                 fit.frames += 1;
