@@ -175,6 +175,9 @@ impl Handle {
         let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
         let link = Arc::new(Link::new(stream, shared.budget.clone(), deflate));
         let connect = Command::Connect { conn, outbox: Outbox::link(link.clone()), arrival };
+        // Counted before the hub can take it: once its client has `connected`, the next upgrade
+        // sees it among the live sockets (`max_connections`).
+        shared.tracker.enter();
         let connecting = submit(&shared.commands, connect);
         let (tracker, commands) = (shared.tracker.clone(), shared.commands.clone());
         link_task::serve(link, conn, leftover, connecting, tracker, commands, &shared.options)

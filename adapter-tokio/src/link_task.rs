@@ -38,7 +38,8 @@ enum Phase {
 /// whole life is built here, before the future, so that the future holds each piece once (an
 /// async fn keeps its arguments for as long as it runs, beside whatever they were moved into):
 /// every connection holds this future. `leftover` holds bytes the client sent right behind its
-/// upgrade request; `connecting` is what became of the connection's `Connect` command.
+/// upgrade request; `connecting` is what became of the connection's `Connect` command, submitted
+/// once the socket was counted in `tracker` (which the task leaves when it ends).
 pub(crate) fn serve(
     link: Arc<Link>,
     conn: ConnId,
@@ -52,10 +53,11 @@ pub(crate) fn serve(
     let mut decoded = Vec::new();
     task.take_leftover(leftover, &mut decoded);
     async move {
+        // The caller counted the socket in `tracker` before submitting its `Connect`.
         if !connecting.accepted().await {
+            tracker.leave();
             return;
         }
-        tracker.enter();
         loop {
             // Waits while the hub's queue is full: backpressure reaches the client through TCP.
             for item in std::mem::take(&mut decoded) {

@@ -32,10 +32,13 @@ pub(crate) async fn serve<S, M, E>(
     let (frames_tx, frames) = queue::queue(options.queue_frames);
     let (close_tx, close) = oneshot::channel();
     let outbox = Outbox::Queue { frames: frames_tx, close: close_tx };
+    // Counted before the hub can take it: once its client has `connected`, the next upgrade sees
+    // it among the live sockets (`max_connections`).
+    tracker.enter();
     if commands.send(Command::Connect { conn, outbox, arrival }).await.is_err() {
+        tracker.leave();
         return;
     }
-    tracker.enter();
     let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(write_loop(
         sink,

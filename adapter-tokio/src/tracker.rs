@@ -4,8 +4,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
-/// Counts live sockets. Each socket's task enters when the hub has taken the connection and
-/// leaves when the socket is closed; the hub task waits for [`idle`](Self::idle) on shutdown.
+/// Counts live sockets. A socket enters before its connection is handed to the hub (so that a
+/// client told `connected` is already counted, for `max_connections`) and leaves when it is
+/// closed, or at once if the hub did not take it; the hub task waits for [`idle`](Self::idle) on
+/// shutdown.
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
     live: AtomicUsize,
