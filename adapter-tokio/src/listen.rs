@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::service::Service;
@@ -112,29 +112,65 @@ struct AcceptFailures {
     unlogged: u64,
     /// Failures in this run.
     run: u64,
-    last_logged: Option<std::time::Instant>,
+    last_logged: Option<Instant>,
 }
 
 impl AcceptFailures {
     fn failed(&mut self, error: &std::io::Error) {
-        self.run += 1;
-        self.unlogged += 1;
-        let due = self.last_logged.is_none_or(|at| at.elapsed() >= ACCEPT_LOG_EVERY);
-        if due {
+        if let Some(failures) = self.count_failure(Instant::now()) {
             tracing::warn!(
                 %error,
-                failures = self.unlogged,
+                failures,
                 "accept failed (out of file descriptors?): open connections are still served; retrying"
             );
-            self.unlogged = 0;
-            self.last_logged = Some(std::time::Instant::now());
         }
     }
 
-    fn recovered(&mut self) {
-        if self.run > 0 {
-            tracing::info!(failures = self.run, "accepting connections again");
-            *self = Self::default();
+    /// Counts one failure at `now`; the failures to log now, if a line is due.
+    fn count_failure(&mut self, now: Instant) -> Option<u64> {
+        self.run += 1;
+        self.unlogged += 1;
+        let due = self.last_logged.is_none_or(|at| now.duration_since(at) >= ACCEPT_LOG_EVERY);
+        if !due {
+            return None;
         }
+        self.last_logged = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+
+    fn recovered(&mut self) {
+        if let Some(failures) = self.end_run() {
+            tracing::info!(failures, "accepting connections again");
+        }
+    }
+
+    /// Ends a run of failures; how many it had, if there was one.
+    fn end_run(&mut self) -> Option<u64> {
+        let run = std::mem::take(self).run;
+        (run > 0).then_some(run)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_failing_accepts_logs_its_first_then_one_count_per_interval_then_its_end() {
+        let start = Instant::now();
+        let mut failures = AcceptFailures::default();
+        assert_eq!(failures.count_failure(start), Some(1), "the first failure is logged");
+        // A retry every 100 ms for just under the interval: nothing more is logged.
+        let retries = ACCEPT_LOG_EVERY.as_millis() as u64 / 100 - 1;
+        for n in 1..=retries {
+            let at = start + Duration::from_millis(100 * n);
+            assert_eq!(failures.count_failure(at), None, "retry {n} is counted, not logged");
+        }
+        let next = start + ACCEPT_LOG_EVERY;
+        assert_eq!(failures.count_failure(next), Some(retries + 1), "one line with the count");
+        assert_eq!(failures.count_failure(next), None);
+        assert_eq!(failures.end_run(), Some(retries + 3), "the run's every failure");
+        assert_eq!(failures.end_run(), None, "a run ends once");
+        assert_eq!(failures.count_failure(next), Some(1), "a new run logs its first at once");
     }
 }

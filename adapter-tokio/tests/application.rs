@@ -213,15 +213,25 @@ async fn on_connect_reads_the_request_refuses_with_a_status_and_admits_users_int
     );
 }
 
+/// The next line `seen`, within [`PATIENCE`].
+async fn next(seen: &mut mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(PATIENCE, seen.recv()).await.unwrap().unwrap()
+}
+
 #[tokio::test]
 async fn on_disconnect_runs_after_the_connections_handlers_with_the_reason() {
     let (seen_tx, mut seen) = mpsc::unbounded_channel::<String>();
     let order = seen_tx.clone();
+    // The handler is still running when the socket goes: it waits for the test's word, given
+    // only once the hub has dropped the connection.
+    let gate = Arc::new(Notify::new());
+    let held = gate.clone();
     let builder = Roomcast::builder()
         .on("slow", move || {
-            let order = order.clone();
+            let (order, held) = (order.clone(), held.clone());
             async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                let _ = order.send("started".into());
+                held.notified().await;
                 let _ = order.send("handler".into());
             }
         })
@@ -231,14 +241,20 @@ async fn on_disconnect_runs_after_the_connections_handlers_with_the_reason() {
                 let _ = seen.send(format!("gone {} {reason:?}", socket.id()));
             }
         });
-    let (_handle, _events, addr) = start_with(builder).await;
+    let (handle, _events, addr) = start_with(builder).await;
     let (mut client, id) = connected(addr).await;
     client.send(json!({"event":"slow"})).await;
+    assert_eq!(next(&mut seen).await, "started");
     client.ws.close(None).await.unwrap();
-    let first = tokio::time::timeout(PATIENCE, seen.recv()).await.unwrap().unwrap();
-    let second = tokio::time::timeout(PATIENCE, seen.recv()).await.unwrap().unwrap();
-    assert_eq!(first, "handler");
-    assert_eq!(second, format!("gone {id} Gone"));
+    let conn = id.parse().unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while handle.connection(conn).await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "the hub never dropped the connection");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gate.notify_one();
+    assert_eq!(next(&mut seen).await, "handler", "on_disconnect waited for the handler");
+    assert_eq!(next(&mut seen).await, format!("gone {id} Gone"));
 }
 
 #[tokio::test]
@@ -342,10 +358,11 @@ async fn the_event_stream_refuses_messages_it_has_no_room_for_with_4009_and_keep
     assert_eq!(client.close_code().await, 4009);
     let snapshot = handle.metrics().await.unwrap();
     assert!(snapshot.events_dropped() >= 1);
-    let mut kinds = Vec::new();
-    while let Ok(Some(event)) =
-        tokio::time::timeout(Duration::from_millis(300), events.recv()).await
-    {
+    // Every event up to the disconnect, which is the connection's last: the stream keeps its
+    // order, so nothing of this connection can come after it.
+    let mut kinds: Vec<String> = Vec::new();
+    while kinds.last().map(String::as_str) != Some("disconnected") {
+        let event = tokio::time::timeout(PATIENCE, events.recv()).await.unwrap().unwrap();
         kinds.push(match event {
             Event::Connected { .. } => "connected".to_owned(),
             Event::Message { .. } => "message".to_owned(),
@@ -357,8 +374,9 @@ async fn the_event_stream_refuses_messages_it_has_no_room_for_with_4009_and_keep
             other => format!("{other:?}"),
         });
     }
+    let after = futures_util::FutureExt::now_or_never(events.recv());
+    assert!(after.is_none(), "nothing after the disconnect: {kinds:?} then {after:?}");
     assert_eq!(kinds.first().map(String::as_str), Some("connected"));
-    assert_eq!(kinds.last().map(String::as_str), Some("disconnected"), "never lost: {kinds:?}");
     assert_eq!(kinds.iter().filter(|k| *k == "message").count(), 2, "the messages that fit");
     let _ = client.ws.next().await;
 }

@@ -100,12 +100,12 @@ async fn a_killed_instance_members_leave_everywhere_within_its_lease() {
 async fn a_query_while_an_instance_is_stopped_answers_in_time_naming_it() {
     let redis = RedisServer::start();
     let flags = ["--cluster-presence", "--api-key", "k", "--peer-timeout", "30"];
-    let (servers, mut clients) = with_a_member_each(&redis, 3, &flags).await;
+    let (mut servers, mut clients) = with_a_member_each(&redis, 3, &flags).await;
     // A deadline long enough for a loaded machine: the stopped instance is named missing
     // whatever the deadline, and the live ones must not be.
     let ask = |addr| {
         let (status, body) =
-            request(addr, "GET", "/api/rooms/r/members?timeout_ms=3000", Some("k"))
+            request(addr, "GET", "/api/rooms/r/members?timeout_ms=10000", Some("k"))
                 .expect("an answer");
         assert!(status.contains("200"), "{status}: {body}");
         serde_json::from_str::<serde_json::Value>(&body).unwrap()
@@ -123,13 +123,13 @@ async fn a_query_while_an_instance_is_stopped_answers_in_time_naming_it() {
     let (_, info) = request(servers[2].addr, "GET", "/api/info", Some("k")).unwrap();
     let stopped_id = serde_json::from_str::<serde_json::Value>(&info).unwrap()["serverId"].clone();
 
-    // SIGSTOP: alive to its lease, deaf to queries.
-    let pid = servers[2].pid().to_string();
-    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    // SIGSTOP: alive to its lease, deaf to queries. `freeze` returns once every thread has
+    // stopped: `kill` alone returns before, and a thread not yet stopped would still answer.
+    tokio::task::block_in_place(|| servers[2].freeze());
     let answer = tokio::task::block_in_place(|| ask(servers[0].addr));
     assert_eq!(answer["missing"], json!([stopped_id]), "{answer}");
     assert_eq!(answer["members"].as_array().unwrap().len(), 2, "what the others answered");
-    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    servers[2].thaw();
     // Orders reach other instances: make the first instance's client join a room from the second.
     let path = format!(
         "/api/rooms/ordered/join?conn={}&timeout_ms=2000",

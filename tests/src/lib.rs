@@ -12,5 +12,6 @@
 pub mod blocking;
 pub mod client;
 pub mod http;
+pub mod port;
 pub mod redis;
 pub mod server;

@@ -1,9 +1,11 @@
 //! Real `redis-server` processes on free loopback ports, started and stopped by the tests.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::port::Reservation;
 
 /// How long a server may take to start or stop.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -12,6 +14,9 @@ const PATIENCE: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct RedisServer {
     port: u16,
+    // Its port (and a cluster node's bus port), kept from other servers and outgoing
+    // connections while this one may use them.
+    _reservations: Vec<Reservation>,
     dir: PathBuf,
     extra: Vec<String>,
     child: Option<Child>,
@@ -28,13 +33,29 @@ impl RedisServer {
 
     /// Starts a server with extra `redis-server` arguments (e.g. `--cluster-enabled yes`).
     pub fn start_with(extra: &[&str]) -> Self {
-        let port = free_port();
+        Self::start_reserving(extra, Vec::new())
+    }
+
+    /// A Redis Cluster node: its cluster bus gets a reserved port too (by default the bus listens
+    /// on port + 10000, which nothing keeps free).
+    fn start_cluster_node(extra: &[&str]) -> Self {
+        let bus = Reservation::new();
+        let mut args: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        args.extend(["--cluster-port".to_owned(), bus.port().to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Self::start_reserving(&args, vec![bus])
+    }
+
+    fn start_reserving(extra: &[&str], mut reservations: Vec<Reservation>) -> Self {
+        let reservation = Reservation::new();
+        let port = reservation.port();
+        reservations.push(reservation);
         let dir =
             std::env::temp_dir().join(format!("roomcast-redis-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let mut server =
-            Self { port, dir, extra: extra.iter().map(|s| (*s).to_owned()).collect(), child: None };
+        let extra = extra.iter().map(|s| (*s).to_owned()).collect();
+        let mut server = Self { port, _reservations: reservations, dir, extra, child: None };
         server.restart();
         server
     }
@@ -137,14 +158,6 @@ impl Drop for RedisServer {
     }
 }
 
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// A Redis Cluster of three masters (no replicas) on free loopback ports.
 #[derive(Debug)]
 pub struct RedisCluster {
@@ -156,7 +169,7 @@ impl RedisCluster {
     pub fn start() -> Self {
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| {
-                RedisServer::start_with(&[
+                RedisServer::start_cluster_node(&[
                     "--cluster-enabled",
                     "yes",
                     "--cluster-node-timeout",
