@@ -8,7 +8,7 @@ use roomcast_core::sim::Cluster;
 use std::time::Duration;
 
 use roomcast_core::{AuthMode, Exclude, HubConfig, Identity, PresenceEvents};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn subs(cluster: &Cluster, i: usize) -> Vec<String> {
     cluster.record(i).subscriptions.iter().cloned().collect()
@@ -103,7 +103,7 @@ fn envelopes_from_emitters_reach_the_right_local_connections_and_own_ones_are_ig
         cluster.drive().unwrap();
         join(&mut cluster, 0, c, &["r"]);
     }
-    let emit = |cluster: &mut Cluster, channel: String, envelope: serde_json::Value| {
+    let emit = |cluster: &mut Cluster, channel: String, envelope: Value| {
         cluster.emit(channel, envelope.to_string());
         cluster.drive().unwrap();
     };
@@ -215,9 +215,20 @@ fn a_standalone_hub_with_cluster_presence_keeps_presence_local_and_outputs_no_bu
     let answer = frames(&mut cluster, 0, a);
     assert_eq!(answer[0]["data"]["members"].as_array().map(Vec::len), Some(2));
     // Heartbeats would be due every few seconds, and peers would time out: none of it happens.
-    cluster.advance(Duration::from_secs(60)).unwrap();
-    cluster.frame(0, b, r#"{"event":"leave","data":{"room":"r"}}"#).unwrap();
+    // The clients stay active meanwhile (a heartbeat each every 10 s), so they are not dropped.
+    for _ in 0..6 {
+        cluster.advance(Duration::from_secs(10)).unwrap();
+        for c in [a, b] {
+            cluster.frame(0, c, r#"{"event":"heartbeat"}"#).unwrap();
+        }
+        cluster.drive().unwrap();
+    }
+    cluster.frame(0, b, r#"{"event":"leave","data":{"rooms":["r"]},"id":2}"#).unwrap();
     cluster.drive().unwrap();
+    let answer = frames(&mut cluster, 0, b);
+    assert_eq!(answer.last().map(|f| f["event"].clone()), Some("left".into()), "{answer:?}");
+    let told: Vec<Value> = frames(&mut cluster, 0, a).iter().map(|f| f["event"].clone()).collect();
+    assert_eq!(told, ["member_left"], "the leave happened, and was told locally");
     assert!(cluster.record(0).published.is_empty(), "no presence sync or heartbeat published");
     assert!(cluster.record(0).subscriptions.is_empty(), "no presence or peer channel");
     assert!(cluster.record(0).interest_errors.is_empty());

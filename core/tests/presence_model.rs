@@ -694,6 +694,26 @@ fn events() -> impl Strategy<Value = PresenceEvents> {
     ]
 }
 
+/// Runs `ops` on a cluster of [`NODES`] hubs and on the model, checking after every step.
+fn run(cluster_presence: bool, events: PresenceEvents, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut cluster = Cluster::new(NODES, |_| config(cluster_presence, events));
+    // First heartbeats: every node learns its peers.
+    cluster.advance(Duration::ZERO).unwrap();
+    let mut model = Model {
+        conns: BTreeMap::new(),
+        expected: BTreeMap::new(),
+        dead: BTreeSet::new(),
+        cluster_presence,
+        events,
+        next_id: 0,
+    };
+    for op in ops {
+        apply(&mut cluster, &mut model, op)?;
+        check(&mut cluster, &mut model, op)?;
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
@@ -703,20 +723,86 @@ proptest! {
         events in events(),
         ops in proptest::collection::vec(op(), 1..50),
     ) {
-        let mut cluster = Cluster::new(NODES, |_| config(cluster_presence, events));
-        // First heartbeats: every node learns its peers.
-        cluster.advance(Duration::ZERO).unwrap();
-        let mut model = Model {
-            conns: BTreeMap::new(),
-            expected: BTreeMap::new(),
-            dead: BTreeSet::new(),
-            cluster_presence,
-            events,
-            next_id: 0,
-        };
-        for op in &ops {
-            apply(&mut cluster, &mut model, op)?;
-            check(&mut cluster, &mut model, op)?;
+        run(cluster_presence, events, &ops)?;
+    }
+}
+
+/// The failures random generation found in the past, kept as examples: proptest replays a
+/// regression file's seeds, which reach other values once a strategy changes.
+#[test]
+fn past_failures_of_the_cluster_model_still_pass() {
+    use Op::{Crash, Join, Login, Query};
+    use PresenceEvents::{Connections, Off, Users};
+    let cases: Vec<(bool, PresenceEvents, Vec<Op>)> = vec![
+        (true, Off, vec![Login(2, None, false), Join(2, vec![0])]),
+        (
+            true,
+            Connections,
+            vec![
+                Login(1, Some(2), false),
+                Login(0, Some(2), false),
+                Query(2, Asked::Join(Whom::User(2), 0)),
+            ],
+        ),
+        (
+            false,
+            Connections,
+            vec![
+                Login(3, Some(2), false),
+                Login(0, Some(2), false),
+                Query(0, Asked::Join(Whom::User(2), 0)),
+            ],
+        ),
+        (
+            true,
+            Connections,
+            vec![
+                Login(1, Some(1), false),
+                Login(0, None, false),
+                Query(0, Asked::Join(Whom::Conn(1), 0)),
+                Join(0, vec![0]),
+                Crash(0, false),
+            ],
+        ),
+        (
+            true,
+            Connections,
+            vec![
+                Login(1, Some(1), false),
+                Login(0, None, false),
+                Query(0, Asked::Join(Whom::Conn(1), 0)),
+                Join(0, vec![0]),
+                Crash(0, true),
+            ],
+        ),
+        (
+            false,
+            Users,
+            vec![
+                Login(5, Some(2), false),
+                Login(2, Some(2), false),
+                Join(5, vec![1]),
+                Join(2, vec![1]),
+            ],
+        ),
+        // Two sessions of one user on a node that dies: every survivor names the same one.
+        (
+            true,
+            Users,
+            vec![
+                Login(4, Some(0), false),
+                Join(4, vec![1]),
+                Login(1, Some(0), false),
+                Join(1, vec![1]),
+                Login(3, None, false),
+                Join(3, vec![1]),
+                Crash(1, false),
+            ],
+        ),
+    ];
+    for (cluster_presence, events, ops) in cases {
+        if let Err(e) = run(cluster_presence, events, &ops) {
+            panic!("{cluster_presence} {events:?} {ops:?}: {e}");
         }
     }
 }
