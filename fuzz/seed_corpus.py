@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Writes the hand-written seeds of the fuzz corpora (fuzz/corpus/<target>/seed-*).
+"""Writes the hand-written seeds of the fuzz targets (fuzz/seeds/<target>/seed-*).
 
-The fuzzer adds its own finds next to them; the core's test suite replays every file of every
-corpus on stable Rust (core/tests/fuzz_corpus.rs). Run again after changing this file.
+They live apart from the fuzzer's corpora (fuzz/corpus/<target>), which `cargo fuzz cmin` rewrites
+and may shrink to the inputs that add coverage: a named seed (an empty frame, invalid UTF-8, an
+unmasked frame) stays a test whatever the minimizer keeps. The test suite replays both folders on
+stable Rust (core/tests/fuzz_corpus.rs, adapter-tokio/tests/fuzz_corpus.rs), and
+scripts/test.sh hands both to the fuzzer. Run again after changing this file.
 """
 import json
 import os
@@ -12,7 +15,7 @@ UUID = "6f1c2a9e-3b4d-4e5f-8a6b-7c8d9e0f1a2b"
 
 
 def write(target, name, data):
-    folder = os.path.join(HERE, "corpus", target)
+    folder = os.path.join(HERE, "seeds", target)
     os.makedirs(folder, exist_ok=True)
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")

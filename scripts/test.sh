@@ -73,8 +73,9 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 for target in client_frame bus_envelope hub_inputs websocket_frames; do
   mkdir -p "$scratch/$target" "$scratch/artifacts/$target"
-  # New finds go to the scratch corpus (first directory); the committed seeds are only read.
-  if (cd fuzz && cargo +nightly fuzz run "$target" "$scratch/$target" "corpus/$target" -- \
+  # New finds go to the scratch corpus (first directory); the committed corpus and the
+  # hand-written seeds are only read.
+  if (cd fuzz && cargo +nightly fuzz run "$target" "$scratch/$target" "corpus/$target" "seeds/$target" -- \
     -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=4096 -print_final_stats=0 \
     -artifact_prefix="$scratch/artifacts/$target/" >"$scratch/$target.log" 2>&1); then
     tail -n 1 "$scratch/$target.log"

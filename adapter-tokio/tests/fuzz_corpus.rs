@@ -1,11 +1,13 @@
-//! Replays the `websocket_frames` fuzz corpus (fuzz/corpus/websocket_frames: hand-written seeds,
-//! and whatever the fuzzer found and was kept) through the same probe, on stable Rust.
+//! Replays the `websocket_frames` fuzz corpus (fuzz/corpus/websocket_frames: what the fuzzer
+//! found and was kept) and its hand-written seeds (fuzz/seeds/websocket_frames) through the same
+//! probe, on stable Rust. The minimum counts are close to what is committed, so that a corpus
+//! wiped by mistake fails.
 
 use std::path::PathBuf;
 
-#[test]
-fn websocket_frames_corpus_replays_without_a_broken_invariant() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/websocket_frames");
+fn replay(folder: &str, at_least: usize) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz").join(folder);
+    let dir = dir.join("websocket_frames");
     let entries =
         std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()));
     let mut files = 0;
@@ -15,7 +17,17 @@ fn websocket_frames_corpus_replays_without_a_broken_invariant() {
         roomcast_tokio::fuzzing::websocket_frames(&data);
         files += 1;
     }
-    assert!(files >= 13, "the corpus has only {files} files");
+    assert!(files >= at_least, "{} has only {files} files", dir.display());
+}
+
+#[test]
+fn websocket_frames_corpus_replays_without_a_broken_invariant() {
+    replay("corpus", 300);
+}
+
+#[test]
+fn websocket_frames_seeds_replay_without_a_broken_invariant() {
+    replay("seeds", 13);
 }
 
 #[test]
