@@ -54,8 +54,22 @@ command -v npm >/dev/null || die "npm (Node 20+) is required for the JavaScript 
 if command -v git >/dev/null && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   git diff --quiet -- clients/js/dist || die "clients/js/dist differs from its source: run (cd clients/js && npm run build) and commit it"
 fi
-cargo build -p roomcast-tokio --bin roomcast --locked
-(cd clients/js && ROOMCAST_BIN="$PWD/../../target/debug/roomcast" npm test --silent)
+roomcast_bin=$(bash scripts/cargo_bin.sh -p roomcast-tokio --bin roomcast) || die "could not build roomcast"
+# On the Node this machine has (the oldest `engines` allows is 20), and on a current Node from
+# the npm registry (the `node` package), kept in target/.
+node_current=target/node-current
+if [ ! -x "$node_current/node_modules/.bin/node" ]; then
+  echo "installing a current Node (npm package node@${NODE_CURRENT:-24}) into $node_current"
+  mkdir -p "$node_current"
+  (cd "$node_current" && npm install --no-audit --no-fund --loglevel=error --no-save "node@${NODE_CURRENT:-24}" >/dev/null) \
+    || die "could not install node@${NODE_CURRENT:-24} from the npm registry"
+fi
+current_node_dir=$(cd "$node_current/node_modules/.bin" && pwd)
+for node_dir in "" "$current_node_dir"; do
+  if [ -n "$node_dir" ]; then path="$node_dir:$PATH"; else path="$PATH"; fi
+  echo "JavaScript client tests on Node $(PATH="$path" node --version)"
+  (cd clients/js && PATH="$path" ROOMCAST_BIN="$roomcast_bin" npm test --silent)
+done
 
 step "WebSocket conformance: the Autobahn testsuite on both transports (scripts/autobahn.sh)"
 bash scripts/autobahn.sh

@@ -261,7 +261,8 @@ async fn a_refused_token_or_an_expired_static_one_stops_and_a_new_token_retries(
     assert_eq!(disconnected(&mut events).await, (4003, true));
     assert_eq!(connected(&mut events).await.1.as_deref(), Some("bob"));
 
-    let short = token(json!({"sub": "cy", "exp": now() + 1}));
+    // Valid for 2-3 s (whole seconds): long enough to be accepted on a busy machine, then 4004.
+    let short = token(json!({"sub": "cy", "exp": now() + 3}));
     let (_expiring, mut events) =
         Client::builder(url(&server)).backoff(fast()).token(short).connect();
     assert_eq!(disconnected(&mut events).await, (4004, false));

@@ -1,23 +1,12 @@
-// Test support: the real `roomcast` binary on a free loopback port, stopped, killed and
-// restarted on the same port; HS256 tokens; waiting for a condition.
+// Test support: the real `roomcast` binary on a loopback port it picks itself (no port bound
+// and released for it: another process could take that one first), killed and restarted on the
+// same port; HS256 tokens; waiting for a condition.
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 export const BINARY =
   process.env.ROOMCAST_BIN ?? fileURLToPath(new URL("../../../target/debug/roomcast", import.meta.url));
-
-export async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Waits until `check()` is truthy (polling), or fails after `ms`. */
 export async function until(what, check, ms = 20_000) {
@@ -52,7 +41,6 @@ export class Server {
 
   static async start(args = []) {
     const server = new Server(args);
-    server.port = await freePort();
     await server.restart();
     return server;
   }
@@ -61,14 +49,33 @@ export class Server {
     return `ws://127.0.0.1:${this.port}/ws`;
   }
 
+  /** Starts the process: on a port of its choosing the first time (read from its log), then on
+   * that same port. */
   async restart() {
     this.child = spawn(BINARY, ["serve", "--listen", `127.0.0.1:${this.port}`, ...this.args], {
-      stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, RUST_LOG: "warn" },
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, RUST_LOG: "warn,roomcast=info" },
     });
     const child = this.child;
     let exited = null;
+    let listening = null;
     child.once("exit", (code) => (exited = code));
+    let pending = "";
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk) => {
+      const lines = (pending + chunk).split("\n");
+      pending = lines.pop();
+      for (const line of lines) {
+        const found = / listen=127\.0\.0\.1:(\d+)/.exec(line);
+        if (found) listening = Number(found[1]);
+        else if (!line.includes(" INFO ")) process.stderr.write(line + "\n");
+      }
+    });
+    await until("the server to listen", () => {
+      if (exited !== null) throw new Error(`the server exited with ${exited}`);
+      return listening !== null;
+    });
+    this.port = listening;
     await until("the server to answer /healthz", async () => {
       if (exited !== null) throw new Error(`the server exited with ${exited}`);
       try {
