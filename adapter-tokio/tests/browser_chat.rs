@@ -188,7 +188,17 @@ async fn two_browser_tabs_chat_through_the_served_page() {
         "document.getElementById('log').innerText.includes('alice: hello from a real browser')",
     )
     .await;
-    // The sender sees its own line once (local echo), not a second copy from the server.
+    // The sender sees its own line once (local echo), not a second copy from the server. A copy
+    // would have left the server before bob's answer, sent once bob saw the line: wait for that.
+    let answer = "document.getElementById('text').value = 'seen it'; \
+                  document.getElementById('send').click(); true";
+    cdp.eval(&bob, answer).await;
+    cdp.until(
+        &alice,
+        "the other tab's answer",
+        "document.getElementById('log').innerText.includes('bob: seen it')",
+    )
+    .await;
     let own = cdp.eval(&alice, "document.getElementById('log').innerText.split('hello from a real browser').length - 1").await;
     assert_eq!(own, json!(1));
 

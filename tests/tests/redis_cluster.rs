@@ -54,10 +54,22 @@ async fn rooms_on_a_redis_cluster_reach_every_instance_through_sharded_pubsub() 
                 assert_eq!(client.recv().await, json!({"event":"m","room":room,"data":i}));
             }
         }
+        // Exactly once: a marker from the same sender into the same room (one publisher keeps
+        // its order on a channel) comes next, so a late duplicate through Redis would show.
+        clients[from]
+            .send(json!({"event":"publish","data":{"room":room,"event":"marker","data":i}}))
+            .await;
+        for (j, client) in clients.iter_mut().enumerate() {
+            if j != from {
+                assert_eq!(client.recv().await, json!({"event":"marker","room":room,"data":i}));
+            }
+        }
     }
     handles[2].broadcast_room("alpha", "app", &(), Exclude::none()).await.unwrap();
+    handles[2].broadcast_room("alpha", "marker", &(), Exclude::none()).await.unwrap();
     for client in &mut clients {
         assert_eq!(client.recv().await, json!({"event":"app","room":"alpha"}));
+        assert_eq!(client.recv().await, json!({"event":"marker","room":"alpha"}));
         client.expect_nothing_pending().await;
     }
 }
