@@ -185,3 +185,50 @@ fn bytes(value: Value) -> Option<Bytes> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(kind: PushKind, data: Vec<Value>) -> PushInfo {
+        PushInfo { kind, data }
+    }
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn resp3_is_asked_for_in_the_url_unless_a_protocol_is_named() {
+        assert_eq!(resp3("redis://h:6379"), "redis://h:6379?protocol=3");
+        assert_eq!(resp3("redis://h:6379/0?timeout=1"), "redis://h:6379/0?timeout=1&protocol=3");
+        assert_eq!(resp3("redis://h?protocol=2"), "redis://h?protocol=2");
+    }
+
+    #[test]
+    fn messages_and_sharded_messages_carry_their_channel_and_payload() {
+        for kind in [PushKind::Message, PushKind::SMessage] {
+            match classify(push(kind.clone(), vec![bulk("ws:room:r"), bulk("{}")])) {
+                Push::Message(channel, payload) => {
+                    assert_eq!(channel, "ws:room:r");
+                    assert_eq!(&payload[..], b"{}");
+                }
+                _ => panic!("{kind:?} is a message"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_disconnection_ends_the_connection_and_anything_else_is_ignored() {
+        assert!(matches!(classify(push(PushKind::Disconnection, vec![])), Push::Disconnected));
+        let ignored = [
+            push(PushKind::Subscribe, vec![bulk("ws:room:r"), Value::Int(1)]),
+            push(PushKind::Message, vec![bulk("only a channel")]),
+            push(PushKind::Message, vec![Value::Int(3), bulk("payload")]),
+            push(PushKind::Message, vec![Value::BulkString(vec![0xff]), bulk("not UTF-8 channel")]),
+        ];
+        for push in ignored {
+            assert!(matches!(classify(push), Push::Other));
+        }
+    }
+}

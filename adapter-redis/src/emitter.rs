@@ -104,23 +104,93 @@ impl Emitter {
         data: &T,
         exclude: &[ConnId],
     ) -> Result<(), EmitError> {
-        if !roomcast_core::wire::valid_event(event) || target.is_some_and(str::is_empty) {
-            return Err(EmitError::Invalid);
-        }
-        let data = serde_json::value::to_raw_value(data)?;
-        let envelope = Envelope {
-            server_id: Cow::Borrowed(EMITTER_ID),
-            kind,
-            target: target.map(Cow::Borrowed),
-            event: Cow::Borrowed(event),
-            data: Some(&data),
-            exclude: exclude.iter().map(|c| Cow::Owned(c.to_string())).collect(),
-            exclude_users: Vec::new(),
-            rooms: vec![],
-            except_rooms: vec![],
-        };
-        let channel = self.channels.for_target(kind, target);
-        self.conn.publish(&[(channel, envelope.encode())]).await?;
+        let message = emission(&self.channels, kind, target, event, data, exclude)?;
+        self.conn.publish(&[message]).await?;
         Ok(())
+    }
+}
+
+/// The channel and the envelope of one emission, as every instance reads them.
+fn emission<T: Serialize + ?Sized>(
+    channels: &Channels,
+    kind: TargetKind,
+    target: Option<&str>,
+    event: &str,
+    data: &T,
+    exclude: &[ConnId],
+) -> Result<(String, bytes::Bytes), EmitError> {
+    if !roomcast_core::wire::valid_event(event) || target.is_some_and(str::is_empty) {
+        return Err(EmitError::Invalid);
+    }
+    let data = serde_json::value::to_raw_value(data)?;
+    let envelope = Envelope {
+        server_id: Cow::Borrowed(EMITTER_ID),
+        kind,
+        target: target.map(Cow::Borrowed),
+        event: Cow::Borrowed(event),
+        data: Some(&data),
+        exclude: exclude.iter().map(|c| Cow::Owned(c.to_string())).collect(),
+        exclude_users: Vec::new(),
+        rooms: vec![],
+        except_rooms: vec![],
+    };
+    Ok((channels.for_target(kind, target), envelope.encode()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn emit(
+        kind: TargetKind,
+        target: Option<&str>,
+        event: &str,
+        exclude: &[ConnId],
+    ) -> (String, Value) {
+        let channels = Channels::new("app".to_owned());
+        let (channel, payload) =
+            emission(&channels, kind, target, event, &json!({"n": 1}), exclude).expect("valid");
+        (channel, serde_json::from_slice(&payload).expect("JSON"))
+    }
+
+    #[test]
+    fn each_target_goes_to_its_channel_under_the_prefix_as_an_ignis_envelope() {
+        let conn = ConnId::from_u128(7);
+        let cases = [
+            (TargetKind::Room, Some("lobby"), "app:room:lobby", json!("room")),
+            (TargetKind::User, Some("ann"), "app:user:ann", json!("user")),
+            (TargetKind::Client, Some("c1"), "app:client:c1", json!("client")),
+            (TargetKind::Broadcast, None, "app:broadcast", json!("broadcast")),
+        ];
+        for (kind, target, channel, kind_name) in cases {
+            let (got, envelope) = emit(kind, target, "news", &[conn]);
+            assert_eq!(got, channel);
+            assert_eq!(envelope["serverId"], "emitter", "every instance delivers it");
+            assert_eq!(envelope["type"], kind_name);
+            assert_eq!(envelope["target"], target.map_or(Value::Null, Value::from));
+            assert_eq!(envelope["event"], "news");
+            assert_eq!(envelope["data"], json!({"n": 1}));
+            assert_eq!(envelope["exclude"], json!([conn.to_string()]));
+        }
+    }
+
+    #[test]
+    fn an_envelope_without_exclusions_names_none() {
+        let (_, envelope) = emit(TargetKind::Room, Some("r"), "e", &[]);
+        assert!(envelope.get("exclude").is_none_or(|e| e == &json!([])), "{envelope}");
+    }
+
+    #[test]
+    fn a_bad_event_name_or_an_empty_target_is_refused_before_anything_is_sent() {
+        let channels = Channels::new("ws".to_owned());
+        let long = "e".repeat(129);
+        for (target, event) in [(Some("r"), ""), (Some("r"), long.as_str()), (Some(""), "e")] {
+            let result = emission(&channels, TargetKind::Room, target, event, &1, &[]);
+            assert!(matches!(result, Err(EmitError::Invalid)), "{target:?} {event:?}");
+        }
+        assert!(
+            emission(&channels, TargetKind::Room, Some("r"), &"e".repeat(128), &1, &[]).is_ok()
+        );
     }
 }
