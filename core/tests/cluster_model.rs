@@ -7,9 +7,13 @@
 //! malformed, or echoing an instance's own id), bus gaps, closes and disconnects, run against a
 //! naive model of the whole cluster.
 //!
+//! Time moves too (the clock the rate limit refills by): jumps of up to 3 s between steps.
+//!
 //! After every step, every connection has received exactly the frames the model says, in order:
 //! answers with their ids, errors, and each delivery once, on whichever instance the recipient
-//! is. Each instance's rooms hold exactly its members, and its bus interest never errs.
+//! is. Each instance's rooms hold exactly its members, and its bus interest is exactly the
+//! model's: a channel per room and user with a member or session there, one per authenticated
+//! connection, and the broadcast channel while it has any (a leaked subscription fails).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -45,21 +49,50 @@ enum Op {
     Login(u128, Option<usize>),
     Join(u128, Vec<usize>),
     Leave(u128, Vec<usize>),
-    Publish { c: u128, room: usize, exclude_self: bool, exclude_user: bool },
+    Publish {
+        c: u128,
+        room: usize,
+        exclude_self: bool,
+        exclude_user: bool,
+    },
     Presence(u128, usize),
     Ask(u128),
     Oversized(u128),
-    AppRoom { from: usize, room: usize, conns: Vec<u128>, users: Vec<usize> },
-    AppRooms { from: usize, rooms: Vec<usize>, except: Vec<usize> },
+    AppRoom {
+        from: usize,
+        room: usize,
+        conns: Vec<u128>,
+        users: Vec<usize>,
+    },
+    AppRooms {
+        from: usize,
+        rooms: Vec<usize>,
+        except: Vec<usize>,
+    },
     AppUser(usize, usize),
     AppConn(usize, u128),
-    AppAll { from: usize, users: Vec<usize> },
-    Emitter { kind: usize, target: usize, conns: Vec<u128> },
+    AppAll {
+        from: usize,
+        users: Vec<usize>,
+    },
+    Emitter {
+        kind: usize,
+        target: usize,
+        conns: Vec<u128>,
+    },
     Garbage(usize),
-    Echo { own: usize, room: usize },
+    Echo {
+        own: usize,
+        room: usize,
+    },
     BusGap(usize),
     Close(u128),
     Disconnect(u128),
+    /// The clock moves on this many milliseconds.
+    Advance(u64),
+    /// A client sends this many heartbeats at once (answered with nothing, but counted by the
+    /// rate limit).
+    Heartbeats(u128, u32),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -87,7 +120,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (n.clone(), room).prop_map(|(own, room)| Op::Echo { own, room }),
         1 => n.prop_map(Op::BusGap),
         1 => c.clone().prop_map(Op::Close),
-        1 => c.prop_map(Op::Disconnect),
+        1 => c.clone().prop_map(Op::Disconnect),
+        3 => (0u64..3_000).prop_map(Op::Advance),
+        2 => (c, 1u32..12).prop_map(|(c, n)| Op::Heartbeats(c, n)),
     ]
 }
 
@@ -116,10 +151,13 @@ struct Model {
     /// Anonymous mode: connections are in on connect (with an identity only if the upgrade gave
     /// one), and `authenticate` is not needed.
     anonymous: bool,
-    /// The rate limit's burst, if on: the clock stands still, so no token comes back.
+    /// The rate limit's burst, if on (one frame a second, sustained).
     burst: Option<u32>,
-    /// Frames each connection has sent.
-    sent: BTreeMap<u128, u32>,
+    /// A token bucket per connection: how far below full it is, in milliseconds of refill (a
+    /// frame costs 1,000), and when that was.
+    deficit: BTreeMap<u128, (u64, u64)>,
+    /// The clock, in milliseconds since the start.
+    now_ms: u64,
 }
 
 impl Model {
@@ -133,6 +171,22 @@ impl Model {
 
     fn sessions(&self, user: usize) -> Vec<u128> {
         self.conns.iter().filter(|(_, m)| m.user == Some(user)).map(|(c, _)| *c).collect()
+    }
+
+    /// The channels node `n` must be subscribed to.
+    fn interest(&self, n: usize) -> BTreeSet<String> {
+        let mut channels = BTreeSet::new();
+        for (c, m) in self.conns.iter().filter(|(c, _)| node(**c) == n) {
+            channels.insert(format!("ws:client:{}", conn(*c)));
+            channels.insert("ws:broadcast".to_owned());
+            if let Some(u) = m.user {
+                channels.insert(format!("ws:user:{}", USERS[u]));
+            }
+            for r in &m.rooms {
+                channels.insert(format!("ws:room:{}", ROOMS[*r]));
+            }
+        }
+        channels
     }
 
     fn id(&mut self) -> u64 {
@@ -161,9 +215,14 @@ fn config(anonymous: bool, burst: Option<u32>) -> HubConfig {
 /// then closed with 4008, and nothing else comes of the frame).
 fn send(cluster: &mut Cluster, model: &mut Model, c: u128, value: &Value) -> bool {
     cluster.frame(node(c), conn(c), &value.to_string()).unwrap();
-    let sent = model.sent.entry(c).or_default();
-    *sent += 1;
-    if model.burst.is_some_and(|burst| *sent > burst) {
+    let now = model.now_ms;
+    let (deficit, at) = model.deficit.entry(c).or_insert((0, now));
+    // The bucket refills at one frame a second up to the burst; a frame needs a whole one.
+    let refilled = deficit.saturating_sub(now - *at);
+    let allowed = model.burst.is_none_or(|burst| refilled + 1000 <= u64::from(burst) * 1000);
+    *deficit = if allowed { refilled + 1000 } else { refilled };
+    *at = now;
+    if !allowed {
         model.conns.remove(&c);
         model.expect(c, json!({"close": CloseCode::RATE_LIMITED.as_u16()}));
         return false;
@@ -179,7 +238,7 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
                 return;
             }
             let identity = user.map_or_else(Identity::anonymous, |u| Identity::user(USERS[u]));
-            model.sent.remove(&c);
+            model.deficit.remove(&c);
             if model.anonymous {
                 // In at once: as a user identified at the upgrade, or anonymous.
                 match user {
@@ -478,6 +537,20 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
             cluster.drive().unwrap();
             model.expect(c, json!({"close": 1000}));
         }
+        Op::Heartbeats(c, n) => {
+            for _ in 0..n {
+                if !model.conns.contains_key(&c)
+                    || !send(cluster, model, c, &json!({"event":"heartbeat"}))
+                {
+                    return;
+                }
+            }
+            cluster.drive().unwrap();
+        }
+        Op::Advance(ms) => {
+            cluster.advance(Duration::from_millis(ms)).unwrap();
+            model.now_ms += ms;
+        }
         Op::Disconnect(c) => {
             if model.conns.remove(&c).is_none() {
                 return;
@@ -542,6 +615,21 @@ fn check(cluster: &mut Cluster, model: &mut Model, op: &Op) -> Result<(), TestCa
             "{:?}",
             cluster.record(n).interest_errors
         );
+        let interest = model.interest(n);
+        prop_assert_eq!(&cluster.record(n).subscriptions, &interest, "bus interest of node {}", n);
+        let told: BTreeSet<String> = cluster.hub(n).subscriptions().into_iter().collect();
+        prop_assert_eq!(told, interest, "the interest node {} reports", n);
+    }
+    Ok(())
+}
+
+/// Runs `ops` on two hubs and on the model, checking after every step.
+fn run(anonymous: bool, burst: Option<u32>, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut cluster = Cluster::new(NODES, |_| config(anonymous, burst));
+    let mut model = Model { anonymous, burst, ..Model::default() };
+    for op in ops {
+        apply(&mut cluster, &mut model, op);
+        check(&mut cluster, &mut model, op)?;
     }
     Ok(())
 }
@@ -555,11 +643,29 @@ proptest! {
         burst in proptest::option::weighted(0.3, 4u32..16),
         ops in proptest::collection::vec(op(), 1..60),
     ) {
-        let mut cluster = Cluster::new(NODES, |_| config(anonymous, burst));
-        let mut model = Model { anonymous, burst, ..Model::default() };
-        for op in &ops {
-            apply(&mut cluster, &mut model, op);
-            check(&mut cluster, &mut model, op)?;
+        run(anonymous, burst, &ops)?;
+    }
+}
+
+#[test]
+fn the_rate_limit_refills_one_frame_a_second_up_to_its_burst() {
+    use Op::{Advance, Heartbeats, Login};
+    for anonymous in [false, true] {
+        let ops = [
+            Login(0, None),
+            Heartbeats(0, 3),
+            Advance(1_500),
+            Heartbeats(0, 1),
+            // Idle far longer than the burst takes to refill: still only the burst at once.
+            Advance(10_000),
+            Heartbeats(0, 5),
+            Login(1, Some(0)),
+            Heartbeats(1, 4),
+            Advance(999),
+            Heartbeats(1, 1),
+        ];
+        if let Err(e) = run(anonymous, Some(4), &ops) {
+            panic!("anonymous {anonymous}: {e}");
         }
     }
 }
