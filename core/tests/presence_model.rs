@@ -138,6 +138,10 @@ struct Model {
     cluster_presence: bool,
     events: PresenceEvents,
     next_id: u64,
+    /// The connections the current step's order acts on, when it acts on several, and what
+    /// they may hear of each other: they are acted on at once on several instances, so who is
+    /// told of whom first is not the model's to say (see [`check_unordered`]).
+    unordered: Option<(BTreeSet<u128>, BTreeSet<NoticeKey>)>,
 }
 
 impl Model {
@@ -257,6 +261,14 @@ impl Model {
             })
             .map(|(c, _)| *c)
             .collect()
+    }
+
+    /// Whom a notice about `c` names: its user with per-user notices, else the connection.
+    fn person(&self, c: u128) -> String {
+        match self.conns[&c].user {
+            Some(u) if self.events == PresenceEvents::Users => USERS[u].to_owned(),
+            _ => conn(c).to_string(),
+        }
     }
 
     /// The live nodes a query from `from` covers.
@@ -494,13 +506,31 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) -> Result<(), TestCa
             }
             // An order to several connections acts on them in an order the model does not know
             // (on several instances, at once: each is told of the others' joins and leaves as
-            // they cross), and who is told of whom depends on it. Such orders are left out;
-            // orders to one connection, by id or as a user's only session, are in.
+            // they cross), and who is told of whom first depends on it: such a step's notices
+            // are compared without regard to that order (`check_unordered`).
             if let Asked::Disconnect(whom) | Asked::Join(whom, _) | Asked::Leave(whom, _) = asked {
                 let covered = model.covered(from);
-                let targets: usize = covered.iter().map(|n| model.targets(whom, *n).len()).sum();
-                if targets > 1 {
-                    return Ok(());
+                let targets: BTreeSet<u128> =
+                    covered.iter().flat_map(|n| model.targets(whom, *n)).collect();
+                if targets.len() > 1 {
+                    // What the targets may hear of each other: their joins, or their leaves of
+                    // the room (of every room they are in, when disconnected).
+                    let mut plausible = BTreeSet::new();
+                    for t in &targets {
+                        let (event, rooms) = match asked {
+                            Asked::Join(_, room) => ("member_joined", vec![room]),
+                            Asked::Leave(_, room) => ("member_left", vec![room]),
+                            _ => ("member_left", model.conns[t].rooms.clone()),
+                        };
+                        for room in rooms {
+                            plausible.insert((
+                                event.to_owned(),
+                                ROOMS[room].to_owned(),
+                                model.person(*t),
+                            ));
+                        }
+                    }
+                    model.unordered = Some((targets, plausible));
                 }
             }
             cluster.hub(from).query(query(&asked), QUERY_TIMEOUT, now);
@@ -652,13 +682,81 @@ fn normalize(mut frames: Vec<Value>) -> Vec<Value> {
     frames
 }
 
+fn is_notice(frame: &Value) -> bool {
+    frame["event"] == "member_joined" || frame["event"] == "member_left"
+}
+
+/// `(event, room, person)`: what a notice says.
+type NoticeKey = (String, String, String);
+
+/// What a notice says, whichever session it names: with per-user notices, the user (the
+/// session named is whichever the instance saw first); otherwise the connection.
+fn notice_key(model: &Model, frame: &Value) -> NoticeKey {
+    let person = match frame["data"]["userId"].as_str() {
+        Some(user) if model.events == PresenceEvents::Users => user.to_owned(),
+        _ => frame["data"]["id"].as_str().unwrap_or_default().to_owned(),
+    };
+    let event = frame["event"].as_str().unwrap_or_default().to_owned();
+    (event, frame["room"].as_str().unwrap_or_default().to_owned(), person)
+}
+
+/// A step whose order acted on several connections at once (on several instances). Its
+/// answers and closes are compared in order, as always. Its notices are compared without
+/// regard to the order in which the instances' changes crossed:
+///
+/// - every other connection hears exactly what the model says, as a multiset of (event, room,
+///   person): whatever the crossing, an observer is told once of each connection that came or
+///   went (per-connection notices), or once of a user whose first session came or last one went
+///   (per-user notices), as its instance sees them;
+/// - a connection the order acted on may also hear of the others it acted on (whether it does
+///   depends on which came first), but of nothing else, and of nothing twice.
+fn check_unordered(
+    model: &mut Model,
+    (targets, plausible): &(BTreeSet<u128>, BTreeSet<NoticeKey>),
+    got: &BTreeMap<u128, Vec<Value>>,
+) -> Result<(), TestCaseError> {
+    let conns: BTreeSet<u128> = model.expected.keys().chain(got.keys()).copied().collect();
+    for c in conns {
+        let want = model.expected.remove(&c).unwrap_or_default();
+        let frames = got.get(&c).cloned().unwrap_or_default();
+        let (got_notices, got_rest): (Vec<Value>, Vec<Value>) =
+            frames.into_iter().partition(is_notice);
+        let (want_notices, want_rest): (Vec<Value>, Vec<Value>) =
+            want.into_iter().partition(is_notice);
+        prop_assert_eq!(got_rest, want_rest, "answers and closes of connection {}", c);
+        let mut heard: Vec<_> = got_notices.iter().map(|f| notice_key(model, f)).collect();
+        heard.sort();
+        if targets.contains(&c) {
+            let unique: BTreeSet<_> = heard.iter().cloned().collect();
+            prop_assert_eq!(unique.len(), heard.len(), "connection {} told twice: {:?}", c, heard);
+            prop_assert!(
+                unique.is_subset(plausible),
+                "connection {} heard {:?}, of which only {:?} could be",
+                c,
+                heard,
+                plausible
+            );
+        } else {
+            let mut owed: Vec<_> = want_notices.iter().map(|f| notice_key(model, f)).collect();
+            owed.sort();
+            prop_assert_eq!(heard, owed, "notices heard by connection {}", c);
+        }
+    }
+    Ok(())
+}
+
 fn check(cluster: &mut Cluster, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
     let got = received(cluster, model);
-    let expected: BTreeSet<u128> = model.expected.keys().copied().collect();
-    for c in expected.into_iter().chain(got.keys().copied()).collect::<BTreeSet<_>>() {
-        let frames = got.get(&c).cloned().unwrap_or_default();
-        model_check_frames(model, c, frames)
+    if let Some(unordered) = model.unordered.take() {
+        check_unordered(model, &unordered, &got)
             .map_err(|e| TestCaseError::fail(format!("after {op:?}: {e}")))?;
+    } else {
+        let expected: BTreeSet<u128> = model.expected.keys().copied().collect();
+        for c in expected.into_iter().chain(got.keys().copied()).collect::<BTreeSet<_>>() {
+            let frames = got.get(&c).cloned().unwrap_or_default();
+            model_check_frames(model, c, frames)
+                .map_err(|e| TestCaseError::fail(format!("after {op:?}: {e}")))?;
+        }
     }
     for n in (0..NODES).filter(|n| !model.dead.contains(n)) {
         for (r, room) in ROOMS.iter().enumerate() {
@@ -706,6 +804,7 @@ fn run(cluster_presence: bool, events: PresenceEvents, ops: &[Op]) -> Result<(),
         cluster_presence,
         events,
         next_id: 0,
+        unordered: None,
     };
     for op in ops {
         apply(&mut cluster, &mut model, op)?;
@@ -783,6 +882,33 @@ fn past_failures_of_the_cluster_model_still_pass() {
                 Login(2, Some(2), false),
                 Join(5, vec![1]),
                 Join(2, vec![1]),
+            ],
+        ),
+        // An order to every session of a user, two on one instance and one on another, seen
+        // by a member on a third.
+        (
+            true,
+            Users,
+            vec![
+                Login(2, None, false),
+                Join(2, vec![0]),
+                Login(0, Some(0), false),
+                Login(3, Some(0), false),
+                Login(1, Some(0), false),
+                Query(2, Asked::Join(Whom::User(0), 0)),
+                Query(1, Asked::Leave(Whom::User(0), 0)),
+                Query(0, Asked::Disconnect(Whom::User(0))),
+            ],
+        ),
+        (
+            false,
+            Connections,
+            vec![
+                Login(0, Some(1), false),
+                Login(3, Some(1), false),
+                Login(6, None, false),
+                Join(6, vec![1]),
+                Query(0, Asked::Join(Whom::User(1), 1)),
             ],
         ),
         // Two sessions of one user on a node that dies: every survivor names the same one.
