@@ -110,10 +110,15 @@ for name in ${SERVERS:-roomcast bun node-ws}; do
   runs churn && echo "$name churn $(timeout 120 $load churn --url "$url" --concurrency 64 --seconds 5 || echo '{}')"
   kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
   runs idle || continue
-  for rooms in 0 1 10; do
-    start "$name"
-    echo "$name idle rooms=$rooms $(timeout 120 $load idle --url "ws://127.0.0.1:$port/ws" --conns 15000 --rooms "$rooms" --pid "$server_pid" --hold 30 || echo failed)"
-    kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+  # Opened 256 at a time, then all at once (a storm: every client of a dropped deploy
+  # reconnecting together); each line also says how much memory came back once they left.
+  for mode in paced storm; do
+    storm=""; [ "$mode" = storm ] && storm="--storm"
+    for rooms in 0 1 10; do
+      start "$name"
+      echo "$name idle $mode rooms=$rooms $(timeout 150 $load idle --url "ws://127.0.0.1:$port/ws" --conns 15000 --rooms "$rooms" --pid "$server_pid" --hold 30 $storm || echo failed)"
+      kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
+    done
   done
 done
 

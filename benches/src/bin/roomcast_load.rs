@@ -3,7 +3,7 @@
 //! `benches/rivals/`). Every scenario is bounded in connections and time and stops by itself.
 //!
 //! ```sh
-//! roomcast-load idle   --url ws://127.0.0.1:8080/ws --conns 15000 --pid <server pid>
+//! roomcast-load idle   --url ws://127.0.0.1:8080/ws --conns 15000 --pid <server pid> [--storm]
 //! roomcast-load fanout --url ws://127.0.0.1:8080/ws --subscribers 1000 --rate 1000 --seconds 10
 //! roomcast-load rooms  --url ws://127.0.0.1:8080/ws --rooms 10000 --members 10 --rate 10000
 //! roomcast-load churn  --url ws://127.0.0.1:8080/ws --concurrency 64 --seconds 10
@@ -48,6 +48,14 @@ enum Scenario {
         /// Rooms every connection joins (the same ones for all), before the hold.
         #[arg(long, default_value_t = 0)]
         rooms: usize,
+        /// Opens every connection at once, as clients do when a deploy drops them all (by
+        /// default at most 256 handshakes are in flight).
+        #[arg(long)]
+        storm: bool,
+        /// Seconds to sample the server's memory after every client has left (does it come
+        /// back?).
+        #[arg(long, default_value_t = 6)]
+        linger: u64,
     },
     /// One publisher, N subscribers in one room, a fixed publish rate.
     Fanout {
@@ -205,23 +213,35 @@ fn proc_stats(pid: u32) -> (u64, u64) {
     (rss, ticks)
 }
 
-async fn idle(url: String, conns: usize, pid: u32, hold: u64, rooms: usize) -> Result<(), String> {
+/// How the idle scenario opens its connections, and how long it watches memory after.
+#[derive(Clone, Copy)]
+struct IdleShape {
+    hold: u64,
+    rooms: usize,
+    storm: bool,
+    linger: u64,
+}
+
+async fn idle(url: String, conns: usize, pid: u32, shape: IdleShape) -> Result<(), String> {
+    let IdleShape { hold, rooms, storm, linger } = shape;
     let conns = conns.min(19_000);
     let (rss_before, _) = proc_stats(pid);
     let started = Instant::now();
     // Every connection joins the same rooms (none: it only connects).
     let names: Vec<String> = (0..rooms).map(|r| format!("idle-{r}")).collect();
     let urls = [url];
+    let at_once = if storm { conns.max(1) } else { 256 };
     let sockets = if rooms == 0 {
-        let mut pending =
-            futures_util::stream::iter((0..conns).map(|_| connect(&urls[0]))).buffer_unordered(256);
+        let mut pending = futures_util::stream::iter((0..conns).map(|_| connect(&urls[0])))
+            .buffer_unordered(at_once);
         let mut sockets = Vec::with_capacity(conns);
         while let Some(ws) = pending.next().await {
             sockets.push(ws?);
         }
         sockets
     } else {
-        clients(&urls, conns, (false, Protocol::Roomcast), |_| names.clone()).await?
+        let shape = (false, Protocol::Roomcast);
+        clients_at_once(&urls, conns, shape, at_once, |_| names.clone()).await?
     };
     let opened = started.elapsed();
     // Keep every socket read (pongs answered), so the server sees live, idle clients.
@@ -247,17 +267,28 @@ async fn idle(url: String, conns: usize, pid: u32, hold: u64, rooms: usize) -> R
     };
     let max = samples.iter().copied().max().unwrap_or(rss_after);
     let cpu = (ticks_after - ticks_before) as f64 / held;
-    println!(
-        "{}",
-        json!({"scenario":"idle","conns":conns,"rooms":rooms,"rss_before_kib":rss_before,"rss_after_kib":rss_after,
-               "rss_samples_kib":samples,
-               "rss_per_conn_kb":per_conn(rss_after),"rss_per_conn_kb_max":per_conn(max),
-               "idle_cpu_percent":(cpu * 100.0).round() / 100.0,
-               "open_seconds":opened.as_secs_f64(),"hold_seconds":held.round()})
-    );
+    // Everyone leaves (their sockets close); does the memory come back?
     for reader in readers {
         reader.abort();
     }
+    let mut left = Vec::new();
+    let leaving = Instant::now();
+    for step in 1..=linger.div_ceil(2).max(1) {
+        tokio::time::sleep_until((leaving + Duration::from_secs(2 * step)).into()).await;
+        left.push(proc_stats(pid).0);
+    }
+    let rss_left = left.last().copied().unwrap_or(rss_after);
+    let kept = |rss: u64| (rss as f64 / rss_before.max(1) as f64 * 100.0).round() / 100.0;
+    println!(
+        "{}",
+        json!({"scenario":"idle","storm":storm,"conns":conns,"rooms":rooms,"rss_before_kib":rss_before,"rss_after_kib":rss_after,
+               "rss_samples_kib":samples,
+               "rss_per_conn_kb":per_conn(rss_after),"rss_per_conn_kb_max":per_conn(max),
+               "rss_after_leaving_kib":rss_left,"rss_after_leaving_samples_kib":left,
+               "rss_after_leaving_ratio":kept(rss_left),
+               "idle_cpu_percent":(cpu * 100.0).round() / 100.0,
+               "open_seconds":opened.as_secs_f64(),"hold_seconds":held.round()})
+    );
     Ok(())
 }
 
@@ -266,7 +297,18 @@ async fn idle(url: String, conns: usize, pid: u32, hold: u64, rooms: usize) -> R
 async fn clients(
     urls: &[String],
     count: usize,
+    shape: (bool, Protocol),
+    rooms: impl Fn(usize) -> Vec<String>,
+) -> Result<Vec<LoadClient>, String> {
+    clients_at_once(urls, count, shape, 128, rooms).await
+}
+
+/// [`clients`], with at most `at_once` handshakes (and joins) in flight.
+async fn clients_at_once(
+    urls: &[String],
+    count: usize,
     (compression, protocol): (bool, Protocol),
+    at_once: usize,
     rooms: impl Fn(usize) -> Vec<String>,
 ) -> Result<Vec<LoadClient>, String> {
     let rooms = &rooms;
@@ -276,7 +318,7 @@ async fn clients(
         join(&mut ws, &rooms(i)).await?;
         Ok::<LoadClient, String>(ws)
     }))
-    .buffered(128);
+    .buffered(at_once.max(1));
     let mut clients = Vec::with_capacity(count);
     while let Some(ws) = pending.next().await {
         clients.push(ws?);
@@ -563,7 +605,9 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(scenario: Scenario) -> Result<(), String> {
     match scenario {
-        Scenario::Idle { url, conns, pid, hold, rooms } => idle(url, conns, pid, hold, rooms).await,
+        Scenario::Idle { url, conns, pid, hold, rooms, storm, linger } => {
+            idle(url, conns, pid, IdleShape { hold, rooms, storm, linger }).await
+        }
         Scenario::Fanout { url, subscribers, rate, run, sub_url } => {
             fanout(url, sub_url, subscribers, rate, run).await
         }
