@@ -853,28 +853,6 @@ fn past_failures_of_the_cluster_model_still_pass() {
             ],
         ),
         (
-            true,
-            Connections,
-            vec![
-                Login(1, Some(1), false),
-                Login(0, None, false),
-                Query(0, Asked::Join(Whom::Conn(1), 0)),
-                Join(0, vec![0]),
-                Crash(0, false),
-            ],
-        ),
-        (
-            true,
-            Connections,
-            vec![
-                Login(1, Some(1), false),
-                Login(0, None, false),
-                Query(0, Asked::Join(Whom::Conn(1), 0)),
-                Join(0, vec![0]),
-                Crash(0, true),
-            ],
-        ),
-        (
             false,
             Users,
             vec![
@@ -926,7 +904,18 @@ fn past_failures_of_the_cluster_model_still_pass() {
             ],
         ),
     ];
-    for (cluster_presence, events, ops) in cases {
+    // Recorded as `Crash(0)` before crashes took a lease flag: both kinds.
+    let crashes = [false, true].map(|leased| {
+        let ops = vec![
+            Login(1, Some(1), false),
+            Login(0, None, false),
+            Query(0, Asked::Join(Whom::Conn(1), 0)),
+            Join(0, vec![0]),
+            Crash(0, leased),
+        ];
+        (true, Connections, ops)
+    });
+    for (cluster_presence, events, ops) in cases.into_iter().chain(crashes) {
         if let Err(e) = run(cluster_presence, events, &ops) {
             panic!("{cluster_presence} {events:?} {ops:?}: {e}");
         }
