@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step says when it began (seconds since the start): docs/testing.md quotes them.
+step() { printf '\n=== [%ss] %s\n' "$SECONDS" "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 command -v cargo >/dev/null || die "cargo is required (https://rustup.rs)"
@@ -106,4 +107,4 @@ for target in client_frame bus_envelope hub_inputs websocket_frames; do
 done
 
 echo
-echo "all checks passed"
+echo "all checks passed in ${SECONDS}s"
