@@ -301,7 +301,14 @@ impl Expect {
         self.answers.entry(to).or_default().push(answer);
     }
 
-    fn error(&mut self, to: ConnId, id: u64, code: &str, room: Option<&str>) {
+    /// An answer that is not an error: `rooms` for `joined` and `left`.
+    fn ok(&mut self, to: ConnId, event: &str, id: Option<u64>, rooms: Option<Vec<String>>) {
+        let answer = json!({"event": event, "id": id, "code": null, "room": null, "rooms": rooms});
+        self.answer(to, answer);
+    }
+
+    fn error(&mut self, to: ConnId, id: impl Into<Option<u64>>, code: &str, room: Option<&str>) {
+        let id = id.into();
         self.answer(
             to,
             json!({"event": "error", "id": id, "code": code, "room": room, "rooms": null}),
@@ -371,18 +378,14 @@ impl Harness {
 
     /// A request from `c` that only authenticated connections may make: `Some(true)` if
     /// authenticated, `Some(false)` if answered `unauthenticated`, `None` if unknown.
-    fn authenticated_request(&mut self, c: u128, id: u64, expect: &mut Expect) -> Option<bool> {
+    fn authenticated_request(&mut self, c: u128, rid: u64, expect: &mut Expect) -> Option<bool> {
         let now = self.now;
-        let m = self.model.touch(self.id(c), now)?;
+        let m = self.model.touch(id(c), now)?;
         let ok = m.state == MState::Authenticated;
         if !ok {
-            expect.error(self.id(c), id, "unauthenticated", None);
+            expect.error(id(c), rid, "unauthenticated", None);
         }
         Some(ok)
-    }
-
-    fn id(&self, c: u128) -> ConnId {
-        id(c)
     }
 
     /// Closes `c` in the model, if it is there, expecting the close.
@@ -404,10 +407,9 @@ impl Harness {
                 _ if m.expires.is_some_and(|e| now >= e) => Some(CloseCode::TOKEN_EXPIRED),
                 _ => None,
             };
-            if let Some(e) = m.expires.filter(|e| code.is_none() && !m.told && now >= *e - NOTICE) {
-                let _ = e;
+            if code.is_none() && !m.told && m.expires.is_some_and(|e| now >= e - NOTICE) {
                 m.told = true;
-                expect.answer(*cid, json!({"event": "token_expiring", "id": null, "code": null, "room": null, "rooms": null}));
+                expect.ok(*cid, "token_expiring", None, None);
             }
             let code = code.or_else(|| {
                 (now >= m.last_activity + HEARTBEAT).then_some(CloseCode::HEARTBEAT_TIMEOUT)
@@ -524,7 +526,7 @@ impl Harness {
                         }
                         let rooms = self.model.rooms_of(id(c));
                         let answer = if joining { "joined" } else { "left" };
-                        expect.answer(id(c), json!({"event": answer, "id": rid, "code": null, "room": null, "rooms": rooms}));
+                        expect.ok(id(c), answer, Some(rid), Some(rooms));
                     }
                 }
             }
@@ -607,7 +609,7 @@ impl Harness {
                 if result.is_ok() {
                     let rid: u64 = request.as_json().parse().unwrap();
                     if ok {
-                        expect.answer(id(c), json!({"event": "reply", "id": rid, "code": null, "room": null, "rooms": null}));
+                        expect.ok(id(c), "reply", Some(rid), None);
                     } else {
                         expect.error(id(c), rid, "nope", None);
                     }
@@ -643,9 +645,9 @@ impl Harness {
                 assert_eq!(result.is_ok(), self.model.authenticated_conn(id(c)));
                 let rid: Option<u64> = request.as_ref().map(|i| i.as_json().parse().unwrap());
                 if result.is_ok() && other_user {
-                    expect.answer(id(c), json!({"event": "error", "id": rid, "code": "refresh_rejected", "room": null, "rooms": null}));
+                    expect.error(id(c), rid, "refresh_rejected", None);
                 } else if result.is_ok() {
-                    expect.answer(id(c), json!({"event": "refreshed", "id": rid, "code": null, "room": null, "rooms": null}));
+                    expect.ok(id(c), "refreshed", rid, None);
                     let m = self.model.conns.get_mut(&id(c)).unwrap();
                     m.expires = secs.map(|s| now + Duration::from_secs(s));
                     m.told = false;
@@ -659,7 +661,7 @@ impl Harness {
                 assert_eq!(result.is_ok(), self.model.conns.contains_key(&id(c)));
                 if result.is_ok() {
                     let rid: Option<u64> = request.as_ref().map(|i| i.as_json().parse().unwrap());
-                    expect.answer(id(c), json!({"event": "error", "id": rid, "code": "refresh_rejected", "room": null, "rooms": null}));
+                    expect.error(id(c), rid, "refresh_rejected", None);
                 }
             }
             Op::SendToConns(ref conns) => {
