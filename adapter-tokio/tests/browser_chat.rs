@@ -94,6 +94,15 @@ impl Cdp {
         result["result"]["value"].clone()
     }
 
+    /// Types `text` into the page's chat box and sends it.
+    async fn say(&mut self, session: &str, text: &str) {
+        let send = format!(
+            "document.getElementById('text').value = '{text}'; \
+             document.getElementById('send').click(); true"
+        );
+        self.eval(session, &send).await;
+    }
+
     /// Polls `expression` until it is true.
     async fn until(&mut self, session: &str, what: &str, expression: &str) {
         let deadline = Instant::now() + common::PATIENCE;
@@ -179,9 +188,7 @@ async fn two_browser_tabs_chat_through_the_served_page() {
         cdp.eval(tab, &join).await;
         cdp.until(tab, "the room to be joined", "!document.getElementById('send').disabled").await;
     }
-    let send = "document.getElementById('text').value = 'hello from a real browser'; \
-                document.getElementById('send').click(); true";
-    cdp.eval(&alice, send).await;
+    cdp.say(&alice, "hello from a real browser").await;
     cdp.until(
         &bob,
         "the message in the other tab",
@@ -190,9 +197,7 @@ async fn two_browser_tabs_chat_through_the_served_page() {
     .await;
     // The sender sees its own line once (local echo), not a second copy from the server. A copy
     // would have left the server before bob's answer, sent once bob saw the line: wait for that.
-    let answer = "document.getElementById('text').value = 'seen it'; \
-                  document.getElementById('send').click(); true";
-    cdp.eval(&bob, answer).await;
+    cdp.say(&bob, "seen it").await;
     cdp.until(
         &alice,
         "the other tab's answer",
@@ -213,9 +218,7 @@ async fn two_browser_tabs_chat_through_the_served_page() {
         )
         .await;
     }
-    let send = "document.getElementById('text').value = 'after the restart'; \
-                document.getElementById('send').click(); true";
-    cdp.eval(&bob, send).await;
+    cdp.say(&bob, "after the restart").await;
     cdp.until(
         &alice,
         "the message after the restart",
