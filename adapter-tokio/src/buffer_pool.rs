@@ -11,7 +11,6 @@ pub(crate) struct BufferPool {
 
 impl BufferPool {
     /// Bytes of capacity the pool holds.
-    #[cfg(test)]
     pub(crate) fn held(&self) -> usize {
         self.bytes
     }

@@ -172,6 +172,12 @@ const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(2);
 /// A batch buffer grown past this is freed after its batch rather than kept.
 const MAX_BATCH_KEPT: usize = 4 * 1024 * 1024;
 
+/// How long the hub task is idle before it gives back what it kept for busy rounds (the batch
+/// buffer, pooled write buffers, spare lists, the room its maps grew to; see
+/// [`Driver::shrink_to_fit`]). Long enough that a steady load never pays for it, short enough
+/// that memory comes back soon after a storm.
+const SHRINK_AFTER: Duration = Duration::from_secs(1);
+
 /// The hub task's state. Application calls run as closures against it.
 pub(crate) struct Driver {
     pub(crate) hub: Hub,
@@ -284,6 +290,7 @@ impl Driver {
     /// every socket that got frames once, and sets the timer to the hub's next deadline.
     pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut timer = Timer::new(self.hub.poll_timeout());
+        let mut idle = IdleTimer::default();
         let mut shutdown: Option<oneshot::Sender<()>> = None;
         loop {
             let started;
@@ -298,6 +305,10 @@ impl Driver {
                     started = Instant::now();
                     self.hub.handle_timeout(started);
                 }
+                () = idle.fired() => {
+                    self.shrink_to_fit();
+                    continue;
+                }
                 () = self.tracker.idle(), if shutdown.is_some() => {
                     self.leave_cluster().await;
                     if let Some(done) = shutdown.take() {
@@ -307,6 +318,7 @@ impl Driver {
                 }
             }
             self.carry_out();
+            let writes_before = self.metrics.socket_writes;
             let writing = Instant::now();
             self.flush();
             if !self.slow.is_empty() {
@@ -319,7 +331,28 @@ impl Driver {
             self.metrics.busy += done - started;
             self.metrics.writing += done - writing;
             timer.reset(self.hub.poll_timeout());
+            if self.metrics.socket_writes != writes_before {
+                idle.busy(done);
+            }
         }
+    }
+
+    /// Gives back the memory kept for busy rounds: the batch buffer, the pooled write buffers,
+    /// the spare lists of frames, and the room the hub's and the driver's maps grew to. Run when
+    /// the task has been idle for [`SHRINK_AFTER`], so that a storm's or a burst's peak does not
+    /// stay resident; the next busy round grows them again.
+    fn shrink_to_fit(&mut self) {
+        self.metrics.idle_shrinks += 1;
+        self.hub.shrink_to_fit();
+        self.batch = Vec::new();
+        self.buffers = BufferPool::default();
+        self.write_pools = Vec::new();
+        self.spare_rounds = Spare::default();
+        self.dirty = Vec::new();
+        self.slow = Vec::new();
+        self.outboxes.shrink_to_fit();
+        self.awaiting_auth.shrink_to_fit();
+        self.queries.shrink_to_fit();
     }
 
     /// Applies the commands of one round, whose frames are then written with one write per
@@ -801,6 +834,15 @@ impl Driver {
         }
     }
 
+    /// Bytes kept for busy rounds: what [`shrink_to_fit`](Self::shrink_to_fit) gives back.
+    fn kept_bytes(&self) -> usize {
+        self.batch.capacity()
+            + self.buffers.held()
+            + self.write_pools.iter().map(BufferPool::held).sum::<usize>()
+            + self.spare_rounds.held()
+            + (self.dirty.capacity() + self.slow.capacity()) * size_of::<ConnId>()
+    }
+
     /// Counters of the hub and of this driver.
     pub(crate) fn snapshot(&self) -> crate::metrics::Snapshot {
         crate::metrics::Snapshot {
@@ -808,7 +850,11 @@ impl Driver {
             rooms: self.hub.room_count(),
             users: self.hub.user_count(),
             hub: self.hub.stats().clone(),
-            driver: Metrics { queued_bytes: self.budget.held(), ..self.metrics.clone() },
+            driver: Metrics {
+                queued_bytes: self.budget.held(),
+                kept_bytes: self.kept_bytes(),
+                ..self.metrics.clone()
+            },
             bus: self.bus.metrics(),
         }
     }
@@ -847,6 +893,49 @@ impl Timer {
         match self.at {
             Some(_) => self.sleep.as_mut().await,
             None => std::future::pending().await,
+        }
+    }
+}
+
+/// Fires once, [`SHRINK_AFTER`] after the hub task last wrote sockets; then not again until it
+/// writes again. Moved at most once per [`SHRINK_AFTER`], not on every turn. (Turns that write
+/// nothing, such as a metrics query, do not count: they grow none of what it gives back.)
+struct IdleTimer {
+    last_busy: tokio::time::Instant,
+    armed: bool,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl Default for IdleTimer {
+    fn default() -> Self {
+        let now = tokio::time::Instant::now();
+        Self { last_busy: now, armed: false, sleep: Box::pin(tokio::time::sleep_until(now)) }
+    }
+}
+
+impl IdleTimer {
+    /// The task finished a turn at `at`.
+    fn busy(&mut self, at: Instant) {
+        self.last_busy = at.into();
+        if !self.armed {
+            self.armed = true;
+            self.sleep.as_mut().reset(self.last_busy + SHRINK_AFTER);
+        }
+    }
+
+    /// Completes once the task has been idle for [`SHRINK_AFTER`] since it was last busy.
+    async fn fired(&mut self) {
+        loop {
+            if !self.armed {
+                return std::future::pending().await;
+            }
+            self.sleep.as_mut().await;
+            let due = self.last_busy + SHRINK_AFTER;
+            if due <= tokio::time::Instant::now() {
+                self.armed = false;
+                return;
+            }
+            self.sleep.as_mut().reset(due);
         }
     }
 }

@@ -26,6 +26,11 @@ pub(crate) struct Metrics {
     /// included; and of it, the time spent writing the sockets.
     pub(crate) busy: Duration,
     pub(crate) writing: Duration,
+    /// Bytes the hub task keeps for busy rounds (its batch buffer, pooled write buffers, spare
+    /// lists), when the snapshot was taken.
+    pub(crate) kept_bytes: usize,
+    /// Times the hub task, idle, gave back what it kept for busy rounds.
+    pub(crate) idle_shrinks: u64,
 }
 
 /// A point-in-time copy of every counter of one instance.
@@ -105,6 +110,18 @@ impl Snapshot {
     /// Of [`Snapshot::hub_busy`], the time spent writing the sockets at the ends of rounds.
     pub fn hub_writing(&self) -> Duration {
         self.driver.writing
+    }
+
+    /// Bytes the hub task keeps for busy rounds (its batch buffer, emptied write buffers, spare
+    /// lists of frames). Given back a second after the hub task was last busy: after a storm or a
+    /// burst, the server's memory comes back.
+    pub fn kept_bytes(&self) -> usize {
+        self.driver.kept_bytes
+    }
+
+    /// Times the hub task, idle for a second, gave back what it kept for busy rounds.
+    pub fn idle_shrinks(&self) -> u64 {
+        self.driver.idle_shrinks
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
@@ -193,6 +210,18 @@ impl Snapshot {
                 counter,
                 "Rounds whose socket writes were split over several threads (--write-threads).",
                 driver.split_rounds,
+            ),
+            (
+                "kept_bytes",
+                gauge,
+                "Bytes the hub task keeps for busy rounds; given back once it is idle for a second.",
+                driver.kept_bytes as u64,
+            ),
+            (
+                "idle_shrinks_total",
+                counter,
+                "Times the idle hub task gave back what it kept for busy rounds.",
+                driver.idle_shrinks,
             ),
         ]);
         let seconds = [

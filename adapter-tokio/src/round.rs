@@ -15,6 +15,14 @@ const MAX_SPARE: usize = 16 * 1024;
 #[derive(Debug, Default)]
 pub(crate) struct Spare(Vec<Vec<Range<usize>>>);
 
+impl Spare {
+    /// Bytes the spare lists hold room for.
+    pub(crate) fn held(&self) -> usize {
+        let lists: usize = self.0.iter().map(Vec::capacity).sum();
+        lists * size_of::<Range<usize>>() + self.0.capacity() * size_of::<Vec<Range<usize>>>()
+    }
+}
+
 /// A socket's frames of the current round, in order: runs of whole frames of the batch buffer
 /// (frames that follow each other in the batch are one run, so a fan-out's round is one run),
 /// and how many frames and bytes they hold.

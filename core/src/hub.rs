@@ -203,6 +203,18 @@ impl Hub {
             .min()
     }
 
+    /// Gives back the memory the hub kept from its busiest moment: the output queue's room, and
+    /// the deadline heap's stale entries (which otherwise wait until they come due) and room.
+    /// The indexes shrink by themselves as they empty. O(connections): call it when the driver
+    /// is idle (`roomcast-tokio` does, a second after its last turn), not on every turn.
+    pub fn shrink_to_fit(&mut self) {
+        self.out.shrink_to_fit();
+        let conns = &self.conns;
+        self.timers.shrink_to_fit(|at, id| conns.get(&id).is_some_and(|c| c.scheduled == Some(at)));
+        self.queries.shrink_to_fit();
+        self.remote.shrink_to_fit();
+    }
+
     fn advance(&mut self, now: Instant) -> Instant {
         self.now = self.now.max(now);
         self.now

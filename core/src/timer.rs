@@ -66,6 +66,18 @@ impl Timers {
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
+
+    /// Drops every stale entry, wherever it sits, and gives back the heap's spare room. O(n):
+    /// for when the hub is idle, not for every turn.
+    pub(crate) fn shrink_to_fit(&mut self, mut is_live: impl FnMut(Instant, ConnId) -> bool) {
+        self.heap.retain(|Reverse((at, _, conn))| is_live(*at, *conn));
+        self.heap.shrink_to_fit();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.heap.capacity()
+    }
 }
 
 #[cfg(test)]
@@ -104,5 +116,26 @@ mod tests {
         timers.replace_top(t + Duration::from_secs(10), ConnId::from_u128(1));
         assert_eq!(timers.next(), Some(t + Duration::from_secs(2)));
         assert_eq!(timers.len(), 3);
+    }
+
+    #[test]
+    fn shrinking_drops_stale_entries_anywhere_and_keeps_order() {
+        let t = Instant::now();
+        let mut timers = Timers::default();
+        for n in 1..=1000 {
+            timers.schedule(t + Duration::from_secs(n), ConnId::from_u128(u128::from(n)));
+        }
+        timers.shrink_to_fit(|_, conn| conn.as_uuid().as_u128() % 100 == 0);
+        assert_eq!(timers.len(), 10);
+        assert!(timers.capacity() < 1000);
+        let later = t + Duration::from_secs(2000);
+        let order: Vec<_> = std::iter::from_fn(|| {
+            let due = timers.peek_due(later);
+            timers.pop();
+            due
+        })
+        .map(|(_, c)| c.as_uuid().as_u128())
+        .collect();
+        assert_eq!(order, (1..=10).map(|n| n * 100).collect::<Vec<_>>());
     }
 }

@@ -100,3 +100,32 @@ fn deadline_heap_stays_bounded_with_many_connections_and_churn() {
         );
     }
 }
+
+#[test]
+fn shrinking_an_idle_hub_drops_the_stale_deadlines_and_keeps_the_live_ones() {
+    let start = std::time::Instant::now();
+    let mut hub = Hub::new(unlimited(), start, 0).unwrap();
+    let n = 10_000u128;
+    for i in 0..n {
+        hub.handle_connect(conn(i), start).unwrap();
+    }
+    let now = start + Duration::from_secs(10);
+    hub.handle_timeout(now);
+    while hub.poll_output().is_some() {}
+    // Everyone but one leaves: their entries are stale, and would wait until they come due.
+    for i in 1..n {
+        hub.handle_disconnect(conn(i), now);
+    }
+    while hub.poll_output().is_some() {}
+    assert_eq!(hub.timer_entries(), n as usize);
+    hub.shrink_to_fit();
+    assert_eq!(hub.timer_entries(), 1, "only the one live connection's deadline is left");
+    // The survivor is still pinged, and still closed when it stays silent.
+    assert_eq!(hub.poll_timeout(), Some(now + Duration::from_secs(10)));
+    hub.handle_timeout(now + Duration::from_secs(10));
+    let mut pinged = false;
+    while let Some(output) = hub.poll_output() {
+        pinged |= matches!(output, roomcast_core::Output::Ping(c) if c == conn(0));
+    }
+    assert!(pinged);
+}

@@ -6,6 +6,7 @@
 //! `--proxy-rpc`). SIGINT or SIGTERM closes every client with 1001 after its queued frames, then
 //! exits.
 
+mod allocator;
 mod api;
 mod config;
 mod pages;
@@ -108,6 +109,7 @@ impl Serve {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    allocator::configure();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colours for a terminal; plain text for a log file or a pipe.
