@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Two builds of roomcast side by side in one run, alternating, 3 runs each: fan-out to 1,000
-# subscribers at 3,000 and 6,000 messages/s, and 10,000 rooms of 10 at 10,000 and 20,000
-# messages/s (5 s each). For checking that a change costs no speed:
+# subscribers at 3,000 and 6,000 messages/s, 10,000 rooms of 10 at 10,000 and 20,000
+# messages/s, and connection churn (64 workers connecting, joining and closing; 5 s each).
+# For checking that a change costs no speed:
 #
 #   BEFORE=/path/to/old/roomcast AFTER=target/release/roomcast bash benches/before_after.sh
 #   RUNS=5 FANOUT_RATES="6000" ROOMS_RATES="40000 80000 100000" BEFORE=... bash benches/before_after.sh
 #   COALESCE_MS=0 BEFORE=... bash benches/before_after.sh     (rooms publishers: one write per message)
+#   CHURN= BEFORE=... bash benches/before_after.sh            (no churn)
 #
 # The server runs on core 0, the load generator (this tree's, release) on core 1. About 4 minutes.
 set -eu
@@ -28,6 +30,9 @@ for run in $(seq "${RUNS:-3}"); do
     for rate in ${ROOMS_RATES:-10000 20000}; do
       echo "$which run=$run rooms rate=$rate $(timeout 120 $load rooms --url $url --pid $pid --rate $rate --seconds 5 --coalesce-ms "${COALESCE_MS:-5}" || echo '{}')"
     done
+    if [ -n "${CHURN:-64}" ]; then
+      echo "$which run=$run churn concurrency=${CHURN:-64} $(timeout 120 $load churn --url $url --concurrency "${CHURN:-64}" --seconds 5 || echo '{}')"
+    fi
     kill $pid; wait $pid 2>/dev/null || true
   done
 done

@@ -4,6 +4,7 @@
 #   bash benches/compare.sh [rates...]      (default: 100, 200, 500, then 1000 to 12000 messages/s in steps of 500)
 #   SERVERS="roomcast bun" bash benches/compare.sh     (a subset of roomcast, bun, node-ws)
 #   SCENARIOS="fanout rooms" bash benches/compare.sh   (a subset of fanout, rooms, churn, idle, cross)
+#   IDLE_MODES=storm IDLE_ROOMS=1 SCENARIOS=idle bash benches/compare.sh   (idle: paced, storm; 0 1 10 rooms)
 #   FANOUT_SIZES="1000" bash benches/compare.sh         (room sizes of the fan-out sweep)
 #   ROOMS_RATES="20000 40000" bash benches/compare.sh   (rates of the many-rooms scenario, to saturation)
 #   ROOMS_COALESCE_MS=0 bash benches/compare.sh         (many rooms: one write per message; default 5 ms)
@@ -112,9 +113,9 @@ for name in ${SERVERS:-roomcast bun node-ws}; do
   runs idle || continue
   # Opened 256 at a time, then all at once (a storm: every client of a dropped deploy
   # reconnecting together); each line also says how much memory came back once they left.
-  for mode in paced storm; do
+  for mode in ${IDLE_MODES:-paced storm}; do
     storm=""; [ "$mode" = storm ] && storm="--storm"
-    for rooms in 0 1 10; do
+    for rooms in ${IDLE_ROOMS:-0 1 10}; do
       start "$name"
       echo "$name idle $mode rooms=$rooms $(timeout 150 $load idle --url "ws://127.0.0.1:$port/ws" --conns 15000 --rooms "$rooms" --pid "$server_pid" --hold 30 $storm || echo failed)"
       kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true

@@ -72,6 +72,10 @@ enum Scenario {
         /// instances behind one Redis, the publisher's messages cross the bus to reach them.
         #[arg(long)]
         sub_url: Vec<String>,
+        /// More subscribers that join the room and never read (slow consumers: the server is
+        /// to close them with 4005 when their queues overflow). Not counted in the deliveries.
+        #[arg(long, default_value_t = 0)]
+        stalled: usize,
     },
     /// Many small rooms: subscribers each in many rooms, one publisher in each room.
     Rooms {
@@ -455,7 +459,7 @@ impl Report {
 async fn fanout(
     url: String,
     sub_urls: Vec<String>,
-    subscribers: usize,
+    (subscribers, stalled): (usize, usize),
     rate: u64,
     run: Publishing,
 ) -> Result<(), String> {
@@ -466,6 +470,8 @@ async fn fanout(
     let sub_urls = if sub_urls.is_empty() { vec![url.clone()] } else { sub_urls };
     let room = vec!["fanout".to_owned()];
     let subs = clients(&sub_urls, subscribers, (compression, protocol), |_| room.clone()).await?;
+    // Held, never read, until the report is done.
+    let _stalled = clients(&sub_urls, stalled, (compression, protocol), |_| room.clone()).await?;
     let latencies = Report::latencies();
     let readers: Vec<_> =
         subs.into_iter().map(|ws| receive(ws, start, Rc::clone(&latencies))).collect();
@@ -475,7 +481,7 @@ async fn fanout(
     tokio::time::sleep(Duration::from_millis(200)).await;
     let total = rate * seconds;
     let mut report = Report::start(
-        json!({"scenario":"fanout","subscribers":subscribers,"payload":pad.len(),"compression":compression,"protocol":format!("{protocol:?}").to_lowercase(),"instances":sub_urls.len(),"rate":rate,"seconds":seconds,"coalesce_ms":coalesce_ms,"sent":total}),
+        json!({"scenario":"fanout","subscribers":subscribers,"stalled":stalled,"payload":pad.len(),"compression":compression,"protocol":format!("{protocol:?}").to_lowercase(),"instances":sub_urls.len(),"rate":rate,"seconds":seconds,"coalesce_ms":coalesce_ms,"sent":total}),
         total * subscribers as u64,
         pid,
         latencies,
@@ -608,8 +614,8 @@ async fn run(scenario: Scenario) -> Result<(), String> {
         Scenario::Idle { url, conns, pid, hold, rooms, storm, linger } => {
             idle(url, conns, pid, IdleShape { hold, rooms, storm, linger }).await
         }
-        Scenario::Fanout { url, subscribers, rate, run, sub_url } => {
-            fanout(url, sub_url, subscribers, rate, run).await
+        Scenario::Fanout { url, subscribers, rate, run, sub_url, stalled } => {
+            fanout(url, sub_url, (subscribers, stalled), rate, run).await
         }
         Scenario::Rooms { url, rooms: r, members, subscribers, publishers, rate, run } => {
             rooms(url, r, members, subscribers, publishers, rate, run).await
