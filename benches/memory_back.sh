@@ -2,8 +2,10 @@
 # Does memory come back? Each scenario against a fresh `roomcast serve` (release build): the
 # server's resident memory before the clients, then 6 s after the last of them left, and the
 # ratio (the target: within 1.2 of the start). Scenarios: a storm (15,000 connections at once,
-# one room each, 30 s idle), a fan-out burst (1,000 subscribers, 6,000 msg/s for 5 s), many small
-# rooms (10,000 rooms of 10, 20,000 msg/s for 5 s) and churn (64 at a time for 5 s).
+# one room each, 30 s idle), a fan-out burst (1,000 subscribers, 6,000 msg/s for 5 s), slow
+# readers (100 subscribers that read and 200 that never do, 4 KB messages at 1,000/s for 5 s:
+# the server closes the 200 with 4005 as their queues overflow), many small rooms (10,000 rooms
+# of 10, 20,000 msg/s for 5 s) and churn (64 at a time for 5 s).
 #
 #   bash benches/memory_back.sh
 #   ROOMCAST=/path/to/other/roomcast bash benches/memory_back.sh     (another build)
@@ -40,5 +42,6 @@ scenario() { # name, then the load generator's arguments (the url is added; PID 
 
 scenario storm idle --pid PID --conns 15000 --rooms 1 --hold 30 --linger 0 --storm
 scenario fanout fanout --pid PID --subscribers 1000 --rate 6000 --seconds 5
+scenario slow fanout --pid PID --subscribers 100 --stalled 200 --payload 4096 --rate 1000 --seconds 5
 scenario rooms rooms --pid PID --rate 20000 --seconds 5 --coalesce-ms 5
 scenario churn churn --concurrency 64 --seconds 5
