@@ -130,6 +130,11 @@ async fn non_readers_against_the_budget(write_threads: usize) {
         assert!(value("roomcast_hub_split_rounds_total") > 0, "rounds of 2,000 sockets were split");
     }
     assert!(shed > 0, "the budget was reached (2000 × 300 KiB unread is far over 16 MiB)");
+    assert_eq!(
+        value("roomcast_queue_overflows_total"),
+        value(r#"roomcast_closes_total{code="4005"}"#),
+        "every socket closed with 4005 counted once"
+    );
     let grew = status_bytes(pid, "VmHWM").saturating_sub(baseline);
     eprintln!(
         "server RSS: {} MiB with every client connected, +{} MiB at the peak; {shed} closed by the budget",
