@@ -3,8 +3,9 @@
 //!
 //! Each socket's limit (`queue_frames`, `Options::max_write_buffer_bytes`) bounds what one slow
 //! client costs; this bounds what all of them cost. Each write buffer counts its capacity here as
-//! it grows and shrinks; past the limit, the hub task closes the connections holding the most
-//! with 4005 first, dropping what they held, until the total is back under nine tenths of it.
+//! it grows and shrinks; past the limit, the hub task closes the connections furthest behind
+//! (the most bytes unwritten) with 4005 first, dropping what they held, until the total is back
+//! under nine tenths of it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

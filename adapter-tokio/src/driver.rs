@@ -294,6 +294,7 @@ impl Driver {
         let mut shutdown: Option<oneshot::Sender<()>> = None;
         loop {
             let started;
+            let before = (self.metrics.socket_writes, self.hub.connection_count());
             tokio::select! {
                 biased;
                 command = commands.recv() => {
@@ -318,7 +319,6 @@ impl Driver {
                 }
             }
             self.carry_out();
-            let writes_before = self.metrics.socket_writes;
             let writing = Instant::now();
             self.flush();
             if !self.slow.is_empty() {
@@ -331,7 +331,7 @@ impl Driver {
             self.metrics.busy += done - started;
             self.metrics.writing += done - writing;
             timer.reset(self.hub.poll_timeout());
-            if self.metrics.socket_writes != writes_before {
+            if (self.metrics.socket_writes, self.hub.connection_count()) != before {
                 idle.busy(done);
             }
         }
@@ -517,7 +517,7 @@ impl Driver {
             }
             Command::Alive(conn) => self.hub.handle_pong(conn, now),
             Command::Disconnect(conn) => {
-                self.outboxes.remove(&conn);
+                self.forget(conn);
                 self.awaiting_auth.remove(&conn);
                 self.hub.handle_disconnect(conn, now);
             }
@@ -547,7 +547,7 @@ impl Driver {
         if let Err(e) = opened {
             // A duplicate id, or an identity the hub refuses (checked at the upgrade already).
             tracing::warn!(%conn, error = %e, "connection refused by the hub");
-            self.outboxes.remove(&conn);
+            self.forget(conn);
             return;
         }
         if let Some(request) = &request
@@ -570,9 +570,9 @@ impl Driver {
         }
     }
 
-    /// Every socket together holds more than the budget: the connections holding the most are
-    /// closed with 4005 (what they held dropped), until the total is under nine tenths of the
-    /// budget. A scan of every socket, but only when over the budget, and then it frees a tenth
+    /// Every socket together holds more than the budget: the connections furthest behind (the
+    /// most bytes unwritten) are closed with 4005 (what they held dropped), until the total is
+    /// under nine tenths of the budget. A scan of every socket, but only when over the budget, and then it frees a tenth
     /// of it at least.
     fn shed(&mut self) {
         let mut holders: Vec<(usize, ConnId)> = self
@@ -715,11 +715,22 @@ impl Driver {
         }
     }
 
+    /// Removes a socket's outbox; the map gives back half its room once it is less than a
+    /// quarter full (amortized O(1) per removal), so that it follows the connections down after
+    /// a storm.
+    fn forget(&mut self, conn: ConnId) -> Option<Outbox> {
+        let outbox = self.outboxes.remove(&conn);
+        if self.outboxes.capacity() > 64 && self.outboxes.len() < self.outboxes.capacity() / 4 {
+            self.outboxes.shrink_to(self.outboxes.len() * 2);
+        }
+        outbox
+    }
+
     /// Sends the close frame the hub decided, behind what the socket has queued, and forgets
     /// the socket. Written at once: closes are rare.
     fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
         self.awaiting_auth.remove(&conn);
-        match self.outboxes.remove(&conn) {
+        match self.forget(conn) {
             Some(Outbox::Link { link, mut round }) => {
                 // Its frames of this round go first (those within its limits), then the close.
                 link.flush(&self.batch, &round, self.limits, &mut self.buffers);
@@ -925,9 +936,10 @@ fn on_tick(origin: Instant, at: Instant) -> Instant {
     origin.checked_add(Duration::from_nanos(rounded)).unwrap_or(at)
 }
 
-/// Fires once, [`SHRINK_AFTER`] after the hub task last wrote sockets; then not again until it
-/// writes again. Moved at most once per [`SHRINK_AFTER`], not on every turn. (Turns that write
-/// nothing, such as a metrics query, do not count: they grow none of what it gives back.)
+/// Fires once, [`SHRINK_AFTER`] after the hub task last wrote sockets or saw connections come or
+/// go; then not again until it does. Moved at most once per [`SHRINK_AFTER`], not on every turn.
+/// (Turns that do neither, such as a metrics query, do not count: they change none of what it
+/// gives back. Departures count: after a storm leaves, what the hub sized for it goes back.)
 struct IdleTimer {
     last_busy: tokio::time::Instant,
     armed: bool,

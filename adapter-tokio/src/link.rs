@@ -103,14 +103,16 @@ impl Link {
         Locked { out, budget: &self.budget }
     }
 
-    /// The bytes its buffer holds (its capacity), unless it is closing already.
+    /// How far behind it is: the bytes it has not written yet, unless it is closing already.
+    /// (Not its buffer's capacity: a reader a frame behind may hold a large pooled buffer, and
+    /// it is not the one to close.)
     pub(crate) fn sheddable(&self) -> Option<usize> {
         let out = self.lock();
-        (!out.closing && !out.broken).then(|| out.buf.capacity())
+        (!out.closing && !out.broken).then(|| out.pending())
     }
 
-    /// The server is over its budget and this socket holds the most: what it has not begun to
-    /// write is dropped and its memory freed. Only the rest of a frame it has begun to write
+    /// The server is over its budget and this socket is among the furthest behind: what it has
+    /// not begun to write is dropped and its memory freed. Only the rest of a frame it has begun to write
     /// is kept (in a buffer of its size), so that the close frame that follows is still framed
     /// right. Its connection is closed next.
     pub(crate) fn shed(&self) {

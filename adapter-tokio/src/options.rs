@@ -40,9 +40,9 @@ pub struct Options {
     /// Default: 16 KiB, as Node's HTTP server.
     pub max_header_bytes: usize,
     /// The most that every socket's write buffer may hold together, in bytes: the memory that
-    /// clients who stop reading can cost the server. Past it, the connections holding the most
-    /// are closed with 4005 first (what they held is dropped), until the total is back under
-    /// nine tenths of it. Each socket also has its own limit
+    /// clients who stop reading can cost the server. Past it, the connections furthest behind
+    /// (the most bytes unwritten) are closed with 4005 first (what they held is dropped), until
+    /// the total is back under nine tenths of it. Each socket also has its own limit
     /// ([`max_write_buffer_bytes`](Self::max_write_buffer_bytes)). Default: 256 MiB.
     pub max_queued_bytes: usize,
     /// permessage-deflate (RFC 7692), negotiated with each client that offers it, on

@@ -46,8 +46,9 @@ async fn the_budget_holds_with_writes_split_over_threads() {
 
 /// The two tests of this file, one at a time: each loads the machine with 2,000 sockets and a
 /// busy room, and run together (their default) they starve each other's readers. A reader that
-/// falls a few messages behind while the non-readers hold only a couple each is, rightly by the
-/// budget's rule (the connections holding the most go first), the next to be shed.
+/// falls several messages behind while the non-readers hold only a couple each is, by the
+/// budget's rule (the connections furthest behind go first), the next to be shed. (nextest runs
+/// each test in its own process: `.config/nextest.toml` puts them in one group of one.)
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn non_readers_against_the_budget(write_threads: usize) {

@@ -74,4 +74,38 @@ async fn the_hub_task_gives_back_what_a_burst_made_it_keep_once_idle_and_still_s
     }
     read_all(&mut clients, MESSAGES, 5).await;
     assert_eq!(handle.room_members("r").await.unwrap().len(), CLIENTS);
+
+    // Everyone leaves. Departures write nothing, yet what the hub task sized for them (its map
+    // of sockets, the hub's deadlines) goes back too: they count as activity, and a shrink
+    // follows a second after the last one.
+    let settled = shrinks_after(&handle, shrunk.idle_shrinks()).await;
+    drop(clients);
+    let after_departures = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let metrics = handle.metrics().await.unwrap();
+            if metrics.connections == 0 && metrics.idle_shrinks() > settled {
+                return metrics;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("a shrink follows the departures");
+    assert_eq!(after_departures.kept_bytes(), 0);
+}
+
+/// Waits for the shrink that follows the last activity (after `seen` shrinks), and returns the
+/// count then.
+async fn shrinks_after(handle: &roomcast_tokio::Handle, seen: u64) -> u64 {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let shrinks = handle.metrics().await.unwrap().idle_shrinks();
+            if shrinks > seen {
+                return shrinks;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the idle hub task shrinks again after the last messages")
 }

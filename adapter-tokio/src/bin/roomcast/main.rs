@@ -107,9 +107,23 @@ impl Serve {
     }
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     allocator::configure();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // An idle worker hands its freed memory back (at most once a second each).
+        .on_thread_park(allocator::on_park)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(cli()),
+        Err(e) => {
+            eprintln!("roomcast: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn cli() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colours for a terminal; plain text for a log file or a pipe.
