@@ -572,8 +572,8 @@ impl Driver {
 
     /// Every socket together holds more than the budget: the connections furthest behind (the
     /// most bytes unwritten) are closed with 4005 (what they held dropped), until the total is
-    /// under nine tenths of the budget. A scan of every socket, but only when over the budget, and then it frees a tenth
-    /// of it at least.
+    /// under nine tenths of the budget. A scan of every socket, but only when over the budget,
+    /// and then it frees a tenth of it at least.
     fn shed(&mut self) {
         let mut holders: Vec<(usize, ConnId)> = self
             .outboxes

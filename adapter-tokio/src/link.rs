@@ -112,9 +112,9 @@ impl Link {
     }
 
     /// The server is over its budget and this socket is among the furthest behind: what it has
-    /// not begun to write is dropped and its memory freed. Only the rest of a frame it has begun to write
-    /// is kept (in a buffer of its size), so that the close frame that follows is still framed
-    /// right. Its connection is closed next.
+    /// not begun to write is dropped and its memory freed. Only the rest of a frame it has begun
+    /// to write is kept (in a buffer of its size), so that the close frame that follows is still
+    /// framed right. Its connection is closed next.
     pub(crate) fn shed(&self) {
         let mut out = self.lock();
         let begun = out.sent > 0 && out.next_end > out.sent && out.next_end <= out.buf.len();

@@ -210,7 +210,7 @@ impl Hub {
     pub fn shrink_to_fit(&mut self) {
         self.out.shrink_to_fit();
         let conns = &self.conns;
-        self.timers.shrink_to_fit(|at, id| conns.get(&id).is_some_and(|c| c.scheduled == Some(at)));
+        self.timers.shrink_to_fit(|at, id| time::is_live(conns, at, id));
         self.queries.shrink_to_fit();
         self.remote.shrink_to_fit();
     }

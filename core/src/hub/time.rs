@@ -3,7 +3,10 @@
 
 use std::time::Instant;
 
+use indexmap::IndexMap;
+
 use super::{Conn, Hub, Stage};
+use crate::members::Hasher;
 use crate::wire;
 use crate::{CloseCode, ConnId, HubConfig, Output};
 
@@ -13,7 +16,7 @@ impl Hub {
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
         while let Some((at, id)) = self.timers.peek_due(now) {
-            if self.conns.get(&id).is_none_or(|c| c.scheduled != Some(at)) {
+            if !is_live(&self.conns, at, id) {
                 self.timers.pop(); // stale: the connection left, or its deadline moved
                 continue;
             }
@@ -28,7 +31,7 @@ impl Hub {
             }
         }
         let conns = &self.conns;
-        self.timers.prune(|at, id| conns.get(&id).is_some_and(|c| c.scheduled == Some(at)));
+        self.timers.prune(|at, id| is_live(conns, at, id));
         if self.config.cluster_presence {
             self.heartbeat(now);
             self.expire_peers(now);
@@ -87,6 +90,12 @@ impl Hub {
             self.out.push_back(Output::Ping(id));
         }
     }
+}
+
+/// Whether a deadline entry `(at, id)` is its connection's live one: the connection is still
+/// here and its deadline has not moved since the entry was scheduled.
+pub(super) fn is_live(conns: &IndexMap<ConnId, Conn, Hasher>, at: Instant, id: ConnId) -> bool {
+    conns.get(&id).is_some_and(|c| c.scheduled == Some(at))
 }
 
 /// The earliest of a connection's deadlines: its auth deadline, its heartbeat deadline, its next
