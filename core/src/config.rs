@@ -117,11 +117,12 @@ pub struct HubConfig {
     /// a connection is sent `token_expiring`, so that it can send a fresh token with `refresh`
     /// (default 30 s). Without one in time it is closed with 4004 at the expiry.
     pub token_refresh_notice: Duration,
-    /// A client's `publish` waits for the application's decision ([`Event::Publish`]): it is
-    /// fanned out by [`Hub::accept_publish`](crate::Hub::accept_publish), or refused with an
-    /// error of the application's code ([`Hub::reply_error`](crate::Hub::reply_error)). Default:
-    /// `false`, members publish freely.
-    pub publish_check: bool,
+    /// What clients may do with each room by themselves (join, leave, publish, ask its
+    /// presence), by room-name pattern: see [`RoomPolicies`](crate::RoomPolicies). Default: every
+    /// room [`open`](crate::RoomPolicy::open), as protocol v1 has it. A room whose policy is
+    /// [`PublishPolicy::Checked`](crate::PublishPolicy::Checked) hands each member's publish to
+    /// the application first ([`Event::Publish`](crate::Event::Publish)).
+    pub rooms: crate::RoomPolicies,
 }
 
 impl Default for HubConfig {
@@ -140,7 +141,7 @@ impl Default for HubConfig {
             presence_events: PresenceEvents::Off,
             presence_rooms: crate::RoomAcl::Any,
             token_refresh_notice: Duration::from_secs(30),
-            publish_check: false,
+            rooms: crate::RoomPolicies::default(),
             cluster_presence: false,
             peer_timeout: Duration::from_secs(10),
             hash_seed: 0,

@@ -263,7 +263,9 @@ impl Hub {
     }
 
     /// Adds `id` to `room`. `Ok(false)` if it was already a member.
-    fn join_room(&mut self, id: ConnId, room: &str, check_acl: bool) -> Result<bool, Refusal> {
+    /// `check_policy`: a client's own join, which the room's policy and the connection's
+    /// [`RoomAcl`] must allow.
+    fn join_room(&mut self, id: ConnId, room: &str, check_policy: bool) -> Result<bool, Refusal> {
         if !self.valid_room(room) {
             return Err(Refusal::InvalidRoom);
         }
@@ -276,7 +278,7 @@ impl Hub {
         if self.rooms.contains(room, &id) {
             return Ok(false);
         }
-        if check_acl && !c.acl.allows(room) {
+        if check_policy && !self.config.rooms.for_room(room).join.allows(&c.acl, room) {
             return Err(Refusal::Forbidden);
         }
         if c.rooms.len() >= self.config.max_rooms_per_conn {

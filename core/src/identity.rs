@@ -11,7 +11,9 @@ pub struct Identity {
     /// Anything the application wants to keep with the connection (e.g. a display name); the
     /// hub stores it and hands it back in queries, never reads it.
     pub metadata: Option<Box<RawValue>>,
-    /// The rooms this connection may join by itself with a `join` frame.
+    /// The rooms this connection may join by itself with a `join` frame, within what each
+    /// room's policy ([`JoinPolicy`](crate::JoinPolicy)) allows: `Any` (the default) for a
+    /// connection with no list; `Only(..)` from a token's `rooms` claim.
     pub rooms: RoomAcl,
     /// How long the credentials stay valid from their acceptance (a token's `exp`): the
     /// connection is sent `token_expiring` `token_refresh_notice` before, and closed with 4004
@@ -50,8 +52,9 @@ pub enum RoomAcl {
     /// Any room.
     #[default]
     Any,
-    /// Only rooms matching one of these patterns: an exact name, or a prefix followed by `*`
-    /// (`"team:42:*"` allows `team:42:general`; a lone `"*"` allows every room).
+    /// Only rooms matching one of these patterns, where `*` matches any run of characters
+    /// (`"team:42:*"` allows `team:42:general`, `"*:public"` allows `news:public`; a lone `"*"`
+    /// allows every room).
     Only(Vec<String>),
 }
 
@@ -60,10 +63,7 @@ impl RoomAcl {
     pub fn allows(&self, room: &str) -> bool {
         match self {
             Self::Any => true,
-            Self::Only(patterns) => patterns.iter().any(|p| match p.strip_suffix('*') {
-                Some(prefix) => room.starts_with(prefix),
-                None => p == room,
-            }),
+            Self::Only(patterns) => patterns.iter().any(|p| crate::policy::glob(p, room)),
         }
     }
 }
@@ -82,5 +82,6 @@ mod tests {
         assert!(RoomAcl::Only(vec!["*".into()]).allows("anything"));
         assert!(!RoomAcl::Only(vec![]).allows("lobby"));
         assert!(RoomAcl::Any.allows("x"));
+        assert!(RoomAcl::Only(vec!["*:public".into()]).allows("news:public"));
     }
 }

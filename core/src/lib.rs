@@ -108,6 +108,7 @@ mod identity;
 mod members;
 mod output;
 mod peer;
+mod policy;
 mod presence;
 mod rate;
 pub mod sim;
@@ -125,4 +126,7 @@ pub use hub::{
 pub use id::{ConnId, RequestId};
 pub use identity::{Identity, RoomAcl};
 pub use output::{DisconnectReason, Event, Output, PublishRequest, Transmit};
+pub use policy::{
+    JoinPolicy, PresencePolicy, PublishPolicy, RoomPattern, RoomPolicies, RoomPolicy,
+};
 pub use presence::PresenceEntry;

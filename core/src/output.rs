@@ -66,8 +66,8 @@ pub enum Event {
         /// The frame's whole `data` object, for authenticators that want more than the token.
         credentials: Box<RawValue>,
     },
-    /// A member's `publish`, valid, waiting for the application's decision (with
-    /// [`HubConfig::publish_check`](crate::HubConfig::publish_check) on).
+    /// A member's `publish`, valid, waiting for the application's decision (the room's policy
+    /// is [`PublishPolicy::Checked`](crate::PublishPolicy::Checked)).
     Publish(Box<PublishRequest>),
     /// An authenticated connection sent `refresh` with fresh credentials (servers that
     /// authenticate only); decide with [`Hub::accept_refresh`](crate::Hub::accept_refresh) or

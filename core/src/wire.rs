@@ -124,6 +124,22 @@ pub fn parse_client_frame(bytes: &[u8]) -> Result<ClientFrame<'_>, FrameError> {
     Ok(ClientFrame { event, data: raw.data, id, path })
 }
 
+/// The `id` of a frame [`parse_client_frame`] refused, when it can still be read: the frame is a
+/// JSON object whose `id` is a string or a number (`{"event":"<129 bytes>","id":1}`), so that the
+/// client's request is answered rather than left waiting.
+pub fn request_id(bytes: &[u8]) -> Option<RequestId> {
+    #[derive(Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(borrow, default)]
+        id: Option<&'a RawValue>,
+    }
+    if !starts_object(bytes) {
+        return None;
+    }
+    let frame: IdOnly<'_> = serde_json::from_slice(bytes).ok()?;
+    frame.id.and_then(RequestId::from_raw)
+}
+
 /// Longest `path` of a client frame, in bytes.
 pub const MAX_PATH_BYTES: usize = 256;
 

@@ -5,7 +5,11 @@
 //! application's sends from either instance (to a room with excluded connections and users, to
 //! several rooms, to a user, to one connection, to everyone), envelopes from an emitter (good,
 //! malformed, or echoing an instance's own id), bus gaps, closes and disconnects, run against a
-//! naive model of the whole cluster.
+//! naive model of the whole cluster. Each room has a random policy (who may join and leave,
+//! publish, ask its presence; the publish check is the single-hub model's), and a connection's
+//! identity may carry a rooms list: a request a policy refuses is answered `forbidden` on
+//! whichever instance, so no client hears a room it may not join and no client's publish reaches
+//! a room it may not publish to, anywhere in the cluster.
 //!
 //! Time moves too (the clock the rate limit refills by): jumps of up to 3 s between steps.
 //!
@@ -25,7 +29,8 @@ use common::comparable;
 use proptest::prelude::*;
 use roomcast_core::sim::Cluster;
 use roomcast_core::{
-    AuthMode, CloseCode, ConnId, Event, Exclude, HubConfig, Identity, RateLimit, RequestId,
+    AuthMode, CloseCode, ConnId, Event, Exclude, HubConfig, Identity, JoinPolicy, PresencePolicy,
+    PublishPolicy, RateLimit, RequestId, RoomAcl, RoomPolicies, RoomPolicy,
 };
 use serde_json::{Value, json};
 
@@ -46,7 +51,8 @@ fn conn(c: u128) -> ConnId {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Login(u128, Option<usize>),
+    /// A connection comes in, as a user or not, with a rooms list (room indexes) or none.
+    Login(u128, Option<usize>, Option<Vec<usize>>),
     Join(u128, Vec<usize>),
     Leave(u128, Vec<usize>),
     Publish {
@@ -103,7 +109,8 @@ fn op() -> impl Strategy<Value = Op> {
     let conns = proptest::collection::vec(0..CONNS, 0..3);
     let users = proptest::collection::vec(0..USERS.len(), 0..2);
     prop_oneof![
-        6 => (c.clone(), proptest::option::weighted(0.8, 0..USERS.len())).prop_map(|(c, u)| Op::Login(c, u)),
+        6 => (c.clone(), proptest::option::weighted(0.8, 0..USERS.len()), proptest::option::weighted(0.3, proptest::collection::vec(0..ROOMS.len(), 0..3)))
+            .prop_map(|(c, u, acl)| Op::Login(c, u, acl)),
         8 => (c.clone(), rooms.clone()).prop_map(|(c, r)| Op::Join(c, r)),
         2 => (c.clone(), rooms.clone()).prop_map(|(c, r)| Op::Leave(c, r)),
         5 => (c.clone(), room.clone(), any::<bool>(), any::<bool>()).prop_map(|(c, room, exclude_self, exclude_user)| Op::Publish { c, room, exclude_self, exclude_user }),
@@ -126,6 +133,27 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A room's policy; the publish check (which waits for the application) is the single-hub
+/// model's.
+fn policy() -> impl Strategy<Value = RoomPolicy> {
+    let join =
+        prop_oneof![Just(JoinPolicy::Anyone), Just(JoinPolicy::Token), Just(JoinPolicy::Server)];
+    let publish = prop_oneof![Just(PublishPolicy::Members), Just(PublishPolicy::Server)];
+    let presence = prop_oneof![Just(PresencePolicy::Members), Just(PresencePolicy::Server)];
+    (join, publish, presence).prop_map(|(join, publish, presence)| RoomPolicy {
+        join,
+        publish,
+        presence,
+    })
+}
+
+/// The policies of rooms `a`, `b` (each by its name) and `c` (the default); mostly open, so that
+/// rooms see traffic.
+fn policies() -> impl Strategy<Value = [RoomPolicy; 3]> {
+    let one = || prop_oneof![2 => Just(RoomPolicy::open()), 1 => policy()];
+    [one(), one(), one()]
+}
+
 /// Malformed envelopes, on the channels an instance listens to.
 const GARBAGE: [(&str, &str); 5] = [
     ("ws:room:a", "not json"),
@@ -139,6 +167,8 @@ const GARBAGE: [(&str, &str); 5] = [
 #[derive(Debug, Clone)]
 struct Member {
     user: Option<usize>,
+    /// The identity's rooms list, if it has one.
+    acl: Option<Vec<usize>>,
     /// Rooms in the order they were joined.
     rooms: Vec<usize>,
 }
@@ -158,9 +188,28 @@ struct Model {
     deficit: BTreeMap<u128, (u64, u64)>,
     /// The clock, in milliseconds since the start.
     now_ms: u64,
+    /// Each room's policy.
+    policies: [RoomPolicy; 3],
 }
 
 impl Model {
+    /// Whether the room's policy lets `c` join (and leave) it by itself.
+    fn may_join(&self, c: u128, room: usize) -> bool {
+        let listed = self.conns[&c].acl.as_ref().map(|list| list.contains(&room));
+        match self.policies[room].join {
+            JoinPolicy::Anyone => listed.unwrap_or(true),
+            JoinPolicy::Token => listed == Some(true),
+            JoinPolicy::Server => false,
+        }
+    }
+
+    fn forbidden(&mut self, c: u128, id: u64, room: usize) {
+        self.expect(
+            c,
+            json!({"event":"error","id":id,"data":{"code":"forbidden","room":ROOMS[room]}}),
+        );
+    }
+
     fn expect(&mut self, c: u128, frame: Value) {
         self.expected.entry(c).or_default().push(frame);
     }
@@ -200,8 +249,9 @@ impl Model {
     }
 }
 
-fn config(anonymous: bool, burst: Option<u32>) -> HubConfig {
+fn config(anonymous: bool, burst: Option<u32>, policies: [RoomPolicy; 3]) -> HubConfig {
     HubConfig {
+        rooms: RoomPolicies::new(policies[2]).with("a", policies[0]).with("b", policies[1]),
         auth: if anonymous { AuthMode::Anonymous } else { AuthMode::Required },
         rate_limit: burst.map(|burst| RateLimit { per_second: 1, burst }),
         heartbeat_timeout: Duration::from_secs(3600),
@@ -233,11 +283,16 @@ fn send(cluster: &mut Cluster, model: &mut Model, c: u128, value: &Value) -> boo
 fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
     let now = cluster.now();
     match op.clone() {
-        Op::Login(c, user) => {
+        Op::Login(c, user, acl) => {
             if model.conns.contains_key(&c) {
                 return;
             }
-            let identity = user.map_or_else(Identity::anonymous, |u| Identity::user(USERS[u]));
+            let mut identity = user.map_or_else(Identity::anonymous, |u| Identity::user(USERS[u]));
+            // Anonymous and unidentified at the upgrade: no identity, so no list.
+            let acl = acl.filter(|_| !model.anonymous || user.is_some());
+            if let Some(list) = &acl {
+                identity.rooms = RoomAcl::Only(list.iter().map(|r| ROOMS[*r].to_owned()).collect());
+            }
             model.deficit.remove(&c);
             if model.anonymous {
                 // In at once: as a user identified at the upgrade, or anonymous.
@@ -257,7 +312,7 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
                 cluster.hub(node(c)).accept_auth(conn(c), identity, now).unwrap();
                 cluster.drive().unwrap();
             }
-            model.conns.insert(c, Member { user, rooms: Vec::new() });
+            model.conns.insert(c, Member { user, acl, rooms: Vec::new() });
             let user = user.map(|u| USERS[u]);
             model.expect(c, json!({"event":"connected","data":{"id":conn(c).to_string(),"userId":user,"time":null}}));
         }
@@ -270,10 +325,14 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
             if !send(cluster, model, c, &json!({"event":"join","data":{"rooms":names},"id":id})) {
                 return;
             }
-            let member = model.conns.get_mut(&c).unwrap();
             for room in rooms {
-                if !member.rooms.contains(&room) {
-                    member.rooms.push(room);
+                if model.conns[&c].rooms.contains(&room) {
+                    continue;
+                }
+                if model.may_join(c, room) {
+                    model.conns.get_mut(&c).unwrap().rooms.push(room);
+                } else {
+                    model.forbidden(c, id, room);
                 }
             }
             let answer = model.rooms_frame("joined", c, id);
@@ -285,7 +344,13 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
             if !send(cluster, model, c, &json!({"event":"leave","data":{"rooms":names},"id":id})) {
                 return;
             }
-            model.conns.get_mut(&c).unwrap().rooms.retain(|r| !rooms.contains(r));
+            for room in rooms {
+                if model.may_join(c, room) {
+                    model.conns.get_mut(&c).unwrap().rooms.retain(|r| *r != room);
+                } else {
+                    model.forbidden(c, id, room);
+                }
+            }
             let answer = model.rooms_frame("left", c, id);
             model.expect(c, answer);
         }
@@ -297,11 +362,10 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
             if !send(cluster, model, c, &json!({"event":"publish","data":data,"id":id})) {
                 return;
             }
-            if !sender.rooms.contains(&room) {
-                model.expect(
-                    c,
-                    json!({"event":"error","id":id,"data":{"code":"forbidden","room":ROOMS[room]}}),
-                );
+            if model.policies[room].publish == PublishPolicy::Server
+                || !sender.rooms.contains(&room)
+            {
+                model.forbidden(c, id, room);
                 return;
             }
             for to in model.members(room) {
@@ -325,11 +389,10 @@ fn apply(cluster: &mut Cluster, model: &mut Model, op: &Op) {
             ) {
                 return;
             }
-            if !asker.rooms.contains(&room) {
-                model.expect(
-                    c,
-                    json!({"event":"error","id":id,"data":{"code":"forbidden","room":ROOMS[room]}}),
-                );
+            if model.policies[room].presence == PresencePolicy::Server
+                || !asker.rooms.contains(&room)
+            {
+                model.forbidden(c, id, room);
                 return;
             }
             // Without cluster presence, the members of this instance.
@@ -624,9 +687,14 @@ fn check(cluster: &mut Cluster, model: &mut Model, op: &Op) -> Result<(), TestCa
 }
 
 /// Runs `ops` on two hubs and on the model, checking after every step.
-fn run(anonymous: bool, burst: Option<u32>, ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut cluster = Cluster::new(NODES, |_| config(anonymous, burst));
-    let mut model = Model { anonymous, burst, ..Model::default() };
+fn run(
+    anonymous: bool,
+    burst: Option<u32>,
+    policies: [RoomPolicy; 3],
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
+    let mut cluster = Cluster::new(NODES, |_| config(anonymous, burst, policies));
+    let mut model = Model { anonymous, burst, policies, ..Model::default() };
     for op in ops {
         apply(&mut cluster, &mut model, op);
         check(&mut cluster, &mut model, op)?;
@@ -641,9 +709,10 @@ proptest! {
     fn two_hubs_on_a_bus_deliver_exactly_what_a_model_of_the_cluster_says(
         anonymous in any::<bool>(),
         burst in proptest::option::weighted(0.3, 4u32..16),
+        policies in policies(),
         ops in proptest::collection::vec(op(), 1..60),
     ) {
-        run(anonymous, burst, &ops)?;
+        run(anonymous, burst, policies, &ops)?;
     }
 }
 
@@ -652,19 +721,19 @@ fn the_rate_limit_refills_one_frame_a_second_up_to_its_burst() {
     use Op::{Advance, Heartbeats, Login};
     for anonymous in [false, true] {
         let ops = [
-            Login(0, None),
+            Login(0, None, None),
             Heartbeats(0, 3),
             Advance(1_500),
             Heartbeats(0, 1),
             // Idle far longer than the burst takes to refill: still only the burst at once.
             Advance(10_000),
             Heartbeats(0, 5),
-            Login(1, Some(0)),
+            Login(1, Some(0), None),
             Heartbeats(1, 4),
             Advance(999),
             Heartbeats(1, 1),
         ];
-        if let Err(e) = run(anonymous, Some(4), &ops) {
+        if let Err(e) = run(anonymous, Some(4), [RoomPolicy::open(); 3], &ops) {
             panic!("anonymous {anonymous}: {e}");
         }
     }

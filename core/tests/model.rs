@@ -1,11 +1,15 @@
 //! Model-based property test: random sequences of connects, authentication, joins, leaves,
-//! publishes (straight, or through the application's check), requests and their replies, token
+//! publishes (straight, or through the application's check), presence questions, under random
+//! room policies and identities with and without a rooms list, requests and their replies, token
 //! refreshes and expiry, application sends, bus envelopes, transport violations, overload, shutdown,
 //! disconnects and time passing, run against the hub and against a naive reference model. After
 //! every step:
 //!
-//! - every answer to a request (`joined`, `left`, `reply`, `refreshed`, an `error` with its code
-//!   and room), and every `token_expiring`, is the model's, to the right connection, in order;
+//! - every answer to a request (`joined`, `left`, `reply`, `refreshed`, `presence`, an `error`
+//!   with its code and room), and every `token_expiring`, is the model's, to the right connection,
+//!   in order: a join, leave, publish or presence question the room's policy refuses is answered
+//!   `forbidden` and changes nothing, so no client hears a room it may not join and no client's
+//!   publish reaches a room it may not publish to;
 //! - every request handed to the application (a message, a refresh, a publish to check) is the
 //!   model's;
 //! - time moves two ways: jumps of any length, and jumps to exactly the hub's next deadline
@@ -25,8 +29,9 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use roomcast_core::{
-    AuthMode, CloseCode, ConnId, ConnState, Event, Exclude, Hub, HubConfig, Identity, Output,
-    PresenceEvents, PublishRequest, RequestId, Violation,
+    AuthMode, CloseCode, ConnId, ConnState, Event, Exclude, Hub, HubConfig, Identity, JoinPolicy,
+    Output, PresenceEvents, PresencePolicy, PublishPolicy, PublishRequest, RequestId, RoomAcl,
+    RoomPolicies, RoomPolicy, Violation,
 };
 use serde_json::{Value, json};
 
@@ -49,15 +54,18 @@ const VIOLATIONS: [Violation; 4] = [
 enum Op {
     Connect(u128),
     Authenticate(u128),
-    Accept(u128, Option<usize>),
+    /// Accept as a user (or anonymous), with a rooms list (exact names) or none.
+    Accept(u128, Option<usize>, Option<Vec<usize>>),
     /// Connect then accept as a user: two steps, so that authenticated sessions are common.
-    Login(u128, usize),
+    Login(u128, usize, Option<Vec<usize>>),
     Reject(u128),
     Join(u128, Vec<usize>),
     Leave(u128, Vec<usize>),
     AppJoin(u128, usize),
     AppLeave(u128, usize),
     Publish(u128, usize, bool),
+    /// `{"event":"presence","data":{"room":..},"id":N}`.
+    Presence(u128, usize),
     Broadcast(usize, Vec<u128>),
     SendToUser(usize),
     BroadcastAll(Option<u128>),
@@ -99,14 +107,16 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => c.clone().prop_map(Op::Connect),
         2 => c.clone().prop_map(Op::Authenticate),
-        4 => (c.clone(), proptest::option::weighted(0.8, 0..USERS.len())).prop_map(|(c, u)| Op::Accept(c, u)),
+        4 => (c.clone(), proptest::option::weighted(0.8, 0..USERS.len()), acl())
+            .prop_map(|(c, u, acl)| Op::Accept(c, u, acl)),
         1 => c.clone().prop_map(Op::Reject),
-        4 => (c.clone(), 0..USERS.len()).prop_map(|(c, u)| Op::Login(c, u)),
+        4 => (c.clone(), 0..USERS.len(), acl()).prop_map(|(c, u, acl)| Op::Login(c, u, acl)),
         8 => (c.clone(), rooms.clone()).prop_map(|(c, r)| Op::Join(c, r)),
         2 => (c.clone(), rooms).prop_map(|(c, r)| Op::Leave(c, r)),
         2 => (c.clone(), room.clone()).prop_map(|(c, r)| Op::AppJoin(c, r)),
         1 => (c.clone(), room.clone()).prop_map(|(c, r)| Op::AppLeave(c, r)),
         4 => (c.clone(), room.clone(), any::<bool>()).prop_map(|(c, r, x)| Op::Publish(c, r, x)),
+        1 => (c.clone(), room.clone()).prop_map(|(c, r)| Op::Presence(c, r)),
         2 => (room.clone(), conns.clone()).prop_map(|(r, x)| Op::Broadcast(r, x)),
         1 => (0..USERS.len()).prop_map(Op::SendToUser),
         1 => proptest::option::of(c.clone()).prop_map(Op::BroadcastAll),
@@ -134,6 +144,70 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// An identity's rooms list: none (any room the policy allows), or some exact names.
+fn acl() -> impl Strategy<Value = Option<Vec<usize>>> {
+    proptest::option::weighted(0.4, proptest::collection::vec(0..ROOMS.len(), 0..3))
+}
+
+/// Patterns of the policies: an exact name, a prefix, everything. For the rooms `a`..`d`, an
+/// exact name is more specific than `c*`, which is more specific than `*`.
+const PATTERNS: [&str; 4] = ["a", "b", "c*", "*"];
+
+fn policy() -> impl Strategy<Value = RoomPolicy> {
+    let join =
+        prop_oneof![Just(JoinPolicy::Anyone), Just(JoinPolicy::Token), Just(JoinPolicy::Server)];
+    let publish = prop_oneof![
+        Just(PublishPolicy::Members),
+        Just(PublishPolicy::Server),
+        Just(PublishPolicy::Checked)
+    ];
+    let presence = prop_oneof![Just(PresencePolicy::Members), Just(PresencePolicy::Server)];
+    (join, publish, presence).prop_map(|(join, publish, presence)| RoomPolicy {
+        join,
+        publish,
+        presence,
+    })
+}
+
+/// A default policy (mostly open, so that rooms see traffic) and policies for some patterns.
+#[derive(Debug, Clone)]
+struct Policies {
+    default: RoomPolicy,
+    rules: BTreeMap<&'static str, RoomPolicy>,
+}
+
+impl Policies {
+    fn open() -> Self {
+        Self { default: RoomPolicy::open(), rules: BTreeMap::new() }
+    }
+
+    fn all(policy: RoomPolicy) -> Self {
+        Self { default: policy, rules: BTreeMap::new() }
+    }
+
+    fn hub(&self) -> RoomPolicies {
+        let mut policies = RoomPolicies::new(self.default);
+        for (pattern, policy) in &self.rules {
+            policies.set(pattern, *policy);
+        }
+        policies
+    }
+
+    /// The model's own lookup: the exact name, else `c*`, else `*`, else the default.
+    fn of(&self, room: &str) -> RoomPolicy {
+        let exact = self.rules.get(room);
+        let prefix = self.rules.get("c*").filter(|_| room.starts_with('c'));
+        exact.or(prefix).or(self.rules.get("*")).copied().unwrap_or(self.default)
+    }
+}
+
+fn policies() -> impl Strategy<Value = Policies> {
+    let default = prop_oneof![3 => Just(RoomPolicy::open()), 1 => policy()];
+    let rules =
+        proptest::collection::btree_map(proptest::sample::select(&PATTERNS[..]), policy(), 0..4);
+    (default, rules).prop_map(|(default, rules)| Policies { default, rules })
+}
+
 /// Whole-hub orders, rare: after one, every later step meets an empty (or closing) hub.
 fn op_or_order() -> impl Strategy<Value = Op> {
     prop_oneof![100 => op(), 1 => Just(Op::CloseAll), 1 => Just(Op::ShutDown)]
@@ -159,6 +233,8 @@ struct MConn {
     state: MState,
     user: Option<String>,
     rooms: Vec<String>,
+    /// The identity's rooms list, if it has one.
+    acl: Option<Vec<String>>,
     last_activity: Instant,
     last_ping: Instant,
     /// When its credentials expire, and whether it was told (`token_expiring`).
@@ -172,6 +248,7 @@ impl MConn {
             state: MState::Awaiting(now + AUTH_TIMEOUT),
             user: None,
             rooms: vec![],
+            acl: None,
             last_activity: now,
             last_ping: now,
             expires: None,
@@ -195,13 +272,25 @@ impl MConn {
 }
 
 /// The naive reference: plain maps, scans everywhere.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Model {
     conns: BTreeMap<ConnId, MConn>,
     shutting_down: bool,
+    policies: Policies,
 }
 
 impl Model {
+    /// Whether the room's policy lets `id` join (and leave) it by itself.
+    fn may_join(&self, id: ConnId, room: &str) -> bool {
+        let Some(c) = self.conns.get(&id) else { return false };
+        let listed = c.acl.as_ref().map(|list| list.iter().any(|r| r == room));
+        match self.policies.of(room).join {
+            JoinPolicy::Anyone => listed.unwrap_or(true),
+            JoinPolicy::Token => listed == Some(true),
+            JoinPolicy::Server => false,
+        }
+    }
+
     fn members(&self, room: &str) -> BTreeSet<ConnId> {
         self.conns
             .iter()
@@ -333,7 +422,6 @@ struct Harness {
     now: Instant,
     subscribed: BTreeSet<String>,
     step: usize,
-    publish_check: bool,
     /// The last request, refresh and publish of each connection handed to the application.
     asked: BTreeMap<ConnId, RequestId>,
     refreshing: BTreeMap<ConnId, Option<RequestId>>,
@@ -346,14 +434,14 @@ fn id(n: u128) -> ConnId {
 
 impl Harness {
     fn new() -> Self {
-        Self::with_publish_check(false)
+        Self::with_policies(Policies::open())
     }
 
-    fn with_publish_check(publish_check: bool) -> Self {
+    fn with_policies(policies: Policies) -> Self {
         let now = Instant::now();
         let config = HubConfig {
             token_refresh_notice: NOTICE,
-            publish_check,
+            rooms: policies.hub(),
             auth: AuthMode::Required,
             rate_limit: None,
             max_rooms_per_conn: MAX_ROOMS,
@@ -365,11 +453,10 @@ impl Harness {
         };
         Self {
             hub: Hub::new(config, now, 0).unwrap(),
-            model: Model::default(),
+            model: Model { conns: BTreeMap::new(), shutting_down: false, policies },
             now,
             subscribed: BTreeSet::new(),
             step: 0,
-            publish_check,
             asked: BTreeMap::new(),
             refreshing: BTreeMap::new(),
             publishing: BTreeMap::new(),
@@ -432,9 +519,9 @@ impl Harness {
     }
 
     fn apply(&mut self, op: &Op) {
-        if let Op::Login(c, u) = *op {
+        if let Op::Login(c, u, ref acl) = *op {
             self.apply(&Op::Connect(c));
-            self.apply(&Op::Accept(c, Some(u)));
+            self.apply(&Op::Accept(c, Some(u), acl.clone()));
             return;
         }
         self.step += 1;
@@ -478,11 +565,16 @@ impl Harness {
                     m.state = MState::Authenticating(now + AUTH_TIMEOUT * 3);
                 }
             }
-            Op::Accept(c, user) => {
-                let identity = match user {
+            Op::Accept(c, user, ref acl) => {
+                let mut identity = match user {
                     Some(u) => Identity::user(USERS[u]),
                     None => Identity::anonymous(),
                 };
+                let acl: Option<Vec<String>> =
+                    acl.as_ref().map(|list| list.iter().map(|r| ROOMS[*r].to_owned()).collect());
+                if let Some(list) = &acl {
+                    identity.rooms = RoomAcl::Only(list.clone());
+                }
                 let ok = self.hub.accept_auth(id(c), identity, now).is_ok();
                 let m = self.model.conns.get_mut(&id(c));
                 let expected = m.as_ref().is_some_and(|m| m.state != MState::Authenticated);
@@ -490,6 +582,7 @@ impl Harness {
                 if let Some(m) = m.filter(|_| expected) {
                     m.state = MState::Authenticated;
                     m.user = user.map(|u| USERS[u].to_owned());
+                    m.acl = acl;
                 }
             }
             Op::Login(..) => unreachable!("expanded above"),
@@ -515,8 +608,10 @@ impl Harness {
                         expect.error(id(c), rid, "too_many_rooms", None);
                     } else {
                         for room in names {
-                            if joining {
-                                let member = self.model.members(room).contains(&id(c));
+                            let member = self.model.members(room).contains(&id(c));
+                            if (!joining || !member) && !self.model.may_join(id(c), room) {
+                                expect.error(id(c), rid, "forbidden", Some(room));
+                            } else if joining {
                                 if !self.model.join(id(c), room) && !member {
                                     expect.error(id(c), rid, "too_many_rooms", Some(room));
                                 }
@@ -557,10 +652,11 @@ impl Harness {
                 let frame = json!({"event":"publish","data":{"room":ROOMS[r],"event":event,"excludeSelf":exclude_self},"id":rid});
                 self.frame(c, &frame.to_string());
                 let members = self.model.members(ROOMS[r]);
+                let policy = self.model.policies.of(ROOMS[r]).publish;
                 if self.authenticated_request(c, rid, &mut expect) == Some(true) {
-                    if !members.contains(&id(c)) {
+                    if policy == PublishPolicy::Server || !members.contains(&id(c)) {
                         expect.error(id(c), rid, "forbidden", Some(ROOMS[r]));
-                    } else if self.publish_check {
+                    } else if policy == PublishPolicy::Checked {
                         expect.requests.push(("publish".into(), id(c), Some(rid.to_string())));
                     } else {
                         let mut to = members;
@@ -568,6 +664,21 @@ impl Harness {
                             to.remove(&id(c));
                         }
                         expect.fanout = Some((event.clone(), to));
+                    }
+                }
+            }
+            Op::Presence(c, r) => {
+                let rid = self.step as u64;
+                let frame = json!({"event": "presence", "data": {"room": ROOMS[r]}, "id": rid});
+                self.frame(c, &frame.to_string());
+                let member = self.model.members(ROOMS[r]).contains(&id(c));
+                let policy = self.model.policies.of(ROOMS[r]).presence;
+                if self.authenticated_request(c, rid, &mut expect) == Some(true) {
+                    if policy == PresencePolicy::Server || !member {
+                        expect.error(id(c), rid, "forbidden", Some(ROOMS[r]));
+                    } else {
+                        let answer = json!({"event": "presence", "id": rid, "code": null, "room": ROOMS[r], "rooms": null});
+                        expect.answer(id(c), answer);
                     }
                 }
             }
@@ -649,6 +760,8 @@ impl Harness {
                 } else if result.is_ok() {
                     expect.ok(id(c), "refreshed", rid, None);
                     let m = self.model.conns.get_mut(&id(c)).unwrap();
+                    // The fresh identity has no rooms list.
+                    m.acl = None;
                     m.expires = secs.map(|s| now + Duration::from_secs(s));
                     m.told = false;
                 }
@@ -1008,10 +1121,10 @@ proptest! {
 
     #[test]
     fn hub_agrees_with_the_reference_model_after_every_step(
-        publish_check in any::<bool>(),
+        policies in policies(),
         ops in proptest::collection::vec(op_or_order(), 1..120),
     ) {
-        let mut harness = Harness::with_publish_check(publish_check);
+        let mut harness = Harness::with_policies(policies);
         for op in &ops {
             harness.apply(op);
         }
@@ -1024,9 +1137,9 @@ proptest! {
 fn past_failures_of_the_model_still_pass() {
     use Op::{Accept, AppJoin, BroadcastAll, Connect, Disconnect};
     let cases = [
-        vec![Connect(0), Accept(0, None), BroadcastAll(Some(0))],
+        vec![Connect(0), Accept(0, None, None), BroadcastAll(Some(0))],
         // Found with six connections; the last of today's four takes the same path.
-        vec![Connect(3), Accept(3, None), AppJoin(3, 0), Disconnect(3)],
+        vec![Connect(3), Accept(3, None, None), AppJoin(3, 0), Disconnect(3)],
     ];
     for ops in cases {
         let mut harness = Harness::new();
@@ -1039,10 +1152,11 @@ fn past_failures_of_the_model_still_pass() {
 /// Fixed sequences through the same harness, for cases random generation may rarely reach.
 #[test]
 fn a_checked_publish_accepted_after_its_sender_left_the_room_is_answered_forbidden() {
-    let mut harness = Harness::with_publish_check(true);
+    let checked = RoomPolicy { publish: PublishPolicy::Checked, ..RoomPolicy::open() };
+    let mut harness = Harness::with_policies(Policies::all(checked));
     for op in [
-        Op::Login(0, 0),
-        Op::Login(1, 1),
+        Op::Login(0, 0, None),
+        Op::Login(1, 1, None),
         Op::Join(0, vec![0]),
         Op::Join(1, vec![0]),
         Op::Publish(0, 0, true),
@@ -1066,9 +1180,9 @@ fn a_second_session_of_a_user_is_not_announced_and_its_last_departure_is() {
         Op::Connect(0),
         Op::Connect(1),
         Op::Connect(2),
-        Op::Accept(0, Some(0)),
-        Op::Accept(1, Some(0)),
-        Op::Accept(2, Some(1)),
+        Op::Accept(0, Some(0), None),
+        Op::Accept(1, Some(0), None),
+        Op::Accept(2, Some(1), None),
         Op::Join(2, vec![0]),
         Op::Join(0, vec![0]),
         Op::Join(1, vec![0]),

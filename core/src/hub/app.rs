@@ -101,7 +101,7 @@ impl Hub {
     }
 
     /// Fans out a client's publish that the application approved ([`Event::Publish`], with
-    /// [`HubConfig::publish_check`](crate::HubConfig::publish_check)), as the hub would have at
+    /// [`PublishPolicy::Checked`](crate::PublishPolicy::Checked)), as the hub would have at
     /// once without the check. A sender that has left the room (or the connection) meanwhile is
     /// answered `forbidden` instead. To refuse one, answer with
     /// [`reply_error`](Self::reply_error) and the request's `id`.
@@ -142,7 +142,8 @@ impl Hub {
         Ok(())
     }
 
-    /// Makes an authenticated local connection join `room`, whatever its [`RoomAcl`](crate::RoomAcl).
+    /// Makes an authenticated local connection join `room`, whatever the room's policy and the
+    /// connection's [`RoomAcl`](crate::RoomAcl).
     /// `Ok(false)` if it was a member already. The client is told with `joined` (without an
     /// `id`: nobody asked) listing all its rooms, so that a client always knows its rooms.
     pub fn join(&mut self, conn: ConnId, room: &str, now: Instant) -> Result<bool, HubError> {

@@ -7,7 +7,9 @@ use serde_json::value::RawValue;
 use super::{Delivery, Hub, Refusal, Stage, decision_window};
 use crate::envelope::TargetKind;
 use crate::wire::{self, AuthData, ClientFrame, ErrorCode, PresenceData, PublishData, RoomsData};
-use crate::{AuthMode, CloseCode, ConnId, Event, PublishRequest, RequestId};
+use crate::{
+    AuthMode, CloseCode, ConnId, Event, PresencePolicy, PublishPolicy, PublishRequest, RequestId,
+};
 
 impl Hub {
     /// One complete text frame from a client. Anything wrong with it becomes an `error` frame or
@@ -33,7 +35,9 @@ impl Hub {
             Ok(frame) => frame,
             Err(e) => {
                 self.stats.bad_frames += 1;
-                return self.error(conn, ErrorCode::BadFrame, &e.to_string(), None, None);
+                // The request's id, when it can be read, so that the client's request ends.
+                let id = wire::request_id(bytes);
+                return self.error(conn, ErrorCode::BadFrame, &e.to_string(), None, id.as_ref());
             }
         };
         match &*frame.event {
@@ -140,6 +144,11 @@ impl Hub {
         for room in &request.rooms {
             if !self.valid_room(room) {
                 self.refuse(conn, Refusal::InvalidRoom, room, id);
+            } else if !self.may_join(conn, room) {
+                // A room the client could not join by itself, it cannot leave by itself either:
+                // the application put it there.
+                let message = "not allowed to leave this room";
+                self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
             } else {
                 self.leave_room(conn, room);
             }
@@ -165,11 +174,16 @@ impl Hub {
             let message = "this event name is reserved for the server";
             return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
         }
+        let policy = self.config.rooms.for_room(room).publish;
+        if policy == PublishPolicy::Server {
+            let message = "only the server publishes to this room";
+            return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
+        }
         if !self.is_member(conn, room) {
             let message = "only members of a room may publish to it";
             return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
         }
-        if self.config.publish_check {
+        if policy == PublishPolicy::Checked {
             return self.event(Event::Publish(Box::new(PublishRequest {
                 conn,
                 room: room.to_owned(),
@@ -229,12 +243,23 @@ impl Hub {
         if !self.valid_room(room) {
             return self.refuse(conn, Refusal::InvalidRoom, room, id);
         }
+        if self.config.rooms.for_room(room).presence == PresencePolicy::Server {
+            let message = "only the server may ask who is in this room";
+            return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
+        }
         if !self.is_member(conn, room) {
             let message = "only members of a room may ask who is in it";
             return self.error(conn, ErrorCode::Forbidden, message, Some(room), id);
         }
         let answer = crate::presence::answer(room, &self.presence(room), &[], id);
         self.transmit(vec![conn], answer);
+    }
+
+    /// Whether the room's policy lets this connection join `room` (and leave it) by itself.
+    fn may_join(&self, conn: ConnId, room: &str) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| self.config.rooms.for_room(room).join.allows(&c.acl, room))
     }
 
     fn refuse(&mut self, conn: ConnId, refusal: Refusal, room: &str, id: Option<&RequestId>) {

@@ -1,4 +1,4 @@
-//! With `publish_check`, a member's publish waits for the application: accepted, it is fanned
+//! In a room whose policy is `PublishPolicy::Checked`, a member's publish waits for the application: accepted, it is fanned
 //! out as it would have been; refused, the sender gets the application's error with its id.
 #![allow(clippy::unwrap_used)]
 
@@ -6,8 +6,12 @@ mod common;
 
 use common::*;
 use roomcast_core::sim::Cluster;
-use roomcast_core::{Event, HubConfig, PublishRequest};
+use roomcast_core::{Event, HubConfig, PublishPolicy, PublishRequest, RoomPolicies, RoomPolicy};
 use serde_json::json;
+
+fn checked() -> RoomPolicies {
+    RoomPolicies::new(RoomPolicy { publish: PublishPolicy::Checked, ..RoomPolicy::open() })
+}
 
 fn requests(cluster: &mut Cluster) -> Vec<PublishRequest> {
     cluster
@@ -22,7 +26,7 @@ fn requests(cluster: &mut Cluster) -> Vec<PublishRequest> {
 
 #[test]
 fn a_publish_waits_for_the_application_and_is_fanned_out_or_refused() {
-    let mut cluster = Cluster::new(1, |_| HubConfig { publish_check: true, ..unlimited() });
+    let mut cluster = Cluster::new(1, |_| HubConfig { rooms: checked(), ..unlimited() });
     let (a, b) = (conn(1), conn(2));
     for c in [a, b] {
         connect(&mut cluster, 0, c);
@@ -69,7 +73,7 @@ fn a_publish_waits_for_the_application_and_is_fanned_out_or_refused() {
 
 #[test]
 fn invalid_publishes_are_refused_by_the_hub_before_the_application_sees_them() {
-    let mut cluster = Cluster::new(1, |_| HubConfig { publish_check: true, ..unlimited() });
+    let mut cluster = Cluster::new(1, |_| HubConfig { rooms: checked(), ..unlimited() });
     let a = conn(1);
     connect(&mut cluster, 0, a);
     cluster.take_events(0);

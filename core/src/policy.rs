@@ -1,0 +1,315 @@
+//! Room policies: who may join a room, publish into it and ask who is in it, by room-name pattern.
+//!
+//! A client's own `join`, `leave`, `publish` and `presence` frames are checked against the policy
+//! of the room they name; the application's own calls ([`Hub::join`](crate::Hub::join),
+//! [`Hub::broadcast_room`](crate::Hub::broadcast_room), ...) never are. A room takes the policy of
+//! the most specific pattern it matches, or the default policy when it matches none.
+//!
+//! ```
+//! use roomcast_core::{JoinPolicy, PublishPolicy, RoomPolicies, RoomPolicy};
+//!
+//! // Nothing by default; chat rooms open to every client; news read by anyone, written by the server.
+//! let policies = RoomPolicies::new(RoomPolicy::server_only())
+//!     .with("chat:*", RoomPolicy::open())
+//!     .with("news:*", RoomPolicy { publish: PublishPolicy::Server, ..RoomPolicy::open() });
+//! assert_eq!(policies.for_room("chat:lobby").join, JoinPolicy::Anyone);
+//! assert_eq!(policies.for_room("news:eu").publish, PublishPolicy::Server);
+//! assert_eq!(policies.for_room("admin").join, JoinPolicy::Server);
+//! ```
+
+use crate::RoomAcl;
+
+/// Who may join a room with a client `join` frame, and so leave it with `leave`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum JoinPolicy {
+    /// Any authenticated connection, unless its identity lists the rooms it may join (a token's
+    /// `rooms` claim): then only those. Written `anyone`.
+    #[default]
+    Anyone,
+    /// Only connections whose identity lists the room ([`Identity::rooms`](crate::Identity):
+    /// the JWT's `rooms` claim, the authenticate proxy's `rooms`). Written `token`.
+    Token,
+    /// No client by itself: the application or the server API puts connections in, and only
+    /// they take them out. Written `server`.
+    Server,
+}
+
+/// Who may publish into a room with a client `publish` frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PublishPolicy {
+    /// Its members. Written `members`.
+    #[default]
+    Members,
+    /// No client: only the application, the server API and emitters. Written `server`.
+    Server,
+    /// Its members, each publish decided by the application first ([`Event::Publish`](crate::Event::Publish),
+    /// answered with [`Hub::accept_publish`](crate::Hub::accept_publish) or
+    /// [`Hub::reply_error`](crate::Hub::reply_error)). Written `proxy` (`roomcast serve` asks its
+    /// publish proxy).
+    Checked,
+}
+
+/// Who may ask who is in a room with a client `presence` frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PresencePolicy {
+    /// Its members. Written `members`.
+    #[default]
+    Members,
+    /// No client: only the application and the server API. Written `server`.
+    Server,
+}
+
+/// What clients may do with a room by themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RoomPolicy {
+    /// Who may join (and leave).
+    pub join: JoinPolicy,
+    /// Who may publish.
+    pub publish: PublishPolicy,
+    /// Who may ask for its presence.
+    pub presence: PresencePolicy,
+}
+
+impl RoomPolicy {
+    /// Any client joins, leaves and publishes; members ask who is in it. The protocol's own
+    /// default, and `roomcast serve`'s.
+    pub const fn open() -> Self {
+        Self {
+            join: JoinPolicy::Anyone,
+            publish: PublishPolicy::Members,
+            presence: PresencePolicy::Members,
+        }
+    }
+
+    /// Clients neither join, leave nor publish by themselves: the application does it for
+    /// them. Members may still ask who is in it. The default of an application with handlers.
+    pub const fn server_only() -> Self {
+        Self {
+            join: JoinPolicy::Server,
+            publish: PublishPolicy::Server,
+            presence: PresencePolicy::Members,
+        }
+    }
+}
+
+/// A room-name pattern: `*` matches any run of characters (none included), everything else
+/// matches itself. `chat:*` matches `chat:lobby`; `team:*:chat` matches `team:42:chat`; `lobby`
+/// matches only `lobby`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomPattern {
+    text: Box<str>,
+    /// Bytes that are not `*`: the more, the more specific.
+    literal: usize,
+    stars: usize,
+}
+
+impl RoomPattern {
+    /// The pattern `text`.
+    pub fn new(text: &str) -> Self {
+        let stars = text.bytes().filter(|b| *b == b'*').count();
+        Self { text: text.into(), literal: text.len() - stars, stars }
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `room` matches.
+    pub fn matches(&self, room: &str) -> bool {
+        glob(&self.text, room)
+    }
+
+    /// Orders patterns from the most specific: more literal bytes first, then fewer `*`.
+    fn specificity(&self) -> (std::cmp::Reverse<usize>, usize) {
+        (std::cmp::Reverse(self.literal), self.stars)
+    }
+}
+
+/// Whether `name` matches `pattern`, where `*` matches any run of characters.
+pub(crate) fn glob(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else { return false };
+    let mut parts = parts.peekable();
+    if parts.peek().is_none() {
+        return rest.is_empty(); // no `*` at all
+    }
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            return rest.ends_with(part); // the last part ends the name
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The policies of every room: rules by pattern, and the default for rooms matching none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomPolicies {
+    /// Most specific first; among equals, in the order they were added.
+    rules: Vec<(RoomPattern, RoomPolicy)>,
+    default: Option<RoomPolicy>,
+}
+
+impl RoomPolicies {
+    /// No rules; every room gets `default`.
+    pub fn new(default: RoomPolicy) -> Self {
+        Self { rules: Vec::new(), default: Some(default) }
+    }
+
+    /// Adds (or replaces) the policy of the rooms matching `pattern`.
+    #[must_use]
+    pub fn with(mut self, pattern: &str, policy: RoomPolicy) -> Self {
+        self.set(pattern, policy);
+        self
+    }
+
+    /// Adds (or replaces) the policy of the rooms matching `pattern`.
+    pub fn set(&mut self, pattern: &str, policy: RoomPolicy) {
+        if let Some(rule) = self.rules.iter_mut().find(|(p, _)| p.as_str() == pattern) {
+            rule.1 = policy;
+            return;
+        }
+        let pattern = RoomPattern::new(pattern);
+        let at = self.rules.partition_point(|(p, _)| p.specificity() <= pattern.specificity());
+        self.rules.insert(at, (pattern, policy));
+    }
+
+    /// Sets the policy of rooms that match no pattern.
+    pub fn set_default(&mut self, policy: RoomPolicy) {
+        self.default = Some(policy);
+    }
+
+    /// Whether a default policy was set ([`new`](Self::new), [`set_default`](Self::set_default));
+    /// without one, rooms that match no pattern are [`open`](RoomPolicy::open). An adapter may
+    /// choose a stricter default for an application that set none.
+    pub fn has_default(&self) -> bool {
+        self.default.is_some()
+    }
+
+    /// The policy of rooms that match no pattern.
+    pub fn default_policy(&self) -> RoomPolicy {
+        self.default.unwrap_or_else(RoomPolicy::open)
+    }
+
+    /// The rules, most specific first.
+    pub fn rules(&self) -> impl Iterator<Item = (&RoomPattern, &RoomPolicy)> {
+        self.rules.iter().map(|(p, r)| (p, r))
+    }
+
+    /// Whether some room's policy asks the application to check publishes.
+    pub fn checks_publishes(&self) -> bool {
+        self.default_policy().publish == PublishPolicy::Checked
+            || self.rules.iter().any(|(_, r)| r.publish == PublishPolicy::Checked)
+    }
+
+    /// The policy of `room`: the most specific pattern's it matches, or the default.
+    pub fn for_room(&self, room: &str) -> RoomPolicy {
+        self.rules
+            .iter()
+            .find(|(p, _)| p.matches(room))
+            .map_or_else(|| self.default_policy(), |(_, policy)| *policy)
+    }
+}
+
+impl JoinPolicy {
+    /// Whether a connection whose identity allows `acl` may join (and leave) `room` by itself.
+    pub fn allows(self, acl: &RoomAcl, room: &str) -> bool {
+        match self {
+            Self::Anyone => acl.allows(room),
+            Self::Token => matches!(acl, RoomAcl::Only(_)) && acl.allows(room),
+            Self::Server => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_star_matches_any_run_of_characters_anywhere_in_the_name() {
+        for (pattern, name) in [
+            ("chat:*", "chat:lobby"),
+            ("chat:*", "chat:"),
+            ("team:*:chat", "team:42:chat"),
+            ("*", "anything"),
+            ("*:log", "a:b:log"),
+            ("a*b*c", "abc"),
+            ("a*b*c", "a-b-b-c"),
+            ("lobby", "lobby"),
+        ] {
+            assert!(glob(pattern, name), "{pattern} should match {name}");
+        }
+        for (pattern, name) in [
+            ("chat:*", "chat"),
+            ("chat:*", "news:chat:x"),
+            ("team:*:chat", "team:42:chat:x"),
+            ("lobby", "lobby2"),
+            ("*:log", "a:b:logs"),
+            ("a*b*c", "acb"),
+        ] {
+            assert!(!glob(pattern, name), "{pattern} should not match {name}");
+        }
+    }
+
+    #[test]
+    fn the_most_specific_pattern_wins_whatever_the_order_they_were_added_in() {
+        let server = RoomPolicy::server_only();
+        let open = RoomPolicy::open();
+        let members_only = RoomPolicy { join: JoinPolicy::Token, ..open };
+        let policies = RoomPolicies::new(server)
+            .with("*", members_only)
+            .with("chat:*", open)
+            .with("chat:admin", server);
+        assert_eq!(policies.for_room("chat:lobby"), open);
+        assert_eq!(policies.for_room("chat:admin"), server);
+        assert_eq!(policies.for_room("other"), members_only);
+        let reversed = RoomPolicies::new(server)
+            .with("chat:admin", server)
+            .with("chat:*", open)
+            .with("*", members_only);
+        for room in ["chat:lobby", "chat:admin", "other"] {
+            assert_eq!(policies.for_room(room), reversed.for_room(room), "{room}");
+        }
+    }
+
+    #[test]
+    fn equally_specific_patterns_keep_their_order_and_a_repeated_pattern_replaces() {
+        let open = RoomPolicy::open();
+        let server = RoomPolicy::server_only();
+        // "a:*" and "*:b" are equally specific: the first added wins.
+        let policies = RoomPolicies::new(open).with("a:*", server).with("*:b", open);
+        assert_eq!(policies.for_room("a:b"), server);
+        let policies = policies.with("a:*", open);
+        assert_eq!(policies.for_room("a:b"), open);
+        assert_eq!(policies.rules().count(), 2);
+    }
+
+    #[test]
+    fn rooms_matching_no_pattern_get_the_default_or_open_when_none_was_set() {
+        let unset = RoomPolicies::default();
+        assert!(!unset.has_default());
+        assert_eq!(unset.for_room("x"), RoomPolicy::open());
+        let set = RoomPolicies::new(RoomPolicy::server_only());
+        assert!(set.has_default());
+        assert_eq!(set.for_room("x"), RoomPolicy::server_only());
+    }
+
+    #[test]
+    fn token_joins_need_a_rooms_list_naming_the_room_and_anyone_keeps_a_list_given() {
+        let listed = RoomAcl::Only(vec!["team:1:*".into()]);
+        assert!(JoinPolicy::Anyone.allows(&RoomAcl::Any, "x"));
+        assert!(!JoinPolicy::Anyone.allows(&listed, "x"));
+        assert!(JoinPolicy::Anyone.allows(&listed, "team:1:a"));
+        assert!(!JoinPolicy::Token.allows(&RoomAcl::Any, "team:1:a"));
+        assert!(JoinPolicy::Token.allows(&listed, "team:1:a"));
+        assert!(!JoinPolicy::Token.allows(&listed, "team:2:a"));
+        assert!(!JoinPolicy::Server.allows(&listed, "team:1:a"));
+        assert!(!JoinPolicy::Server.allows(&RoomAcl::Any, "x"));
+    }
+}
