@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use roomcast_core::{DisconnectReason, Hub, HubConfig, PublishRequest};
+use roomcast_core::{DisconnectReason, Hub, HubConfig, PublishPolicy, PublishRequest, RoomPolicy};
 use tokio::sync::mpsc;
 
 use crate::admit::{Admit, Refuse};
@@ -106,6 +106,44 @@ impl Builder {
     /// ([`HubConfig::standalone`](roomcast_core::HubConfig::standalone)) and uses none of it.
     pub fn bus<B: Bus>(mut self, make: impl FnOnce(BusInbox) -> B + Send + 'static) -> Self {
         self.bus = Some(Box::new(move |inbox| Box::new(make(inbox)) as Box<dyn Bus>));
+        self
+    }
+
+    /// Sets what clients may do by themselves with the rooms matching `pattern` (`*` matches any
+    /// run of characters: `"chat:*"`, `"team:*:chat"`; the most specific pattern wins): join and
+    /// leave them, publish into them, ask who is in them. See [`RoomPolicy`].
+    ///
+    /// ```no_run
+    /// use roomcast_tokio::roomcast_core::{PublishPolicy, RoomPolicy};
+    /// use roomcast_tokio::Roomcast;
+    ///
+    /// # fn run() -> Result<(), roomcast_tokio::Error> {
+    /// let (handle, _events) = Roomcast::builder()
+    ///     // Clients join and publish in chat rooms by themselves...
+    ///     .room_policy("chat:*", RoomPolicy::open())
+    ///     // ...read announcements, which only the server writes...
+    ///     .room_policy("news:*", RoomPolicy { publish: PublishPolicy::Server, ..RoomPolicy::open() })
+    ///     // ...and the application puts them in every other room.
+    ///     .default_room_policy(RoomPolicy::server_only())
+    ///     .start()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn room_policy(mut self, pattern: &str, policy: RoomPolicy) -> Self {
+        self.options.hub.rooms.set(pattern, policy);
+        self
+    }
+
+    /// Sets the policy of the rooms that match no [`room_policy`](Self::room_policy) pattern.
+    ///
+    /// Without it: an application that registers a handler or a hook ([`on`](Self::on),
+    /// [`on_connect`](Self::on_connect), [`on_publish`](Self::on_publish), ...) gets
+    /// [`RoomPolicy::server_only`] (clients join, leave and publish nothing by themselves; with
+    /// [`on_publish`](Self::on_publish), members publish after its check), because its handlers
+    /// decide who goes where. One that registers none (it only uses the [`Handle`], or is
+    /// `roomcast serve`) gets [`RoomPolicy::open`], the protocol's default. Open every room with
+    /// `.default_room_policy(RoomPolicy::open())`.
+    pub fn default_room_policy(mut self, policy: RoomPolicy) -> Self {
+        self.options.hub.rooms.set_default(policy);
         self
     }
 
@@ -225,11 +263,14 @@ impl Builder {
         self
     }
 
-    /// Decides every client `publish` before it is fanned out (a permission check, as
-    /// Centrifugo's publish proxy): `Ok(())` lets it go to the room as asked, an error refuses it
-    /// (the client gets it as an `error` frame with its request's `id`). The hub checks first
-    /// what it always checks (membership, the event name), so the hook sees only valid publishes
-    /// of members. Runs in the connection's lane, in order with its handlers.
+    /// Decides every client `publish` into a room whose policy is
+    /// [`PublishPolicy::Checked`] before it is fanned out (a permission check, as Centrifugo's
+    /// publish proxy): `Ok(())` lets it go to the room as asked, an error refuses it (the client
+    /// gets it as an `error` frame with its request's `id`). The hub checks first what it always
+    /// checks (membership, the event name), so the hook sees only valid publishes of members.
+    /// Runs in the connection's lane, in order with its handlers. Without a
+    /// [`default_room_policy`](Self::default_room_policy), registering it makes the default
+    /// [`RoomPolicy::server_only`] with publishes `Checked`.
     pub fn on_publish<F, Fut>(mut self, decide: F) -> Self
     where
         F: Fn(Socket, PublishRequest) -> Fut + Send + Sync + 'static,
@@ -239,9 +280,19 @@ impl Builder {
         self
     }
 
+    /// Whether the application registered a handler or a hook of its own.
+    fn has_handlers(&self) -> bool {
+        !self.router.is_empty()
+            || !self.paths.is_empty()
+            || self.on_connect.is_some()
+            || self.on_disconnect.is_some()
+            || self.on_publish.is_some()
+    }
+
     /// Starts the hub task (and, with handlers, the task that runs them). Must be called inside
     /// a tokio runtime.
     pub fn start(self) -> Result<(Handle, Events), Error> {
+        let has_handlers = self.has_handlers();
         let mut options = self.options;
         let defaults = HubConfig::default();
         if options.hub.server_id == defaults.server_id {
@@ -252,7 +303,16 @@ impl Builder {
         }
         // With no bus, nothing can hear a publish: the hub skips encoding one per send.
         options.hub.standalone |= self.bus.is_none();
-        options.hub.publish_check |= self.on_publish.is_some();
+        if !options.hub.rooms.has_default() && has_handlers {
+            // The application's handlers decide who goes where: clients do nothing by
+            // themselves unless it opens rooms.
+            let publish = if self.on_publish.is_some() {
+                PublishPolicy::Checked
+            } else {
+                PublishPolicy::Server
+            };
+            options.hub.rooms.set_default(RoomPolicy { publish, ..RoomPolicy::server_only() });
+        }
         let unix_ms =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let hub = Hub::new(options.hub.clone(), Instant::now(), unix_ms)?;

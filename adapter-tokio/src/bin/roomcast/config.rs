@@ -4,6 +4,7 @@
 //! Every flag `--some-flag` has the environment variable `ROOMCAST_SOME_FLAG` and the file key
 //! `some_flag`. The file is merged by handing its entries to the same parser as the flags (each
 //! entry that no flag or variable gave), so that a value means the same wherever it is written.
+//! The one exception is `[[rooms]]`, the room policies: tables, written only in the file.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -12,7 +13,10 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use serde::{Serialize, Serializer};
+use roomcast_tokio::roomcast_core::{
+    JoinPolicy, PresencePolicy, PublishPolicy, RoomPolicies, RoomPolicy,
+};
+use serde::{Deserialize, Serialize, Serializer};
 
 #[derive(Parser, Debug)]
 #[command(name = "roomcast", version, about = "Rooms & broadcasting for WebSocket applications")]
@@ -149,6 +153,24 @@ pub(crate) struct Serve {
     #[arg(long, default_value = "ws")]
     pub(crate) channel_prefix: String,
 
+    /// Who may join (and leave) a room that matches no `[[rooms]]` pattern by itself: `anyone`
+    /// (within a token's `rooms` list, if it has one), `token` (only rooms its token lists), or
+    /// `server` (only the server API puts connections in).
+    #[arg(long, value_enum, default_value = "anyone")]
+    pub(crate) default_join: Join,
+    /// Who may publish into a room that matches no `[[rooms]]` pattern: `members`, `server`
+    /// (only the server API), or `proxy` (members, each publish asked of --proxy-publish).
+    /// Default: `proxy` with --proxy-publish, else `members`.
+    #[arg(long, value_enum)]
+    pub(crate) default_publish: Option<Publish>,
+    /// Who may ask who is in a room that matches no `[[rooms]]` pattern: `members` or
+    /// `server` (only the server API).
+    #[arg(long, value_enum, default_value = "members")]
+    pub(crate) default_presence: Presence,
+    /// The room policies by pattern, from the file's `[[rooms]]` tables.
+    #[arg(skip)]
+    pub(crate) rooms: Vec<RoomRule>,
+
     /// Enable the HTTP API (`/api/...`: publish, send, queries, disconnects), for requests that
     /// carry `Authorization: Bearer KEY`. Disabled without it.
     #[arg(long, hide_env_values = true)]
@@ -165,7 +187,7 @@ pub(crate) struct Serve {
     #[arg(long)]
     pub(crate) proxy_rpc: Option<String>,
     /// Ask this URL before a client's publish is fanned out (the publish proxy): a permission
-    /// check.
+    /// check, for the rooms whose policy says `publish = "proxy"` (by default, every room).
     #[arg(long)]
     pub(crate) proxy_publish: Option<String>,
     /// Headers of the upgrade request passed to the authenticate proxy, separated by commas.
@@ -183,6 +205,129 @@ pub(crate) struct Serve {
     /// timeout).
     #[arg(long, default_value_t = 256)]
     pub(crate) proxy_concurrency: usize,
+}
+
+/// `join` of a room policy, as written in flags and the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Join {
+    Anyone,
+    Token,
+    Server,
+}
+
+/// `publish` of a room policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Publish {
+    Members,
+    Server,
+    Proxy,
+}
+
+/// `presence` of a room policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Presence {
+    Members,
+    Server,
+}
+
+/// One `[[rooms]]` table: the policy of the rooms matching `pattern`. A key left out takes the
+/// default policy's value (`--default-join`, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoomRule {
+    pub(crate) pattern: String,
+    pub(crate) join: Option<Join>,
+    pub(crate) publish: Option<Publish>,
+    pub(crate) presence: Option<Presence>,
+}
+
+impl Serve {
+    /// The policy of rooms that match no pattern.
+    fn default_policy(&self) -> RoomPolicy {
+        RoomPolicy {
+            join: self.default_join.into(),
+            publish: self.default_publish.unwrap_or(Publish::Members).into(),
+            presence: self.default_presence.into(),
+        }
+    }
+
+    /// Every room's policy.
+    pub(crate) fn room_policies(&self) -> RoomPolicies {
+        let mut policies = RoomPolicies::new(self.default_policy());
+        for rule in &self.rooms {
+            let default = self.default_policy();
+            policies.set(
+                &rule.pattern,
+                RoomPolicy {
+                    join: rule.join.map_or(default.join, Into::into),
+                    publish: rule.publish.map_or(default.publish, Into::into),
+                    presence: rule.presence.map_or(default.presence, Into::into),
+                },
+            );
+        }
+        policies
+    }
+
+    /// Fills in what depends on other settings, and checks what only the whole can tell: each
+    /// `[[rooms]]` rule is written out in full (so that `--print-config` shows what applies), and
+    /// `proxy` publishing needs a publish proxy.
+    fn settle(&mut self) -> Result<(), String> {
+        let asked = self.default_publish.is_some();
+        if !asked {
+            let proxy = self.proxy_publish.is_some();
+            self.default_publish = Some(if proxy { Publish::Proxy } else { Publish::Members });
+        }
+        let default = (self.default_join, self.default_publish, self.default_presence);
+        for rule in &mut self.rooms {
+            if rule.pattern.is_empty() {
+                return Err("[[rooms]]: `pattern` must not be empty".into());
+            }
+            rule.join.get_or_insert(default.0);
+            rule.publish = rule.publish.or(default.1);
+            rule.presence.get_or_insert(default.2);
+        }
+        let proxied = std::iter::once(("the default (--default-publish)", self.default_publish))
+            .chain(self.rooms.iter().map(|r| (r.pattern.as_str(), r.publish)))
+            .find(|(_, publish)| *publish == Some(Publish::Proxy));
+        if let (Some((pattern, _)), None) = (proxied, &self.proxy_publish) {
+            return Err(format!(
+                "room policy {pattern}: publish = \"proxy\" needs --proxy-publish URL"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl From<Join> for JoinPolicy {
+    fn from(join: Join) -> Self {
+        match join {
+            Join::Anyone => Self::Anyone,
+            Join::Token => Self::Token,
+            Join::Server => Self::Server,
+        }
+    }
+}
+
+impl From<Publish> for PublishPolicy {
+    fn from(publish: Publish) -> Self {
+        match publish {
+            Publish::Members => Self::Members,
+            Publish::Server => Self::Server,
+            Publish::Proxy => Self::Checked,
+        }
+    }
+}
+
+impl From<Presence> for PresencePolicy {
+    fn from(presence: Presence) -> Self {
+        match presence {
+            Presence::Members => Self::Members,
+            Presence::Server => Self::Server,
+        }
+    }
 }
 
 /// A secret, shown only as set or not.
@@ -242,9 +387,12 @@ pub(crate) fn parse_from(
         _ => None,
     };
     let Some((path, serve)) = path else {
-        return Cli::from_arg_matches(&matches).map_err(ConfigError::Args);
+        let mut cli = Cli::from_arg_matches(&matches).map_err(ConfigError::Args)?;
+        let Command::Serve(serve) = &mut cli.command;
+        serve.settle().map_err(ConfigError::File)?;
+        return Ok(cli);
     };
-    let extra = file_arguments(&path, serve).map_err(ConfigError::File)?;
+    let (extra, rooms) = file_arguments(&path, serve).map_err(ConfigError::File)?;
     let mut all = args;
     all.extend(extra);
     let matches = command.try_get_matches_from(&all).map_err(|e| {
@@ -252,7 +400,11 @@ pub(crate) fn parse_from(
         let message = message.trim_start_matches("error: ").trim_end();
         ConfigError::File(format!("{}: {message}", path.display()))
     })?;
-    Cli::from_arg_matches(&matches).map_err(ConfigError::Args)
+    let mut cli = Cli::from_arg_matches(&matches).map_err(ConfigError::Args)?;
+    let Command::Serve(serve) = &mut cli.command;
+    serve.rooms = rooms;
+    serve.settle().map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
+    Ok(cli)
 }
 
 /// The command, each `serve` flag with its `ROOMCAST_*` environment variable.
@@ -265,14 +417,35 @@ fn command() -> clap::Command {
     })
 }
 
-/// The flags a config file adds: one per key that no flag or environment variable set.
-fn file_arguments(path: &Path, given: &ArgMatches) -> Result<Vec<OsString>, String> {
+/// The flags a config file adds (one per key that no flag or environment variable set), and its
+/// `[[rooms]]` rules.
+fn file_arguments(
+    path: &Path,
+    given: &ArgMatches,
+) -> Result<(Vec<OsString>, Vec<RoomRule>), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-    let table: toml::Table =
+    let mut table: toml::Table =
         text.parse().map_err(|e| format!("{}: not valid TOML: {e}", path.display()))?;
+    let rooms = match table.remove("rooms") {
+        None => Vec::new(),
+        Some(toml::Value::Array(rules)) => rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                rule.try_into::<RoomRule>()
+                    .map_err(|e| format!("{}: [[rooms]] number {}: {e}", path.display(), i + 1))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(format!(
+                "{}: `rooms` is a list of tables: write [[rooms]] sections",
+                path.display()
+            ));
+        }
+    };
     let serve = command();
-    let Some(flags) = serve.find_subcommand("serve") else { return Ok(Vec::new()) };
+    let Some(flags) = serve.find_subcommand("serve") else { return Ok((Vec::new(), rooms)) };
     let mut extra = Vec::new();
     for (key, value) in table {
         let arg = flags
@@ -324,7 +497,7 @@ fn file_arguments(path: &Path, given: &ArgMatches) -> Result<Vec<OsString>, Stri
             extra.push(OsString::from(format!("{flag}={text}")));
         }
     }
-    Ok(extra)
+    Ok((extra, rooms))
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ impl Serve {
                 RoomAcl::Only(self.presence_rooms.clone())
             },
             token_refresh_notice: self.token_refresh_notice,
+            rooms: self.room_policies(),
             // Chosen here, not by the builder, because the Redis lease names the instance too.
             server_id: uuid::Uuid::new_v4().to_string(),
             ..HubConfig::default()
