@@ -1,4 +1,5 @@
-//! `--jwt-secret` authentication over real sockets: `sub` is the user, `rooms` limits joins,
+//! `--jwt-secret` authentication over real sockets: `sub` is the user, `rooms` names the rooms
+//! of a `join = token` policy it may join,
 //! expired, forged and malformed tokens are rejected with 4003.
 #![allow(clippy::unwrap_used)]
 
@@ -8,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{Client, start_with};
 use jsonwebtoken::{EncodingKey, Header, encode};
-use roomcast_tokio::roomcast_core::{AuthMode, HubConfig};
+use roomcast_tokio::roomcast_core::{AuthMode, HubConfig, JoinPolicy, RoomPolicy};
 use roomcast_tokio::{JwtAuth, Options, Roomcast};
 use serde_json::{Value, json};
 
@@ -27,12 +28,17 @@ async fn server() -> std::net::SocketAddr {
         hub: HubConfig { auth: AuthMode::Required, ..HubConfig::default() },
         ..Options::default()
     };
-    let builder = Roomcast::builder().options(options).authenticator(JwtAuth::hs256(SECRET));
+    // `team:*` rooms are joined by the tokens that list them; others by anyone.
+    let token_rooms = RoomPolicy { join: JoinPolicy::Token, ..RoomPolicy::open() };
+    let builder = Roomcast::builder()
+        .options(options)
+        .room_policy("team:*", token_rooms)
+        .authenticator(JwtAuth::hs256(SECRET));
     start_with(builder).await.2
 }
 
 #[tokio::test]
-async fn a_valid_token_connects_as_its_subject_and_its_rooms_claim_limits_joins() {
+async fn a_valid_token_connects_as_its_subject_and_its_rooms_claim_names_its_token_rooms() {
     let addr = server().await;
     let mut client = Client::connect(addr).await;
     let jwt = token(json!({"sub":"ann","exp":now() + 3600,"rooms":["team:1:*"]}), SECRET);
@@ -55,15 +61,17 @@ async fn a_valid_token_connects_as_its_subject_and_its_rooms_claim_limits_joins(
 }
 
 #[tokio::test]
-async fn a_token_without_exp_or_rooms_may_join_anything() {
+async fn a_token_without_exp_or_rooms_joins_open_rooms_and_no_token_room() {
     let addr = server().await;
     let mut client = Client::connect(addr).await;
     client
         .send(json!({"event":"authenticate","data":{"token":token(json!({"sub":"bob"}), SECRET)}}))
         .await;
     assert_eq!(client.recv().await["data"]["userId"], "bob");
-    client.send(json!({"event":"join","data":{"rooms":["anywhere"]}})).await;
-    assert_eq!(client.recv().await["event"], "joined");
+    client.send(json!({"event":"join","data":{"rooms":["anywhere","team:1:chat"]},"id":2})).await;
+    let refused = client.recv().await;
+    assert_eq!((refused["data"]["code"].as_str(), refused["id"].as_u64()), (Some("forbidden"), Some(2)));
+    assert_eq!(client.recv().await, json!({"event":"joined","id":2,"data":{"rooms":["anywhere"]}}));
 }
 
 #[tokio::test]
@@ -159,7 +167,12 @@ async fn a_token_expiring_while_connected_is_refreshed_with_a_new_one_or_the_con
         },
         ..Options::default()
     };
-    let builder = Roomcast::builder().options(options).authenticator(JwtAuth::hs256(SECRET));
+    // `team:*` rooms are joined by the tokens that list them; others by anyone.
+    let token_rooms = RoomPolicy { join: JoinPolicy::Token, ..RoomPolicy::open() };
+    let builder = Roomcast::builder()
+        .options(options)
+        .room_policy("team:*", token_rooms)
+        .authenticator(JwtAuth::hs256(SECRET));
     let addr = start_with(builder).await.2;
     // Valid for 4-5 s (whole seconds): accepted however busy the machine, noticed 3 s before.
     let short = token(json!({"sub":"ann","exp":now() + 5}), SECRET);

@@ -11,9 +11,9 @@ pub struct Identity {
     /// Anything the application wants to keep with the connection (e.g. a display name); the
     /// hub stores it and hands it back in queries, never reads it.
     pub metadata: Option<Box<RawValue>>,
-    /// The rooms this connection may join by itself with a `join` frame, within what each
-    /// room's policy ([`JoinPolicy`](crate::JoinPolicy)) allows: `Any` (the default) for a
-    /// connection with no list; `Only(..)` from a token's `rooms` claim.
+    /// The rooms this connection may join by itself with a `join` frame where the room's policy
+    /// asks for a list ([`JoinPolicy::Token`](crate::JoinPolicy::Token)): `Only(..)` from a
+    /// token's `rooms` claim; `Any` (the default) is no list, and joins no such room.
     pub rooms: RoomAcl,
     /// How long the credentials stay valid from their acceptance (a token's `exp`): the
     /// connection is sent `token_expiring` `token_refresh_notice` before, and closed with 4004

@@ -22,8 +22,7 @@ use crate::RoomAcl;
 /// Who may join a room with a client `join` frame, and so leave it with `leave`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum JoinPolicy {
-    /// Any authenticated connection, unless its identity lists the rooms it may join (a token's
-    /// `rooms` claim): then only those. Written `anyone`.
+    /// Any authenticated connection, whatever its identity lists. Written `anyone`.
     #[default]
     Anyone,
     /// Only connections whose identity lists the room ([`Identity::rooms`](crate::Identity):
@@ -220,7 +219,7 @@ impl JoinPolicy {
     /// Whether a connection whose identity allows `acl` may join (and leave) `room` by itself.
     pub fn allows(self, acl: &RoomAcl, room: &str) -> bool {
         match self {
-            Self::Anyone => acl.allows(room),
+            Self::Anyone => true,
             Self::Token => matches!(acl, RoomAcl::Only(_)) && acl.allows(room),
             Self::Server => false,
         }
@@ -301,10 +300,10 @@ mod tests {
     }
 
     #[test]
-    fn token_joins_need_a_rooms_list_naming_the_room_and_anyone_keeps_a_list_given() {
+    fn token_joins_need_a_rooms_list_naming_the_room_and_anyone_means_anyone() {
         let listed = RoomAcl::Only(vec!["team:1:*".into()]);
         assert!(JoinPolicy::Anyone.allows(&RoomAcl::Any, "x"));
-        assert!(!JoinPolicy::Anyone.allows(&listed, "x"));
+        assert!(JoinPolicy::Anyone.allows(&listed, "x"));
         assert!(JoinPolicy::Anyone.allows(&listed, "team:1:a"));
         assert!(!JoinPolicy::Token.allows(&RoomAcl::Any, "team:1:a"));
         assert!(JoinPolicy::Token.allows(&listed, "team:1:a"));

@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::*;
 use roomcast_core::sim::Cluster;
 use roomcast_core::{
-    CloseCode, ConnState, DisconnectReason, Event, HubConfig, HubError, Identity, RoomAcl,
+    CloseCode, ConnState, DisconnectReason, Event, HubConfig, HubError, Identity, JoinPolicy,
+    RoomAcl, RoomPolicies, RoomPolicy,
 };
 use serde_json::json;
 
@@ -178,8 +179,10 @@ fn api_misuse_is_a_typed_error() {
 }
 
 #[test]
-fn room_acl_from_the_identity_limits_client_joins_but_not_application_joins() {
-    let mut cluster = Cluster::new(1, |_| auth_config());
+fn the_identity_rooms_list_limits_client_joins_into_token_rooms_but_not_application_joins() {
+    let token = RoomPolicy { join: JoinPolicy::Token, ..RoomPolicy::open() };
+    let mut cluster =
+        Cluster::new(1, |_| HubConfig { rooms: RoomPolicies::new(token), ..auth_config() });
     let a = conn(1);
     cluster.connect(0, a).unwrap();
     let now = cluster.now();

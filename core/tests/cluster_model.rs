@@ -197,7 +197,7 @@ impl Model {
     fn may_join(&self, c: u128, room: usize) -> bool {
         let listed = self.conns[&c].acl.as_ref().map(|list| list.contains(&room));
         match self.policies[room].join {
-            JoinPolicy::Anyone => listed.unwrap_or(true),
+            JoinPolicy::Anyone => true,
             JoinPolicy::Token => listed == Some(true),
             JoinPolicy::Server => false,
         }

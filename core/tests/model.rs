@@ -285,7 +285,7 @@ impl Model {
         let Some(c) = self.conns.get(&id) else { return false };
         let listed = c.acl.as_ref().map(|list| list.iter().any(|r| r == room));
         match self.policies.of(room).join {
-            JoinPolicy::Anyone => listed.unwrap_or(true),
+            JoinPolicy::Anyone => true,
             JoinPolicy::Token => listed == Some(true),
             JoinPolicy::Server => false,
         }

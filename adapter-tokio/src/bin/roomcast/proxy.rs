@@ -18,7 +18,7 @@ use hyper::header::{self, HeaderValue};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use roomcast_tokio::roomcast_core::{Identity, PublishRequest};
+use roomcast_tokio::roomcast_core::{Identity, PublishRequest, RoomAcl};
 use roomcast_tokio::{
     Admit, AuthDenied, AuthFuture, AuthRequest, Authenticator, EventName, HandlerError, Id,
     RawData, Socket,
@@ -287,7 +287,14 @@ impl AuthProxy {
         let Some(user) = answer.user_id else {
             return Err(AuthDenied::Failed("authentication backend gave no userId".to_owned()));
         };
-        let identity = Identity { metadata: answer.info, ..Identity::user(user) };
+        // The rooms it answers are joined at once, and are the connection's rooms list (as a
+        // JWT's `rooms` claim): the rooms it may join and leave by itself.
+        let rooms = if answer.rooms.is_empty() {
+            RoomAcl::Any
+        } else {
+            RoomAcl::Only(answer.rooms.clone())
+        };
+        let identity = Identity { metadata: answer.info, rooms, ..Identity::user(user) };
         if identity.check().is_err() {
             return Err(AuthDenied::Failed(
                 "authentication backend gave an invalid userId".to_owned(),
