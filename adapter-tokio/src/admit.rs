@@ -36,7 +36,9 @@ impl Admit {
     }
 
     /// Authenticated at once as `user_id` (a cookie or a header checked at the upgrade): it is
-    /// sent `connected` with that user, and need not send `authenticate`.
+    /// sent `connected` with that user, and need not send `authenticate`. A user id is 1 to
+    /// [`MAX_USER_ID_BYTES`](roomcast_core::MAX_USER_ID_BYTES) (256) bytes: the upgrade of one
+    /// outside that is refused with `400 Bad Request` naming the limit.
     pub fn user(mut self, user_id: impl Into<String>) -> Self {
         self.identity.get_or_insert_with(Identity::anonymous).user_id = Some(user_id.into());
         self

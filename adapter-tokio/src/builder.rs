@@ -339,7 +339,10 @@ impl Builder {
         let tracker = Arc::new(Tracker::default());
         let limits =
             Limits { frames: options.queue_frames.max(1), bytes: options.max_write_buffer_bytes() };
-        let max_pending = options.max_pending_events;
+        // A burst the rate limit lets through must not overflow the handlers' queue: 4008 is
+        // the answer to a client over its rate, 4009 only to handlers that fall behind.
+        let burst = options.hub.rate_limit.map_or(0, |limit| limit.burst as usize);
+        let max_pending = options.max_pending_events.max(burst + 1);
         let (compression, compression_threshold) =
             (options.compression, options.compression_threshold);
         let budget = Arc::new(Budget::new(options.max_queued_bytes.max(1)));

@@ -28,7 +28,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use roomcast_core::RequestId;
+use roomcast_core::wire::ErrorCode;
+use roomcast_core::{HubError, RequestId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -85,6 +86,17 @@ impl std::error::Error for HandlerError {}
 impl From<crate::Error> for HandlerError {
     fn from(error: crate::Error) -> Self {
         match error {
+            // The codes a client's own request would get for the same refusal.
+            crate::Error::Hub(HubError::RoomLimit { max, .. }) => Self::new(
+                ErrorCode::TooManyRooms.as_str(),
+                format!("room limit of this connection ({max}) reached"),
+            ),
+            crate::Error::Hub(e @ HubError::InvalidRoom { .. }) => {
+                Self::new(ErrorCode::InvalidRoom.as_str(), e.to_string())
+            }
+            crate::Error::Hub(HubError::NotAuthenticated(_)) => {
+                Self::new(ErrorCode::Unauthenticated.as_str(), "authenticate first")
+            }
             crate::Error::Hub(e) => Self::new("refused", e.to_string()),
             crate::Error::Serialize(e) => Self::new("internal", e.to_string()),
             crate::Error::Stopped => Self::new("unavailable", "the server is stopping"),

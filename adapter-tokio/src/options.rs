@@ -22,7 +22,9 @@ pub struct Options {
     /// refused: its connection is closed with 4009 (lifecycle events are never refused).
     pub event_queue: usize,
     /// A connection's events waiting for the application's handlers past which it is closed
-    /// with 4009: the client sends faster than the application answers.
+    /// with 4009: the client sends faster than the application answers. Default 256; raised to
+    /// the rate limit's burst + 1 when lower, so that a burst the rate limit allows never closes
+    /// a client, and a client over its rate is closed with 4008, not 4009.
     pub max_pending_events: usize,
     /// How long a socket may take to flush its last frames and the close frame.
     pub close_timeout: Duration,
@@ -134,7 +136,7 @@ impl Default for Options {
             batch_frames: 64,
             command_queue: 16 * 1024,
             event_queue: 16 * 1024,
-            max_pending_events: 64,
+            max_pending_events: 256,
             close_timeout: Duration::from_secs(5),
             read_buffer_bytes: 4 * 1024,
             write_buffer_bytes: 16 * 1024,

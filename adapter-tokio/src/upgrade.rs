@@ -125,9 +125,10 @@ pub(crate) async fn answer(
         }
     };
     if let Some(Err(e)) = admit.identity.as_ref().map(roomcast_core::Identity::check) {
-        // A programming error of the application's hook: no socket is opened for it.
-        tracing::error!(error = %e, "on_connect admitted an identity the hub refuses");
-        return refused(StatusCode::INTERNAL_SERVER_ERROR, "invalid identity\n");
+        // The request carried a user id the hub cannot take (an over-long cookie, say): no
+        // socket is opened for it, and the client is told why.
+        tracing::warn!(error = %e, "on_connect admitted an identity the hub refuses");
+        return refused(StatusCode::BAD_REQUEST, &format!("{e}\n"));
     }
     let plain = admit.identity.is_none() && admit.rooms.is_empty() && admit.close.is_none();
     let arrival = (request.is_some() || !plain).then(|| Box::new(Arrival { request, admit }));

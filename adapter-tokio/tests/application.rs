@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::{Client, PATIENCE, start_with};
 use futures_util::StreamExt;
-use roomcast_tokio::roomcast_core::{CloseCode, DisconnectReason, Event, MetadataFilter};
+use roomcast_tokio::roomcast_core::{
+    CloseCode, DisconnectReason, Event, HubConfig, MetadataFilter,
+};
 use roomcast_tokio::{
     Admit, Data, EventName, HandlerError, Options, Params, Refuse, Roomcast, Socket, State,
     UpgradeRequest,
@@ -260,7 +262,9 @@ async fn on_disconnect_runs_after_the_connections_handlers_with_the_reason() {
 #[tokio::test]
 async fn a_client_that_outruns_its_handlers_is_closed_with_4009_and_others_are_served() {
     let gate = Arc::new(Notify::new());
-    let options = Options { max_pending_events: 2, ..Options::default() };
+    // Without a rate limit (whose burst the queue would otherwise be raised to).
+    let hub = HubConfig { rate_limit: None, ..HubConfig::default() };
+    let options = Options { hub, max_pending_events: 2, ..Options::default() };
     let builder = Roomcast::builder()
         .options(options)
         .state(gate.clone())
@@ -379,4 +383,76 @@ async fn the_event_stream_refuses_messages_it_has_no_room_for_with_4009_and_keep
     assert_eq!(kinds.first().map(String::as_str), Some("connected"));
     assert_eq!(kinds.iter().filter(|k| *k == "message").count(), 2, "the messages that fit");
     let _ = client.ws.next().await;
+}
+
+#[tokio::test]
+async fn a_burst_the_rate_limit_allows_is_answered_in_full_and_never_closed_with_4009() {
+    let gate = Arc::new(Notify::new());
+    let builder = Roomcast::builder()
+        .state(gate.clone())
+        // The first request holds the lane until the whole burst is queued behind it.
+        .on("first", |State(gate): State<Arc<Notify>>| async move {
+            gate.notified().await;
+            Ok::<_, HandlerError>(0)
+        })
+        .on("next", |Data(n): Data<u32>| async move { Ok::<_, HandlerError>(n) });
+    let (_handle, _events, addr) = start_with(builder).await;
+    let (mut client, _) = connected(addr).await;
+    client.send(json!({"event":"first","id":0})).await;
+    // 199 more: the default burst is 200 frames.
+    for n in 1..200u32 {
+        client.send(json!({"event":"next","data":n,"id":n})).await;
+    }
+    gate.notify_one();
+    for n in 0..200u32 {
+        let answer = client.recv().await;
+        assert_eq!(
+            (answer["event"].as_str(), answer["id"].as_u64()),
+            (Some("reply"), Some(n.into()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_handler_join_over_the_room_limit_is_answered_too_many_rooms_without_ids() {
+    let options = Options {
+        hub: HubConfig { max_rooms_per_conn: 1, ..HubConfig::default() },
+        ..Options::default()
+    };
+    let builder = Roomcast::builder().options(options).on(
+        "enter",
+        |s: Socket, Data(room): Data<String>| async move {
+            s.join(&room).await?;
+            Ok::<_, HandlerError>(())
+        },
+    );
+    let (_handle, _events, addr) = start_with(builder).await;
+    let (mut client, id) = connected(addr).await;
+    client.send(json!({"event":"enter","data":"a","id":1})).await;
+    assert_eq!(client.recv().await["event"], "joined");
+    assert_eq!(client.recv().await["id"], 1);
+    client.send(json!({"event":"enter","data":"b","id":2})).await;
+    let refused = client.recv().await;
+    assert_eq!(refused["event"], "error", "{refused}");
+    assert_eq!(refused["id"], 2);
+    assert_eq!(refused["data"]["code"], "too_many_rooms");
+    assert!(!refused.to_string().contains(&id), "no connection id in the message: {refused}");
+}
+
+#[tokio::test]
+async fn a_hook_that_admits_an_over_long_user_id_answers_400_naming_the_limit() {
+    let builder = Roomcast::builder()
+        .on_connect(|_: UpgradeRequest| async move { Ok(Admit::new().user("u".repeat(300))) });
+    let (_handle, _events, addr) = start_with(builder).await;
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    match tokio_tungstenite::client_async(request, stream).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 400);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                .into_owned();
+            assert!(body.contains("256"), "{body}");
+        }
+        other => panic!("expected 400, got {other:?}"),
+    }
 }

@@ -70,7 +70,10 @@ async fn a_token_without_exp_or_rooms_joins_open_rooms_and_no_token_room() {
     assert_eq!(client.recv().await["data"]["userId"], "bob");
     client.send(json!({"event":"join","data":{"rooms":["anywhere","team:1:chat"]},"id":2})).await;
     let refused = client.recv().await;
-    assert_eq!((refused["data"]["code"].as_str(), refused["id"].as_u64()), (Some("forbidden"), Some(2)));
+    assert_eq!(
+        (refused["data"]["code"].as_str(), refused["id"].as_u64()),
+        (Some("forbidden"), Some(2))
+    );
     assert_eq!(client.recv().await, json!({"event":"joined","id":2,"data":{"rooms":["anywhere"]}}));
 }
 

@@ -65,8 +65,7 @@ async fn one_line_opens_every_room_and_a_pattern_opens_some() {
     assert_eq!(client.recv().await, json!({"event":"joined","id":1,"data":{"rooms":["anything"]}}));
 
     let news = RoomPolicy { publish: PublishPolicy::Server, ..RoomPolicy::open() };
-    let builder =
-        app().room_policy("chat:*", RoomPolicy::open()).room_policy("news:*", news);
+    let builder = app().room_policy("chat:*", RoomPolicy::open()).room_policy("news:*", news);
     let (_, _, addr) = start_with(builder).await;
     let (mut client, _) = Client::connected(addr).await;
     client.send(json!({"event":"join","data":{"rooms":["chat:1","news:1","other"]},"id":1})).await;
@@ -121,13 +120,18 @@ async fn the_forgery_is_refused(mallory_on: &Server, bob_on: &Server, redis: Opt
     if let Some(redis) = redis {
         tokio::task::block_in_place(|| redis.wait_numsub("ws:room:news:global", 1));
     }
-    let join = json!({"event":"join","data":{"rooms":["chat:team2:general","news:global","ops"]},"id":1});
+    let join =
+        json!({"event":"join","data":{"rooms":["chat:team2:general","news:global","ops"]},"id":1});
     mallory.send(join).await;
     forbidden(&mallory.recv().await, 1, "chat:team2:general");
     forbidden(&mallory.recv().await, 1, "ops");
-    assert_eq!(mallory.recv().await, json!({"event":"joined","id":1,"data":{"rooms":["news:global"]}}));
+    assert_eq!(
+        mallory.recv().await,
+        json!({"event":"joined","id":1,"data":{"rooms":["news:global"]}})
+    );
     for (room, event) in [("news:global", "announcement"), ("chat:team2:general", "system")] {
-        let forge = json!({"event":"publish","data":{"room":room,"event":event,"data":"forged"},"id":2});
+        let forge =
+            json!({"event":"publish","data":{"room":room,"event":event,"data":"forged"},"id":2});
         mallory.send(forge).await;
         forbidden(&mallory.recv().await, 2, room);
     }

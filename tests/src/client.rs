@@ -79,7 +79,11 @@ impl Client {
         // Joining no room is answered under every room policy, with nothing else.
         self.send(serde_json::json!({"event":"join","data":{"rooms":[]},"id":"probe"})).await;
         let next = self.recv().await;
-        assert_eq!((&next["event"], &next["id"]), (&"joined".into(), &"probe".into()), "unexpected frame: {next}");
+        assert_eq!(
+            (&next["event"], &next["id"]),
+            (&"joined".into(), &"probe".into()),
+            "unexpected frame: {next}"
+        );
     }
 }
 
