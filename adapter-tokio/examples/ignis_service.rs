@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use roomcast_tokio::roomcast_core::{AuthMode, HubConfig, Identity};
 use roomcast_tokio::roomcast_redis::RedisConfig;
-use roomcast_tokio::{AuthRequest, Builder, HandlerError, Options, Roomcast, Socket, redis_bus};
+use roomcast_tokio::{AuthRequest, Builder, Options, Roomcast, Socket, redis_bus};
 
 /// The service on the Redis at `redis_url` (one node alone without it).
 pub fn app(redis_url: Option<String>) -> Builder {
@@ -30,7 +30,7 @@ pub fn app(redis_url: Option<String>) -> Builder {
             }
         })
         .on("whoami", |s: Socket| async move {
-            Ok::<_, HandlerError>(serde_json::json!({ "id": s.id(), "user": s.user_id() }))
+            Ok(serde_json::json!({ "id": s.id(), "user": s.user_id() }))
         });
     match redis_url {
         Some(url) => builder.bus(redis_bus(RedisConfig::single(url))),

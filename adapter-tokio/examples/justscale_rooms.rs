@@ -37,28 +37,25 @@ pub fn app() -> Builder {
         })
         .on("members", |s: Socket| async move {
             let members = s.handle().presence(&room_of(&s)).await?;
-            Ok::<_, HandlerError>(
-                members
-                    .iter()
-                    .map(|m| json!({ "id": m.conn, "name": m.user_id }))
-                    .collect::<Vec<_>>(),
-            )
+            Ok(members
+                .iter()
+                .map(|m| json!({ "id": m.conn, "name": m.user_id }))
+                .collect::<Vec<_>>())
         })
         .on("message", |s: Socket, Data(text): Data<String>| async move {
             let from = s.user_id().unwrap_or_default().to_owned();
-            s.to(room_of(&s))
-                .emit("message", &json!({ "from": from, "text": text }))
-                .await
-                .map_err(HandlerError::from)
+            s.to(room_of(&s)).emit("message", &json!({ "from": from, "text": text })).await?;
+            Ok(())
         })
         .on("private", |s: Socket, Data(p): Data<Private>| async move {
             if !s.handle().user_online(&p.to).await? {
                 return Err(HandlerError::new("not_found", format!("{} is not here", p.to)));
             }
             let from = s.user_id().unwrap_or_default().to_owned();
-            Ok(s.handle()
+            s.handle()
                 .send_to_user(&p.to, "private", &json!({ "from": from, "text": p.text }))
-                .await?)
+                .await?;
+            Ok(())
         })
 }
 

@@ -5,10 +5,8 @@
 //! `{"event":"join","path":"/chat/general","data":{"name":"ann"},"id":1}`.
 
 use roomcast_tokio::roomcast_core::ConnId;
-use roomcast_tokio::{Builder, Data, HandlerError, MessagePath, Roomcast, Socket};
+use roomcast_tokio::{Builder, Data, MessagePath, Roomcast, Socket};
 use serde_json::{Value, json};
-
-type Reply = Result<Value, HandlerError>;
 
 #[derive(serde::Deserialize)]
 struct Direct {
@@ -27,26 +25,26 @@ pub fn app() -> Builder {
                     (p.unwrap_or_default(), d["name"].as_str().unwrap_or("?").to_owned());
                 s.join(&room).await?;
                 s.to(&room).emit("system", &json!({ "text": format!("{name} joined") })).await?;
-                Ok(json!({ "joined": true, "room": room, "rooms": s.rooms().await? })) as Reply
+                Ok(json!({ "joined": true, "room": room, "rooms": s.rooms().await? }))
             },
         )
         .on_path("leave", "/chat/:room", |s: Socket, MessagePath(p): MessagePath| async move {
             let room = p.unwrap_or_default();
             s.to(&room).emit("system", &json!({ "text": "Someone left" })).await?;
             s.leave(&room).await?;
-            Ok(json!({ "left": true, "rooms": s.rooms().await? })) as Reply
+            Ok(json!({ "left": true, "rooms": s.rooms().await? }))
         })
         .on_path(
             "message",
             "/chat/:room",
             |s: Socket, MessagePath(p): MessagePath, Data(d): Data<Value>| async move {
                 Ok(s.to(p.unwrap_or_default()).emit("message", &d).await?)
-                    as Result<(), HandlerError>
             },
         )
         .on("dm", |s: Socket, Data(dm): Data<Direct>| async move {
             let data = json!({ "from": s.id().to_string(), "text": dm.text });
-            Ok(s.handle().send(dm.to, "dm", &data).await?) as Result<(), HandlerError>
+            s.handle().send(dm.to, "dm", &data).await?;
+            Ok(())
         })
 }
 

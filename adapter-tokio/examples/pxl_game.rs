@@ -6,7 +6,7 @@
 //! `{"event":"lobby/enter","data":{"userType":"player","rooms":["table:1","spectators"]},"id":1}`.
 
 use roomcast_tokio::roomcast_core::MetadataFilter;
-use roomcast_tokio::{Builder, Data, HandlerError, Params, Roomcast, Socket};
+use roomcast_tokio::{Builder, Data, Params, Roomcast, Socket};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -23,8 +23,6 @@ struct Announce {
     text: String,
 }
 
-type Reply = Result<Value, HandlerError>;
-
 /// The game's handlers.
 pub fn app() -> Builder {
     Roomcast::builder()
@@ -33,14 +31,14 @@ pub fn app() -> Builder {
             for room in &e.rooms {
                 s.join(room).await?;
             }
-            Ok(json!({ "rooms": s.rooms().await? })) as Reply
+            Ok(json!({ "rooms": s.rooms().await? }))
         })
         .on("lobby/clients", |s: Socket, Data(user_type): Data<String>| async move {
             let found = s
                 .handle()
                 .connections_matching(MetadataFilter::new().field("userType", user_type))
                 .await?;
-            Ok(json!(found.iter().map(|m| m.conn.to_string()).collect::<Vec<_>>())) as Reply
+            Ok(json!(found.iter().map(|m| m.conn.to_string()).collect::<Vec<_>>()))
         })
         .on("game/:action", |s: Socket, p: Params, Data(move_): Data<Value>| async move {
             let action = p.get("action").unwrap_or_default().to_owned();
@@ -51,11 +49,11 @@ pub fn app() -> Builder {
                 .except(s.id())
                 .emit(&format!("game/{action}"), &move_)
                 .await?;
-            Ok(json!({ "ok": true })) as Reply
+            Ok(json!({ "ok": true }))
         })
         .on("admin/announce", |s: Socket, Data(a): Data<Announce>| async move {
             s.handle().to_rooms(a.rooms).emit("announcement", &a.text).await?;
-            Ok(json!({ "sent": true })) as Reply
+            Ok(json!({ "sent": true }))
         })
 }
 

@@ -69,7 +69,7 @@ impl Roomcast {
 ///         for room in socket.rooms().await? {
 ///             socket.to(room).emit("chat:message", &text).await?;
 ///         }
-///         Ok::<_, roomcast_tokio::HandlerError>(())
+///         Ok(())
 ///     })
 ///     .start()?;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;

@@ -61,7 +61,7 @@ impl Socket {
 
     /// Sends `{"event","data"}` to this connection.
     pub async fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), Error> {
-        self.handle.send(self.conn, event, data).await
+        self.handle.send(self.conn, event, data).await.map(drop)
     }
 
     /// Joins `room`; the client is told with `joined`. `false` if it was in it already.
@@ -164,6 +164,15 @@ impl Broadcast {
 
     /// Sends `{"event","room"?,"data"}`: serialized once, delivered once per connection.
     pub async fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), Error> {
+        self.emit_counted(event, data).await.map(drop)
+    }
+
+    /// [`emit`](Self::emit), answering whom it reached ([`Sent`](roomcast_core::Sent)).
+    pub async fn emit_counted<T: Serialize + ?Sized>(
+        self,
+        event: &str,
+        data: &T,
+    ) -> Result<roomcast_core::Sent, Error> {
         let rooms = self.rooms.unwrap_or_default();
         self.handle.broadcast_rooms(rooms, self.except_rooms, event, data, self.exclude).await
     }

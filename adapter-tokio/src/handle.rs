@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::{Sink, Stream};
 use roomcast_core::{
     CloseCode, ConnId, Exclude, Hub, HubError, Identity, MetadataFilter, PresenceEntry,
-    PublishRequest, RequestId,
+    PublishRequest, RequestId, Sent,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -261,12 +261,17 @@ impl Handle {
     }
 
     /// Sends `{"event","data"}` to one connection, on any instance.
+    ///
+    /// Every send answers what it did ([`Sent`]): how many connections of this instance it
+    /// reached, and whether it was published for the other instances. On an instance without a
+    /// bus, `Sent { local: 0, published: false }` means nobody got it: an unknown or closed
+    /// connection, a user with no session (`send_to_user("ghost")`), an empty room.
     pub async fn send<T: Serialize + ?Sized>(
         &self,
         conn: ConnId,
         event: &str,
         data: &T,
-    ) -> Result<(), Error> {
+    ) -> Result<Sent, Error> {
         let (event, data) = (event.to_owned(), raw(data)?);
         self.hub(move |hub, now| hub.send(conn, &event, &*data, now)).await
     }
@@ -277,7 +282,7 @@ impl Handle {
         user_id: &str,
         event: &str,
         data: &T,
-    ) -> Result<(), Error> {
+    ) -> Result<Sent, Error> {
         let (user, event, data) = (user_id.to_owned(), event.to_owned(), raw(data)?);
         self.hub(move |hub, now| hub.send_to_user(&user, &event, &*data, now)).await
     }
@@ -290,7 +295,7 @@ impl Handle {
         event: &str,
         data: &T,
         exclude: Exclude,
-    ) -> Result<(), Error> {
+    ) -> Result<Sent, Error> {
         let (room, event, data) = (room.to_owned(), event.to_owned(), raw(data)?);
         self.hub(move |hub, now| hub.broadcast_room(&room, &event, &*data, &exclude, now)).await
     }
@@ -301,7 +306,7 @@ impl Handle {
         event: &str,
         data: &T,
         exclude: Exclude,
-    ) -> Result<(), Error> {
+    ) -> Result<Sent, Error> {
         let (event, data) = (event.to_owned(), raw(data)?);
         self.hub(move |hub, now| hub.broadcast_all(&event, &*data, &exclude, now)).await
     }
@@ -425,7 +430,7 @@ impl Handle {
         conns: Vec<ConnId>,
         event: &str,
         data: &T,
-    ) -> Result<(), Error> {
+    ) -> Result<Sent, Error> {
         let (event, data) = (event.to_owned(), raw(data)?);
         self.hub(move |hub, now| hub.send_to_conns(&conns, &event, &*data, now)).await
     }
@@ -439,7 +444,7 @@ impl Handle {
         event: &str,
         data: &T,
         exclude: Exclude,
-    ) -> Result<(), Error> {
+    ) -> Result<Sent, Error> {
         let (event, data) = (event.to_owned(), raw(data)?);
         self.hub(move |hub, now| {
             let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();

@@ -249,9 +249,9 @@ impl IntoReply for () {
     }
 }
 
-impl<T: Serialize, E: Into<HandlerError>> IntoReply for Result<T, E> {
+impl<T: Serialize> IntoReply for Result<T, HandlerError> {
     fn into_reply(self) -> Result<Option<Box<RawValue>>, HandlerError> {
-        let value = self.map_err(Into::into)?;
+        let value = self?;
         let raw = serde_json::value::to_raw_value(&value)
             .map_err(|e| HandlerError::new("internal", format!("reply not serializable: {e}")))?;
         Ok((raw.get() != "null").then_some(raw))

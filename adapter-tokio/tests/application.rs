@@ -55,7 +55,7 @@ struct Add {
 #[tokio::test]
 async fn a_handler_answers_a_request_and_bad_data_or_an_error_come_back_with_the_id() {
     let builder = Roomcast::builder()
-        .on("math:add", |Data(add): Data<Add>| async move { Ok::<_, HandlerError>(add.a + add.b) })
+        .on("math:add", |Data(add): Data<Add>| async move { Ok(add.a + add.b) })
         .on("math:div", |Data((a, b)): Data<(i64, i64)>| async move {
             if b == 0 {
                 return Err(HandlerError::new("division_by_zero", "b is 0"));
@@ -93,16 +93,10 @@ async fn a_handler_answers_a_request_and_bad_data_or_an_error_come_back_with_the
 async fn patterns_bind_parameters_the_most_specific_wins_and_the_fallback_takes_the_rest() {
     let builder = Roomcast::builder()
         .on("game/:type/:action", |params: Params| async move {
-            Ok::<_, HandlerError>(format!(
-                "{}:{}",
-                params.get("type").unwrap(),
-                params.get("action").unwrap()
-            ))
+            Ok(format!("{}:{}", params.get("type").unwrap(), params.get("action").unwrap()))
         })
-        .on("game/chess/resign", || async { Ok::<_, HandlerError>("resigned") })
-        .fallback(|EventName(name): EventName| async move {
-            Ok::<_, HandlerError>(format!("fallback {name}"))
-        });
+        .on("game/chess/resign", || async { Ok("resigned") })
+        .fallback(|EventName(name): EventName| async move { Ok(format!("fallback {name}")) });
     let (_handle, _events, addr) = start_with(builder).await;
     let (mut client, _) = connected(addr).await;
     for (event, answer) in [
@@ -125,7 +119,7 @@ async fn one_connections_events_run_in_order_and_a_slow_handler_delays_nobody_el
             if n == 0 {
                 gate.notified().await; // the first event waits until the test lets it go
             }
-            Ok::<_, HandlerError>(n)
+            Ok(n)
         },
     );
     let (_handle, _events, addr) = start_with(builder).await;
@@ -150,7 +144,7 @@ async fn a_panicking_handler_gets_its_client_an_internal_error_and_the_server_li
                 panic!("a bug in the application");
             }
         })
-        .on("ok", || async { Ok::<_, HandlerError>(true) });
+        .on("ok", || async { Ok(true) });
     let (_handle, _events, addr) = start_with(builder).await;
     let (mut client, _) = connected(addr).await;
     client.send(json!({"event":"boom","id":1})).await;
@@ -183,7 +177,7 @@ async fn on_connect_reads_the_request_refuses_with_a_status_and_admits_users_int
         })
         .on("whoami", |socket: Socket| async move {
             let info = socket.info().await?;
-            Ok::<_, HandlerError>(json!({
+            Ok(json!({
                 "user": socket.user_id(),
                 "rooms": info.rooms,
                 "path": socket.request().map(|r| r.path().to_owned()),
@@ -269,7 +263,7 @@ async fn a_client_that_outruns_its_handlers_is_closed_with_4009_and_others_are_s
         .options(options)
         .state(gate.clone())
         .on("stuck", |State(gate): State<Arc<Notify>>| async move { gate.notified().await })
-        .on("ok", || async { Ok::<_, HandlerError>(1) });
+        .on("ok", || async { Ok(1) });
     let (handle, _events, addr) = start_with(builder).await;
     let (mut flooder, _) = connected(addr).await;
     for _ in 0..6 {
@@ -290,20 +284,20 @@ async fn rooms_exceptions_and_metadata_from_handlers() {
             for room in &rooms {
                 socket.join(room).await?;
             }
-            Ok::<_, HandlerError>(())
+            Ok(())
         })
         .on("say", |socket: Socket, Data(text): Data<String>| async move {
             socket.to("a").to("b").emit("said", &text).await?; // the sender excepted
-            Ok::<_, HandlerError>(())
+            Ok(())
         })
         .on("role", |socket: Socket, Data(role): Data<String>| async move {
             socket.set_metadata(&json!({"userType": role})).await?;
-            Ok::<_, HandlerError>(())
+            Ok(())
         })
         .on("players", |socket: Socket| async move {
             let filter = MetadataFilter::new().field("userType", "player");
             let found = socket.handle().connections_matching(filter).await?;
-            Ok::<_, HandlerError>(found.len())
+            Ok(found.len())
         });
     let (handle, _events, addr) = start_with(builder).await;
     let (mut speaker, _) = connected(addr).await;
@@ -393,9 +387,9 @@ async fn a_burst_the_rate_limit_allows_is_answered_in_full_and_never_closed_with
         // The first request holds the lane until the whole burst is queued behind it.
         .on("first", |State(gate): State<Arc<Notify>>| async move {
             gate.notified().await;
-            Ok::<_, HandlerError>(0)
+            Ok(0)
         })
-        .on("next", |Data(n): Data<u32>| async move { Ok::<_, HandlerError>(n) });
+        .on("next", |Data(n): Data<u32>| async move { Ok(n) });
     let (_handle, _events, addr) = start_with(builder).await;
     let (mut client, _) = connected(addr).await;
     client.send(json!({"event":"first","id":0})).await;
@@ -423,7 +417,7 @@ async fn a_handler_join_over_the_room_limit_is_answered_too_many_rooms_without_i
         "enter",
         |s: Socket, Data(room): Data<String>| async move {
             s.join(&room).await?;
-            Ok::<_, HandlerError>(())
+            Ok(())
         },
     );
     let (_handle, _events, addr) = start_with(builder).await;
@@ -455,4 +449,51 @@ async fn a_hook_that_admits_an_over_long_user_id_answers_400_naming_the_limit() 
         }
         other => panic!("expected 400, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn handlers_infer_their_result_without_type_annotations() {
+    let builder = Roomcast::builder()
+        .default_room_policy(roomcast_tokio::roomcast_core::RoomPolicy::open())
+        .on("enter", |s: Socket| async move {
+            s.join("hall").await?;
+            Ok(())
+        })
+        .on("double", |Data(n): Data<u32>| async move { Ok(n * 2) })
+        .on("refuse", || async move {
+            if true {
+                return Err(HandlerError::new("nope", "refused"));
+            }
+            Ok("never")
+        });
+    let (_handle, _events, addr) = start_with(builder).await;
+    let (mut client, _) = connected(addr).await;
+    client.send(json!({"event":"enter","id":1})).await;
+    assert_eq!(client.recv().await["event"], "joined");
+    assert_eq!(client.recv().await, json!({"event":"reply","id":1}));
+    client.send(json!({"event":"double","data":21,"id":2})).await;
+    assert_eq!(client.recv().await, json!({"event":"reply","id":2,"data":42}));
+    client.send(json!({"event":"refuse","id":3})).await;
+    assert_eq!(client.recv().await["data"]["code"], "nope");
+}
+
+#[tokio::test]
+async fn sends_report_how_many_connections_of_this_instance_they_reached() {
+    use roomcast_tokio::roomcast_core::{ConnId, Exclude, Sent};
+    let (handle, _events, addr) = start_with(Roomcast::builder()).await;
+    let (_a, a) = connected(addr).await;
+    let (_b, b) = connected(addr).await;
+    let (a, b): (ConnId, ConnId) = (a.parse().unwrap(), b.parse().unwrap());
+    for conn in [a, b] {
+        handle.join(conn, "room").await.unwrap();
+    }
+    let nobody = Sent { local: 0, published: false };
+    assert_eq!(handle.send(a, "x", &()).await.unwrap(), Sent { local: 1, published: false });
+    let ghost = ConnId::from_u128(7);
+    assert_eq!(handle.send(ghost, "x", &()).await.unwrap(), nobody, "an unknown connection");
+    assert!(handle.send_to_user("ghost", "x", &()).await.unwrap().reached_nobody());
+    let sent = handle.broadcast_room("room", "x", &(), Exclude::conn(a)).await.unwrap();
+    assert_eq!(sent, Sent { local: 1, published: false });
+    assert_eq!(handle.broadcast_room("empty", "x", &(), Exclude::none()).await.unwrap(), nobody);
+    assert_eq!(handle.broadcast_all("x", &(), Exclude::none()).await.unwrap().local, 2);
 }

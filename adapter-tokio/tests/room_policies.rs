@@ -16,7 +16,7 @@ use roomcast_tests::http::call;
 use roomcast_tests::redis::RedisServer;
 use roomcast_tests::server::Server;
 use roomcast_tokio::roomcast_core::{PublishPolicy, RoomPolicy};
-use roomcast_tokio::{Data, HandlerError, Roomcast, Socket};
+use roomcast_tokio::{Data, Roomcast, Socket};
 use serde_json::{Value, json};
 
 const SECRET: &str = "policy-secret";
@@ -33,7 +33,7 @@ fn forbidden(frame: &Value, id: impl Into<Value>, room: &str) {
 fn app() -> roomcast_tokio::Builder {
     Roomcast::builder().on("enter", |socket: Socket, Data(team): Data<u32>| async move {
         socket.join(&format!("team:{team}")).await?;
-        Ok::<_, HandlerError>(())
+        Ok(())
     })
 }
 

@@ -484,7 +484,7 @@ impl Hub {
     /// if somebody here receives it. `every_room`: a send to several rooms delivers to the members
     /// of all of them (the sender's instance), not only of its target (an envelope that came on
     /// one room's channel).
-    fn deliver_local(&mut self, d: &Delivery<'_>, every_room: bool) {
+    fn deliver_local(&mut self, d: &Delivery<'_>, every_room: bool) -> usize {
         let mut exclusion = Exclusion::new(
             d.exclude_conns.iter().copied(),
             d.exclude_users.iter().copied(),
@@ -511,11 +511,13 @@ impl Hub {
             TargetKind::Broadcast => recipients(&self.everyone, &exclusion),
         };
         if to.is_empty() {
-            return;
+            return 0;
         }
         let room = if d.kind == TargetKind::Room && d.rooms.len() <= 1 { d.target } else { None };
         let frame = wire::ServerFrame { event: d.event, room, data: d.data, id: None }.encode();
+        let reached = to.len();
         self.transmit(to, frame);
+        reached
     }
 
     /// The recipients of a send to several rooms: each room's members that are in none of the
@@ -548,10 +550,10 @@ impl Hub {
 
     /// Delivers locally first, then publishes for the other instances, if there can be any: a
     /// send to several rooms once on each room's channel.
-    fn deliver(&mut self, d: &Delivery<'_>) {
-        self.deliver_local(d, true);
+    fn deliver(&mut self, d: &Delivery<'_>) -> Sent {
+        let local = self.deliver_local(d, true);
         if self.config.standalone {
-            return;
+            return Sent { local, published: false };
         }
         if d.kind == TargetKind::Room && d.rooms.len() > 1 {
             for room in d.rooms {
@@ -560,6 +562,7 @@ impl Hub {
         } else {
             self.publish(d);
         }
+        Sent { local, published: true }
     }
 
     fn publish(&mut self, d: &Delivery<'_>) {
@@ -599,6 +602,25 @@ impl<'a> Delivery<'a> {
             rooms: self.rooms.iter().map(|r| Cow::Borrowed(*r)).collect(),
             except_rooms: self.except_rooms.iter().map(|r| Cow::Borrowed(*r)).collect(),
         }
+    }
+}
+
+/// What a send did: how many connections of this instance it reached, and whether it went out
+/// on the bus for the others (whose recipients this instance cannot count). A send that reached
+/// nobody here and was not published (`Sent::default()`, a standalone instance) reached nobody
+/// at all: a user with no session, an unknown connection, an empty room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Connections of this instance the frame was queued for.
+    pub local: usize,
+    /// Published on the bus: connections of other instances may receive it too.
+    pub published: bool,
+}
+
+impl Sent {
+    /// Whether it reached nobody anywhere: nobody here, and no other instance to ask.
+    pub fn reached_nobody(self) -> bool {
+        self.local == 0 && !self.published
     }
 }
 

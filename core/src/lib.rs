@@ -121,7 +121,7 @@ pub use config::{AuthMode, HubConfig, PresenceEvents, RateLimit};
 pub use error::HubError;
 pub use hub::{
     ClusterMember, ClusterRoom, ConnInfo, ConnState, Exclude, Hub, HubStats, MAX_USER_ID_BYTES,
-    MetadataFilter, Query, QueryId, QueryResult, Target,
+    MetadataFilter, Query, QueryId, QueryResult, Sent, Target,
 };
 pub use id::{ConnId, RequestId};
 pub use identity::{Identity, RoomAcl};

@@ -292,3 +292,41 @@ fn a_connection_refused_at_the_upgrade_is_closed_before_anything_is_sent_to_it()
     assert!(gone);
     assert_eq!(cluster.hub(0).connection_count(), 0);
 }
+
+#[test]
+fn a_send_reports_its_local_recipients_and_whether_other_instances_may_have_more() {
+    use roomcast_core::Sent;
+    let standalone = HubConfig { standalone: true, ..HubConfig::default() };
+    let mut alone = Cluster::new(1, |_| standalone.clone());
+    let mut pair = Cluster::new(2, |_| HubConfig::default());
+    let a = conn(1);
+    connect(&mut alone, 0, a);
+    connect(&mut pair, 0, a);
+    let now = alone.now();
+    for cluster in [&mut alone, &mut pair] {
+        cluster.hub(0).join(a, "r", now).unwrap();
+    }
+    let none = Exclude::none();
+    // Alone: the count is the whole truth.
+    let hub = alone.hub(0);
+    assert_eq!(
+        hub.broadcast_room("r", "e", &(), &none, now).unwrap(),
+        Sent { local: 1, published: false }
+    );
+    assert!(hub.send_to_user("ghost", "e", &(), now).unwrap().reached_nobody());
+    assert!(hub.send(conn(9), "e", &(), now).unwrap().reached_nobody());
+    assert_eq!(hub.send_to_conns(&[a, conn(9)], "e", &(), now).unwrap().local, 1);
+    // With a bus, others may have recipients: the send says it went out.
+    let hub = pair.hub(0);
+    assert_eq!(
+        hub.broadcast_room("r", "e", &(), &none, now).unwrap(),
+        Sent { local: 1, published: true }
+    );
+    assert_eq!(
+        hub.send(a, "e", &(), now).unwrap(),
+        Sent { local: 1, published: false },
+        "here: no envelope"
+    );
+    assert_eq!(hub.send(conn(9), "e", &(), now).unwrap(), Sent { local: 0, published: true });
+    assert!(!hub.send_to_user("ghost", "e", &(), now).unwrap().reached_nobody());
+}

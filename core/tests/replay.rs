@@ -62,7 +62,7 @@ fn run(start: Instant, hash_seed: u64) -> Vec<String> {
                 hub.handle_frame(c, frame.as_bytes(), now);
                 Ok(())
             }
-            9 => hub.broadcast_room(room, "b", &rng.next(), &Exclude::conn(c), now),
+            9 => hub.broadcast_room(room, "b", &rng.next(), &Exclude::conn(c), now).map(drop),
             10 => {
                 let envelope = format!(
                     r#"{{"serverId":"emitter","type":"room","target":"{room}","event":"x","data":{{}}}}"#
@@ -70,7 +70,7 @@ fn run(start: Instant, hash_seed: u64) -> Vec<String> {
                 hub.handle_bus("ws:room", envelope.as_bytes(), now);
                 Ok(())
             }
-            11 => hub.send_to_user(&format!("user{}", rng.below(5)), "u", &(), now),
+            11 => hub.send_to_user(&format!("user{}", rng.below(5)), "u", &(), now).map(drop),
             12 => {
                 hub.handle_disconnect(c, now);
                 Ok(())

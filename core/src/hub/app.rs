@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{Delivery, Hub, Refusal, Stage};
+use super::{Delivery, Hub, Refusal, Sent, Stage};
 use crate::envelope::TargetKind;
 use crate::wire::{self, ErrorCode, ServerFrame};
 use crate::{CloseCode, ConnId, HubError, Identity, PublishRequest, RequestId};
@@ -201,19 +201,20 @@ impl Hub {
         event: &str,
         data: &T,
         now: Instant,
-    ) -> Result<(), HubError> {
+    ) -> Result<Sent, HubError> {
         self.advance(now);
         let data = to_data(event, data)?;
         let mut unique = crate::members::MemberSet::with_hasher(self.conns.hasher().clone());
         unique.extend(conns.iter().copied());
         let (local, remote): (Vec<ConnId>, Vec<ConnId>) =
             unique.into_iter().partition(|conn| self.conns.contains_key(conn));
+        let sent = Sent { local: local.len(), published: !remote.is_empty() };
         if !local.is_empty() {
             let frame = ServerFrame { event, room: None, data: data.as_deref(), id: None }.encode();
             self.transmit(local, frame);
         }
         if self.config.standalone {
-            return Ok(());
+            return Ok(Sent { published: false, ..sent });
         }
         for conn in remote {
             let target = conn.to_string();
@@ -228,25 +229,26 @@ impl Hub {
                 except_rooms: &[],
             });
         }
-        Ok(())
+        Ok(sent)
     }
 
     /// Sends `{"event","data"}` to one connection, on this instance or (through the bus) on any
-    /// other. `data` is serialized once; `()` or `null` sends no `data`.
+    /// other. `data` is serialized once; `()` or `null` sends no `data`. [`Sent`] says whether
+    /// the connection is here (`local: 1`), or the send went to the bus for another instance.
     pub fn send<T: Serialize + ?Sized>(
         &mut self,
         conn: ConnId,
         event: &str,
         data: &T,
         now: Instant,
-    ) -> Result<(), HubError> {
+    ) -> Result<Sent, HubError> {
         self.advance(now);
         // Connection ids are unique cluster-wide: a local one needs no envelope and no publish.
         if self.conns.contains_key(&conn) {
             let data = to_data(event, data)?;
             let frame = ServerFrame { event, room: None, id: None, data: data.as_deref() }.encode();
             self.transmit(vec![conn], frame);
-            return Ok(());
+            return Ok(Sent { local: 1, published: false });
         }
         let target = conn.to_string();
         self.send_out(TargetKind::Client, Some(&target), event, data, &Exclude::none())
@@ -259,7 +261,7 @@ impl Hub {
         event: &str,
         data: &T,
         now: Instant,
-    ) -> Result<(), HubError> {
+    ) -> Result<Sent, HubError> {
         self.advance(now);
         if !(1..=super::MAX_USER_ID_BYTES).contains(&user_id.len()) {
             return Err(HubError::InvalidUser);
@@ -276,7 +278,7 @@ impl Hub {
         data: &T,
         exclude: &Exclude,
         now: Instant,
-    ) -> Result<(), HubError> {
+    ) -> Result<Sent, HubError> {
         self.advance(now);
         if !self.valid_room(room) {
             return Err(HubError::InvalidRoom { max: self.config.max_room_name_bytes });
@@ -292,7 +294,7 @@ impl Hub {
         data: &T,
         exclude: &Exclude,
         now: Instant,
-    ) -> Result<(), HubError> {
+    ) -> Result<Sent, HubError> {
         self.advance(now);
         self.send_out(TargetKind::Broadcast, None, event, data, exclude)
     }
@@ -309,7 +311,7 @@ impl Hub {
         data: &T,
         exclude: &Exclude,
         now: Instant,
-    ) -> Result<(), HubError> {
+    ) -> Result<Sent, HubError> {
         self.advance(now);
         if rooms.iter().chain(except_rooms).any(|r| !self.valid_room(r)) {
             return Err(HubError::InvalidRoom { max: self.config.max_room_name_bytes });
@@ -437,7 +439,7 @@ impl Hub {
         event: &str,
         data: &T,
         exclude: &Exclude,
-    ) -> Result<(), HubError> {
+    ) -> Result<Sent, HubError> {
         self.send_to_rooms(kind, target, &[], &[], event, data, exclude)
     }
 
@@ -451,10 +453,10 @@ impl Hub {
         event: &str,
         data: &T,
         exclude: &Exclude,
-    ) -> Result<(), HubError> {
+    ) -> Result<Sent, HubError> {
         let data = to_data(event, data)?;
         let users: Vec<&str> = exclude.users.iter().map(String::as_str).collect();
-        self.deliver(&Delivery {
+        Ok(self.deliver(&Delivery {
             kind,
             target,
             event,
@@ -463,8 +465,7 @@ impl Hub {
             exclude_users: &users,
             rooms,
             except_rooms,
-        });
-        Ok(())
+        }))
     }
 }
 

@@ -220,7 +220,7 @@ impl Hub {
         let exclude_users: Vec<&str> = user.as_deref().into_iter().collect();
         let sender = [conn];
         let exclude_conns: &[ConnId] = if exclude_self { &sender } else { &[] };
-        self.deliver(&Delivery {
+        let _ = self.deliver(&Delivery {
             kind: TargetKind::Room,
             target: Some(room),
             event,

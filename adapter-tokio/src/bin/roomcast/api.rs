@@ -349,7 +349,9 @@ async fn do_publish(state: &ApiState, publish: Publish) -> Result<Value, ApiErro
     let handle = &state.handle;
     match (publish.room, publish.rooms) {
         (Some(_), Some(_)) => return Err(ApiError::bad("give room or rooms, not both")),
-        (Some(room), None) => handle.broadcast_room(&room, &publish.event, data, exclude).await?,
+        (Some(room), None) => {
+            handle.broadcast_room(&room, &publish.event, data, exclude).await?;
+        }
         (None, Some(rooms)) if rooms.is_empty() => {
             return Err(ApiError::bad("rooms is empty: use broadcast to reach everyone"));
         }

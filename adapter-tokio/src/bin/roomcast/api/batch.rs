@@ -93,10 +93,10 @@ async fn run_command(state: &ApiState, command: Command) -> Result<Value, ApiErr
             let target = t.target()?;
             let event = t.event.ok_or_else(|| ApiError::bad("event is missing"))?;
             let data = &*data(t.data);
-            match target {
+            let _sent = match target {
                 Target::User(user) => state.handle.send_to_user(&user, &event, data).await?,
                 Target::Conn(conn) => state.handle.send(conn, &event, data).await?,
-            }
+            };
             Ok(json!({}))
         }
         "disconnect" => {
