@@ -454,7 +454,7 @@ async fn a_hook_that_admits_an_over_long_user_id_answers_400_naming_the_limit() 
 #[tokio::test]
 async fn handlers_infer_their_result_without_type_annotations() {
     let builder = Roomcast::builder()
-        .default_room_policy(roomcast_tokio::roomcast_core::RoomPolicy::open())
+        .default_room_policy(roomcast_core::RoomPolicy::open())
         .on("enter", |s: Socket| async move {
             s.join("hall").await?;
             Ok(())
