@@ -20,6 +20,9 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) type DisconnectHook =
     Arc<dyn Fn(Socket, DisconnectReason) -> BoxFuture<()> + Send + Sync>;
 
+/// The `on_connected` hook, erased.
+pub(crate) type ConnectedHook = Arc<dyn Fn(Socket) -> BoxFuture<()> + Send + Sync>;
+
 /// The `on_publish` hook, erased.
 pub(crate) type PublishHook =
     Arc<dyn Fn(Socket, PublishRequest) -> BoxFuture<Result<(), crate::HandlerError>> + Send + Sync>;
@@ -31,6 +34,7 @@ pub(crate) struct App {
     /// Routes on a frame's `path`, by event name (moost's `@Message("join", "/chat/:room")`).
     pub(crate) paths: HashMap<String, Router<BoxHandler>>,
     pub(crate) on_connect: Option<ConnectHook>,
+    pub(crate) on_connected: Option<ConnectedHook>,
     pub(crate) on_disconnect: Option<DisconnectHook>,
     pub(crate) on_publish: Option<PublishHook>,
     pub(crate) state: Arc<StateMap>,
@@ -66,6 +70,7 @@ impl App {
     pub(crate) fn routes_events(&self) -> bool {
         !self.router.is_empty()
             || !self.paths.is_empty()
+            || self.on_connected.is_some()
             || self.on_disconnect.is_some()
             || self.on_publish.is_some()
     }

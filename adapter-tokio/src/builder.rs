@@ -44,6 +44,7 @@ impl Roomcast {
             router: Router::default(),
             paths: HashMap::new(),
             on_connect: None,
+            on_connected: None,
             on_disconnect: None,
             on_publish: None,
             state: StateMap::default(),
@@ -83,6 +84,7 @@ pub struct Builder {
     router: Router<handler::BoxHandler>,
     paths: HashMap<String, Router<handler::BoxHandler>>,
     on_connect: Option<crate::admit::ConnectHook>,
+    on_connected: Option<crate::app::ConnectedHook>,
     on_disconnect: Option<crate::app::DisconnectHook>,
     on_publish: Option<crate::app::PublishHook>,
     state: StateMap,
@@ -252,6 +254,20 @@ impl Builder {
         self
     }
 
+    /// Runs `hook` with the live [`Socket`] once a connection is in: authenticated (at the
+    /// upgrade, or by its `authenticate`), sent `connected`, and in the rooms [`Admit::join`]
+    /// named, as socket.io's `io.on("connection", socket => ..)`. It runs in the connection's
+    /// lane, before any handler of its events: the place to greet it, join it to its rooms, and
+    /// keep its state in [`Socket::extensions`].
+    pub fn on_connected<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_connected = Some(Arc::new(move |socket| Box::pin(hook(socket))));
+        self
+    }
+
     /// Runs `hook` when a connection is gone, with the reason, after every handler of its
     /// events has run. Never skipped: an application's own maps of connections stay true.
     pub fn on_disconnect<F, Fut>(mut self, hook: F) -> Self
@@ -285,6 +301,7 @@ impl Builder {
         !self.router.is_empty()
             || !self.paths.is_empty()
             || self.on_connect.is_some()
+            || self.on_connected.is_some()
             || self.on_disconnect.is_some()
             || self.on_publish.is_some()
     }
@@ -320,6 +337,7 @@ impl Builder {
             router: self.router,
             paths: self.paths,
             on_connect: self.on_connect,
+            on_connected: self.on_connected,
             on_disconnect: self.on_disconnect,
             on_publish: self.on_publish,
             state: Arc::new(self.state),

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use roomcast_core::{CloseCode, ConnId, Exclude};
 use serde::Serialize;
 
+use crate::extensions::Extensions;
 use crate::handle::{Connection, Error, Handle};
 use crate::request::UpgradeRequest;
 
@@ -19,6 +20,7 @@ pub struct Socket {
     user_id: Option<Arc<str>>,
     request: Option<Arc<UpgradeRequest>>,
     connected_at: SystemTime,
+    extensions: Extensions,
     handle: Handle,
 }
 
@@ -28,9 +30,17 @@ impl Socket {
         user_id: Option<Arc<str>>,
         request: Option<Arc<UpgradeRequest>>,
         connected_at: SystemTime,
+        extensions: Extensions,
         handle: Handle,
     ) -> Self {
-        Self { conn, user_id, request, connected_at, handle }
+        Self { conn, user_id, request, connected_at, extensions, handle }
+    }
+
+    /// The connection's typed state: values of the application's own types, kept for as long as
+    /// it lives, without a trip to the hub (a session, a player, a rate counter). Also read with
+    /// the [`Extension`](crate::Extension) extractor.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
     }
 
     /// The connection's id.

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use crate::app::App;
 use crate::context::Socket;
 use crate::events::ToApp;
+use crate::extensions::Extensions;
 use crate::handle::WeakHandle;
 use crate::handler::{EventContext, HandlerError, Outcome};
 use crate::request::UpgradeRequest;
@@ -30,6 +31,8 @@ enum Job {
     Handle(EventContext, crate::handler::BoxHandler),
     /// An event nobody handles: answered with `unknown_event`.
     Unknown { event: String, id: Option<RequestId> },
+    /// The connection is in: the `on_connected` hook.
+    Connected,
     /// The connection is gone: the `on_disconnect` hook.
     Gone(DisconnectReason),
     /// A publish for the `on_publish` hook to decide.
@@ -57,12 +60,19 @@ struct Slot {
     user: Option<Arc<str>>,
     request: Option<Arc<UpgradeRequest>>,
     connected_at: SystemTime,
+    extensions: Extensions,
     lane: SharedLane,
 }
 
 impl Slot {
     fn new(request: Option<Arc<UpgradeRequest>>) -> Self {
-        Self { user: None, request, connected_at: SystemTime::now(), lane: SharedLane::default() }
+        Self {
+            user: None,
+            request,
+            connected_at: SystemTime::now(),
+            extensions: Extensions::default(),
+            lane: SharedLane::default(),
+        }
     }
 }
 
@@ -106,6 +116,13 @@ impl Dispatcher {
             Event::Connected { conn, user_id } => {
                 let slot = self.conns.entry(conn).or_insert_with(|| Slot::new(None));
                 slot.user = user_id.as_deref().map(Arc::from);
+                if self.app.on_connected.is_some()
+                    && let Some(slot) = self.conns.get(&conn)
+                    && let Some(socket) = self.socket(conn, slot)
+                {
+                    let lane = slot.lane.clone();
+                    self.enqueue(conn, &lane, socket, Job::Connected);
+                }
                 self.pass_on(Event::Connected { conn, user_id });
             }
             Event::Message { conn, event, data, id, path } => {
@@ -166,7 +183,14 @@ impl Dispatcher {
     /// (the instance is going away: nothing more runs).
     fn socket(&self, conn: ConnId, slot: &Slot) -> Option<Socket> {
         let handle = self.handle.upgrade()?;
-        Some(Socket::new(conn, slot.user.clone(), slot.request.clone(), slot.connected_at, handle))
+        Some(Socket::new(
+            conn,
+            slot.user.clone(),
+            slot.request.clone(),
+            slot.connected_at,
+            slot.extensions.clone(),
+            handle,
+        ))
     }
 
     /// Appends a job to a lane, and starts its worker if none runs.
@@ -251,6 +275,14 @@ async fn work(lane: SharedLane, socket: Socket, app: Arc<App>) {
                     };
                     if let Err(e) = sent {
                         tracing::debug!(conn = %socket.id(), error = %e, "publish decision not applied");
+                    }
+                }
+            }
+            Job::Connected => {
+                if let Some(hook) = &app.on_connected {
+                    let ran = AssertUnwindSafe(hook(socket.clone())).catch_unwind().await;
+                    if ran.is_err() {
+                        tracing::error!(conn = %socket.id(), "the on_connected hook panicked");
                     }
                 }
             }

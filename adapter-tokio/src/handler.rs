@@ -234,6 +234,28 @@ impl<T: Clone + Send + Sync + 'static> FromEvent for State<T> {
     }
 }
 
+/// A value of the connection's typed state ([`Socket::extensions`]), put there by a hook or an
+/// earlier handler: read without a trip to the hub. A handler that asks for a type the connection
+/// does not hold is answered with an error of code `missing_extension` naming the type (ask for
+/// `Option<Extension<T>>` to handle its absence yourself).
+#[derive(Debug, Clone)]
+pub struct Extension<T>(pub T);
+
+impl<T: Clone + Send + Sync + 'static> FromEvent for Extension<T> {
+    fn from_event(cx: &EventContext) -> Result<Self, HandlerError> {
+        cx.socket.extensions().get::<T>().map(Extension).ok_or_else(|| {
+            let name = std::any::type_name::<T>();
+            HandlerError::new("missing_extension", format!("this connection holds no {name}"))
+        })
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromEvent for Option<Extension<T>> {
+    fn from_event(cx: &EventContext) -> Result<Self, HandlerError> {
+        Ok(cx.socket.extensions().get::<T>().map(Extension))
+    }
+}
+
 /// What a handler returns, turned into the answer: `()` and `Ok(())` answer a request with a
 /// reply without data; `Ok(value)` with a reply carrying `value`; `Err(error)` with an error
 /// frame carrying the request's `id`. Without an `id`, nothing is sent on success, and an error

@@ -46,6 +46,7 @@ mod deflate;
 mod dispatch;
 mod driver;
 mod events;
+mod extensions;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod handle;
@@ -78,10 +79,11 @@ pub use builder::{Builder, Roomcast};
 pub use bus::{Bus, BusMetrics};
 pub use context::{Broadcast, Socket};
 pub use events::Events;
+pub use extensions::Extensions;
 pub use handle::{Connection, Error, Handle, Member};
 pub use handler::{
-    Data, EventContext, EventName, FromEvent, Handler, HandlerError, Id, IntoReply, MessagePath,
-    RawData, State,
+    Data, EventContext, EventName, Extension, FromEvent, Handler, HandlerError, Id, IntoReply,
+    MessagePath, RawData, State,
 };
 pub use inbox::BusInbox;
 #[cfg(feature = "jwt")]

@@ -14,8 +14,8 @@ use roomcast_tokio::roomcast_core::{
     CloseCode, DisconnectReason, Event, HubConfig, MetadataFilter,
 };
 use roomcast_tokio::{
-    Admit, Data, EventName, HandlerError, Options, Params, Refuse, Roomcast, Socket, State,
-    UpgradeRequest,
+    Admit, Data, EventName, Extension, HandlerError, Options, Params, Refuse, Roomcast, Socket,
+    State, UpgradeRequest,
 };
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -496,4 +496,63 @@ async fn sends_report_how_many_connections_of_this_instance_they_reached() {
     assert_eq!(sent, Sent { local: 1, published: false });
     assert_eq!(handle.broadcast_room("empty", "x", &(), Exclude::none()).await.unwrap(), nobody);
     assert_eq!(handle.broadcast_all("x", &(), Exclude::none()).await.unwrap().local, 2);
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Player {
+    name: String,
+    score: u32,
+}
+
+#[tokio::test]
+async fn on_connected_hands_over_the_live_socket_after_its_rooms_and_state_stays_with_the_connection()
+ {
+    let builder = Roomcast::builder()
+        .on_connect(|_: UpgradeRequest| async move { Ok(Admit::new().join("lobby")) })
+        .on_connected(|socket: Socket| async move {
+            // Admitted, told `connected`, and in the rooms on_connect named.
+            let rooms = socket.rooms().await.unwrap();
+            socket.extensions().insert(Player { name: "ann".into(), score: 0 });
+            socket.emit("welcome", &json!({ "rooms": rooms })).await.unwrap();
+        })
+        .on("score", |s: Socket, Data(points): Data<u32>| async move {
+            s.extensions().update(|p: &mut Player| p.score += points);
+            Ok(())
+        })
+        .on("me", |Extension(player): Extension<Player>| async move {
+            Ok(json!({ "name": player.name, "score": player.score }))
+        })
+        .on("nothing", |missing: Option<Extension<String>>| async move { Ok(missing.is_none()) });
+    let (_handle, _events, addr) = start_with(builder).await;
+    let (mut client, _) = connected(addr).await;
+    assert_eq!(client.recv().await["event"], "joined");
+    assert_eq!(client.recv().await, json!({"event":"welcome","data":{"rooms":["lobby"]}}));
+    for n in [3, 4] {
+        client.send(json!({"event":"score","data":n})).await;
+    }
+    client.send(json!({"event":"me","id":1})).await;
+    assert_eq!(client.recv().await["data"], json!({"name":"ann","score":7}));
+    client.send(json!({"event":"nothing","id":2})).await;
+    assert_eq!(client.recv().await["data"], true);
+    // Another connection has its own.
+    let (mut other, _) = connected(addr).await;
+    assert_eq!(other.recv().await["event"], "joined");
+    assert_eq!(other.recv().await["event"], "welcome");
+    other.send(json!({"event":"score","data":1})).await;
+    other.send(json!({"event":"me","id":3})).await;
+    assert_eq!(other.recv().await["data"]["score"], 1);
+}
+
+#[tokio::test]
+async fn a_handler_asking_for_state_the_connection_does_not_hold_is_answered_missing_extension() {
+    let builder = Roomcast::builder()
+        .on("me", |Extension(player): Extension<Player>| async move { Ok(player.score) });
+    let (_handle, _events, addr) = start_with(builder).await;
+    let (mut client, _) = connected(addr).await;
+    client.send(json!({"event":"me","id":1})).await;
+    let refused = client.recv().await;
+    assert_eq!(
+        (refused["id"].as_u64(), refused["data"]["code"].as_str()),
+        (Some(1), Some("missing_extension"))
+    );
 }
