@@ -133,6 +133,7 @@ fn emission<T: Serialize + ?Sized>(
         exclude_users: Vec::new(),
         rooms: vec![],
         except_rooms: vec![],
+        path: None,
     };
     Ok((channels.for_target(kind, target), envelope.encode()))
 }

@@ -1,5 +1,6 @@
 //! moost's `ChatController` on roomcast: rooms named by the message path (`/chat/general`),
-//! broadcast to the room without the sender, the rooms of a connection, and a direct message.
+//! broadcast to the room without the sender (each frame carrying the path, as moost's
+//! `send(event, path, data)`), the rooms of a connection, and a direct message.
 //!
 //! `cargo run -p roomcast-tokio --example moost_chat -- 127.0.0.1:8080`, then send
 //! `{"event":"join","path":"/chat/general","data":{"name":"ann"},"id":1}`.
@@ -24,13 +25,14 @@ pub fn app() -> Builder {
                 let (room, name) =
                     (p.unwrap_or_default(), d["name"].as_str().unwrap_or("?").to_owned());
                 s.join(&room).await?;
-                s.to(&room).emit("system", &json!({ "text": format!("{name} joined") })).await?;
+                let text = format!("{name} joined");
+                s.to(&room).path(&room).emit("system", &json!({ "text": text })).await?;
                 Ok(json!({ "joined": true, "room": room, "rooms": s.rooms().await? }))
             },
         )
         .on_path("leave", "/chat/:room", |s: Socket, MessagePath(p): MessagePath| async move {
             let room = p.unwrap_or_default();
-            s.to(&room).emit("system", &json!({ "text": "Someone left" })).await?;
+            s.to(&room).path(&room).emit("system", &json!({ "text": "Someone left" })).await?;
             s.leave(&room).await?;
             Ok(json!({ "left": true, "rooms": s.rooms().await? }))
         })
@@ -38,7 +40,8 @@ pub fn app() -> Builder {
             "message",
             "/chat/:room",
             |s: Socket, MessagePath(p): MessagePath, Data(d): Data<Value>| async move {
-                Ok(s.to(p.unwrap_or_default()).emit("message", &d).await?)
+                let room = p.unwrap_or_default();
+                Ok(s.to(&room).path(&room).emit("message", &d).await?)
             },
         )
         .on("dm", |s: Socket, Data(dm): Data<Direct>| async move {

@@ -74,6 +74,17 @@ impl Socket {
         self.handle.send(self.conn, event, data).await.map(drop)
     }
 
+    /// Sends `{"event","path","data"}` to this connection: a frame its client routes on `path`
+    /// (moost's `send(event, path, data)`), 1 to 256 bytes.
+    pub async fn emit_path<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        path: &str,
+        data: &T,
+    ) -> Result<(), Error> {
+        self.handle.send_path(self.conn, event, path, data).await.map(drop)
+    }
+
     /// Joins `room`; the client is told with `joined`. `false` if it was in it already.
     pub async fn join(&self, room: &str) -> Result<bool, Error> {
         self.handle.join(self.conn, room).await
@@ -131,11 +142,19 @@ pub struct Broadcast {
     rooms: Option<Vec<String>>,
     except_rooms: Vec<String>,
     exclude: Exclude,
+    path: Option<String>,
 }
 
 impl Broadcast {
     pub(crate) fn new(handle: Handle, rooms: Option<Vec<String>>) -> Self {
-        Self { handle, rooms, except_rooms: Vec::new(), exclude: Exclude::none() }
+        Self { handle, rooms, except_rooms: Vec::new(), exclude: Exclude::none(), path: None }
+    }
+
+    /// Puts a `path` in the frame (`{"event","room","path","data"}`), for clients that route on
+    /// it (moost's `send(event, path, data)`): 1 to 256 bytes.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
     }
 
     /// Adds a room (ignored for a send to everyone).
@@ -184,7 +203,8 @@ impl Broadcast {
         data: &T,
     ) -> Result<roomcast_core::Sent, Error> {
         let rooms = self.rooms.unwrap_or_default();
-        self.handle.broadcast_rooms(rooms, self.except_rooms, event, data, self.exclude).await
+        let (except, exclude, path) = (self.except_rooms, self.exclude, self.path);
+        self.handle.broadcast_rooms_path(rooms, except, event, path, data, exclude).await
     }
 }
 

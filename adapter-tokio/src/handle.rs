@@ -445,13 +445,40 @@ impl Handle {
         data: &T,
         exclude: Exclude,
     ) -> Result<Sent, Error> {
+        self.broadcast_rooms_path(rooms, except_rooms, event, None, data, exclude).await
+    }
+
+    /// [`broadcast_rooms`](Self::broadcast_rooms), with a `path` in the frame.
+    pub(crate) async fn broadcast_rooms_path<T: Serialize + ?Sized>(
+        &self,
+        rooms: Vec<String>,
+        except_rooms: Vec<String>,
+        event: &str,
+        path: Option<String>,
+        data: &T,
+        exclude: Exclude,
+    ) -> Result<Sent, Error> {
         let (event, data) = (event.to_owned(), raw(data)?);
         self.hub(move |hub, now| {
             let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
             let except: Vec<&str> = except_rooms.iter().map(String::as_str).collect();
-            hub.broadcast_rooms(&rooms, &except, &event, &*data, &exclude, now)
+            let path = path.as_deref();
+            hub.broadcast_rooms_path(&rooms, &except, &event, path, &*data, &exclude, now)
         })
         .await
+    }
+
+    /// Sends `{"event","path","data"}` to one connection, on any instance: a frame its client
+    /// routes on `path` (1 to 256 bytes), as moost's `send(event, path, data)`.
+    pub async fn send_path<T: Serialize + ?Sized>(
+        &self,
+        conn: ConnId,
+        event: &str,
+        path: &str,
+        data: &T,
+    ) -> Result<Sent, Error> {
+        let (event, path, data) = (event.to_owned(), path.to_owned(), raw(data)?);
+        self.hub(move |hub, now| hub.send_path(conn, &event, Some(&path), &*data, now)).await
     }
 
     /// Answers a request with already-serialized data (none: a reply without `data`).

@@ -556,3 +556,30 @@ async fn a_handler_asking_for_state_the_connection_does_not_hold_is_answered_mis
         (Some(1), Some("missing_extension"))
     );
 }
+
+#[tokio::test]
+async fn a_frame_to_a_client_may_carry_a_path_it_routes_on() {
+    let builder = Roomcast::builder().default_room_policy(roomcast_core::RoomPolicy::open()).on(
+        "ping",
+        |s: Socket| async move {
+            s.emit_path("pong", "/game/42", &1).await?;
+            s.to("r").path("/game/42/moves").emit("move", &"e4").await?;
+            Ok(())
+        },
+    );
+    let (handle, _events, addr) = start_with(builder).await;
+    let (mut a, a_id) = connected(addr).await;
+    let (mut b, _) = connected(addr).await;
+    b.send(json!({"event":"join","data":{"rooms":["r"]},"id":1})).await;
+    assert_eq!(b.recv().await["event"], "joined");
+    a.send(json!({"event":"ping"})).await;
+    assert_eq!(a.recv().await, json!({"event":"pong","path":"/game/42","data":1}));
+    assert_eq!(
+        b.recv().await,
+        json!({"event":"move","room":"r","path":"/game/42/moves","data":"e4"})
+    );
+    // A path outside 1..=256 bytes is the application's error, not a frame.
+    let conn = a_id.parse().unwrap();
+    assert!(handle.send_path(conn, "x", "", &()).await.is_err());
+    assert!(handle.send_path(conn, "x", &"p".repeat(257), &()).await.is_err());
+}

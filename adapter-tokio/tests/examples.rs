@@ -65,11 +65,15 @@ async fn moost_chat_joins_by_path_broadcasts_without_the_sender_lists_rooms_and_
     answer(&mut bob, &json!(1)).await;
     assert_eq!(
         ann.recv().await,
-        json!({"event":"system","room":general,"data":{"text":"bob joined"}})
+        json!({"event":"system","room":general,"path":general,"data":{"text":"bob joined"}})
     );
 
     bob.send(json!({"event":"message","path":general,"data":{"text":"hi"}})).await;
-    assert_eq!(ann.recv().await, json!({"event":"message","room":general,"data":{"text":"hi"}}));
+    assert_eq!(
+        ann.recv().await,
+        json!({"event":"message","room":general,"path":general,"data":{"text":"hi"}}),
+        "the path comes back, as moost's clients route on it"
+    );
     bob.expect_nothing_pending().await; // the sender does not hear itself
 
     ann.send(json!({"event":"dm","data":{"to":bob_id,"text":"psst"}})).await;

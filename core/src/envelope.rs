@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! {"serverId": string, "type": "client"|"user"|"room"|"broadcast", "target"?: string,
-//!  "event": string, "data": any, "exclude"?: [connId], "excludeUsers"?: [userId]}
+//!  "event": string, "data": any, "exclude"?: [connId], "excludeUsers"?: [userId], "path"?: string}
 //! ```
 //!
 //! Compatible with the ignis seed's envelope; `excludeUsers` is roomcast's extension (instances
@@ -68,6 +68,10 @@ pub struct Envelope<'a> {
     /// Rooms whose members must not receive it, on any instance (roomcast extension).
     #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
     pub except_rooms: Vec<Cow<'a, str>>,
+    /// The `path` of the frame clients receive (roomcast extension; moost's
+    /// `send(event, path, data)`). Instances that do not know it deliver the frame without one.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<Cow<'a, str>>,
 }
 
 fn data_or_null<S: serde::Serializer>(data: &Option<&RawValue>, s: S) -> Result<S::Ok, S::Error> {
@@ -170,6 +174,7 @@ mod tests {
             exclude_users: vec![],
             rooms: vec![],
             except_rooms: vec![],
+            path: None,
         };
         let bytes = env.encode();
         assert_eq!(
@@ -177,5 +182,9 @@ mod tests {
             br#"{"serverId":"s1","type":"broadcast","event":"tick","data":null}"#
         );
         assert!(Envelope::parse(&bytes).is_ok());
+        let with_path = Envelope { path: Some("/chat/a".into()), ..env };
+        let bytes = with_path.encode();
+        assert!(bytes.ends_with(br#""data":null,"path":"/chat/a"}"#), "{bytes:?}");
+        assert_eq!(Envelope::parse(&bytes).unwrap().path.as_deref(), Some("/chat/a"));
     }
 }

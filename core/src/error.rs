@@ -41,6 +41,9 @@ pub enum HubError {
     /// An event name outside 1..=128 bytes.
     #[error("invalid event name (must be 1..=128 bytes)")]
     InvalidEvent,
+    /// A frame path outside 1..=256 bytes.
+    #[error("invalid path (must be 1..=256 bytes)")]
+    InvalidPath,
     /// A user id outside 1..=256 bytes.
     #[error("invalid user id (must be 1..=256 bytes)")]
     InvalidUser,

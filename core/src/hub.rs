@@ -514,7 +514,9 @@ impl Hub {
             return 0;
         }
         let room = if d.kind == TargetKind::Room && d.rooms.len() <= 1 { d.target } else { None };
-        let frame = wire::ServerFrame { event: d.event, room, data: d.data, id: None }.encode();
+        let frame =
+            wire::ServerFrame { event: d.event, room, path: d.path, data: d.data, id: None }
+                .encode();
         let reached = to.len();
         self.transmit(to, frame);
         reached
@@ -587,6 +589,8 @@ struct Delivery<'a> {
     rooms: &'a [&'a str],
     /// Rooms whose members are left out.
     except_rooms: &'a [&'a str],
+    /// The frame's `path`, if the application gave one.
+    path: Option<&'a str>,
 }
 
 impl<'a> Delivery<'a> {
@@ -601,6 +605,7 @@ impl<'a> Delivery<'a> {
             exclude_users: self.exclude_users.iter().map(|u| Cow::Borrowed(*u)).collect(),
             rooms: self.rooms.iter().map(|r| Cow::Borrowed(*r)).collect(),
             except_rooms: self.except_rooms.iter().map(|r| Cow::Borrowed(*r)).collect(),
+            path: self.path.map(Cow::Borrowed),
         }
     }
 }

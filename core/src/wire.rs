@@ -143,6 +143,11 @@ pub fn request_id(bytes: &[u8]) -> Option<RequestId> {
 /// Longest `path` of a client frame, in bytes.
 pub const MAX_PATH_BYTES: usize = 256;
 
+/// Whether `path` is a valid frame path (1..=256 bytes).
+pub fn valid_path(path: &str) -> bool {
+    (1..=MAX_PATH_BYTES).contains(&path.len())
+}
+
 /// Whether `event` is a valid event name (1..=128 bytes).
 pub fn valid_event(event: &str) -> bool {
     (1..=MAX_EVENT_BYTES).contains(&event.len())
@@ -242,6 +247,10 @@ pub(crate) struct ServerFrame<'a> {
     pub(crate) event: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) room: Option<&'a str>,
+    /// The path the client routes on (moost's `send(event, path, data)`), if the application
+    /// gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) path: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) id: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -434,8 +443,11 @@ mod tests {
 
     #[test]
     fn server_frames_skip_absent_fields() {
-        let frame = ServerFrame { event: "e", room: None, data: None, id: None }.encode();
-        assert_eq!(&frame[..], br#"{"event":"e"}"#);
+        let frame = ServerFrame { event: "e", room: None, path: None, data: None, id: None };
+        assert_eq!(&frame.encode()[..], br#"{"event":"e"}"#);
+        let path = Some("/chat/general");
+        let frame = ServerFrame { event: "e", room: Some("r"), path, data: None, id: None };
+        assert_eq!(&frame.encode()[..], br#"{"event":"e","room":"r","path":"/chat/general"}"#);
         let id = RequestId::from_json("7");
         let frame = error_frame(ErrorCode::Forbidden, "no", Some("r"), id.as_ref());
         assert_eq!(

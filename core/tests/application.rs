@@ -330,3 +330,28 @@ fn a_send_reports_its_local_recipients_and_whether_other_instances_may_have_more
     assert_eq!(hub.send(conn(9), "e", &(), now).unwrap(), Sent { local: 0, published: true });
     assert!(!hub.send_to_user("ghost", "e", &(), now).unwrap().reached_nobody());
 }
+
+#[test]
+fn a_path_given_by_the_application_reaches_clients_on_every_instance() {
+    let mut cluster = Cluster::new(2, |_| HubConfig::default());
+    let (a, b) = (conn(1), conn(2));
+    connect(&mut cluster, 0, a);
+    connect(&mut cluster, 1, b);
+    let now = cluster.now();
+    cluster.hub(0).join(a, "r", now).unwrap();
+    cluster.hub(1).join(b, "r", now).unwrap();
+    cluster.drive().unwrap();
+    cluster.take_frames(0, a);
+    cluster.take_frames(1, b);
+    let none = Exclude::none();
+    cluster.hub(0).broadcast_rooms_path(&["r"], &[], "m", Some("/chat/r"), &1, &none, now).unwrap();
+    cluster.hub(0).send_path(b, "d", Some("/dm"), &(), now).unwrap();
+    cluster.drive().unwrap();
+    let expected = json!({"event":"m","room":"r","path":"/chat/r","data":1});
+    assert_eq!(frames(&mut cluster, 0, a), [expected.clone()]);
+    assert_eq!(frames(&mut cluster, 1, b), [expected, json!({"event":"d","path":"/dm"})]);
+    assert!(matches!(
+        cluster.hub(0).send_path(a, "d", Some(""), &(), now),
+        Err(HubError::InvalidPath)
+    ));
+}

@@ -210,7 +210,9 @@ impl Hub {
             unique.into_iter().partition(|conn| self.conns.contains_key(conn));
         let sent = Sent { local: local.len(), published: !remote.is_empty() };
         if !local.is_empty() {
-            let frame = ServerFrame { event, room: None, data: data.as_deref(), id: None }.encode();
+            let frame =
+                ServerFrame { event, room: None, path: None, data: data.as_deref(), id: None }
+                    .encode();
             self.transmit(local, frame);
         }
         if self.config.standalone {
@@ -227,6 +229,7 @@ impl Hub {
                 exclude_users: &[],
                 rooms: &[],
                 except_rooms: &[],
+                path: None,
             });
         }
         Ok(sent)
@@ -242,16 +245,32 @@ impl Hub {
         data: &T,
         now: Instant,
     ) -> Result<Sent, HubError> {
+        self.send_path(conn, event, None, data, now)
+    }
+
+    /// [`send`](Self::send) with a `path` in the frame (`{"event","path","data"}`), for clients
+    /// that route on it (moost's `send(event, path, data)`); `None` is a plain send.
+    pub fn send_path<T: Serialize + ?Sized>(
+        &mut self,
+        conn: ConnId,
+        event: &str,
+        path: Option<&str>,
+        data: &T,
+        now: Instant,
+    ) -> Result<Sent, HubError> {
         self.advance(now);
+        check_path(path)?;
         // Connection ids are unique cluster-wide: a local one needs no envelope and no publish.
         if self.conns.contains_key(&conn) {
             let data = to_data(event, data)?;
-            let frame = ServerFrame { event, room: None, id: None, data: data.as_deref() }.encode();
+            let frame =
+                ServerFrame { event, room: None, path, id: None, data: data.as_deref() }.encode();
             self.transmit(vec![conn], frame);
             return Ok(Sent { local: 1, published: false });
         }
         let target = conn.to_string();
-        self.send_out(TargetKind::Client, Some(&target), event, data, &Exclude::none())
+        let exclude = Exclude::none();
+        self.send_to_rooms(TargetKind::Client, Some(&target), &[], &[], event, path, data, &exclude)
     }
 
     /// Sends `{"event","data"}` to every session of `user_id`, on every instance.
@@ -312,7 +331,24 @@ impl Hub {
         exclude: &Exclude,
         now: Instant,
     ) -> Result<Sent, HubError> {
+        self.broadcast_rooms_path(rooms, except_rooms, event, None, data, exclude, now)
+    }
+
+    /// [`broadcast_rooms`](Self::broadcast_rooms) with a `path` in the frame, for clients that
+    /// route on it; `None` is a plain send.
+    #[allow(clippy::too_many_arguments)]
+    pub fn broadcast_rooms_path<T: Serialize + ?Sized>(
+        &mut self,
+        rooms: &[&str],
+        except_rooms: &[&str],
+        event: &str,
+        path: Option<&str>,
+        data: &T,
+        exclude: &Exclude,
+        now: Instant,
+    ) -> Result<Sent, HubError> {
         self.advance(now);
+        check_path(path)?;
         if rooms.iter().chain(except_rooms).any(|r| !self.valid_room(r)) {
             return Err(HubError::InvalidRoom { max: self.config.max_room_name_bytes });
         }
@@ -329,6 +365,7 @@ impl Hub {
                 &[],
                 except_rooms,
                 event,
+                path,
                 data,
                 exclude,
             ),
@@ -338,6 +375,7 @@ impl Hub {
                 &[],
                 except_rooms,
                 event,
+                path,
                 data,
                 exclude,
             ),
@@ -347,6 +385,7 @@ impl Hub {
                 many,
                 except_rooms,
                 event,
+                path,
                 data,
                 exclude,
             ),
@@ -366,6 +405,7 @@ impl Hub {
         let frame = ServerFrame {
             event: "reply",
             room: None,
+            path: None,
             data: data.as_deref(),
             id: Some(id.as_raw()),
         }
@@ -440,7 +480,7 @@ impl Hub {
         data: &T,
         exclude: &Exclude,
     ) -> Result<Sent, HubError> {
-        self.send_to_rooms(kind, target, &[], &[], event, data, exclude)
+        self.send_to_rooms(kind, target, &[], &[], event, None, data, exclude)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -451,6 +491,7 @@ impl Hub {
         rooms: &[&str],
         except_rooms: &[&str],
         event: &str,
+        path: Option<&str>,
         data: &T,
         exclude: &Exclude,
     ) -> Result<Sent, HubError> {
@@ -465,7 +506,16 @@ impl Hub {
             exclude_users: &users,
             rooms,
             except_rooms,
+            path,
         }))
+    }
+}
+
+/// Checks a frame's path, if it has one.
+fn check_path(path: Option<&str>) -> Result<(), HubError> {
+    match path {
+        Some(path) if !wire::valid_path(path) => Err(HubError::InvalidPath),
+        _ => Ok(()),
     }
 }
 

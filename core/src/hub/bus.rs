@@ -46,6 +46,7 @@ impl Hub {
             exclude_users: &exclude_users,
             rooms: &rooms,
             except_rooms: &except_rooms,
+            path: envelope.path.as_deref().filter(|p| crate::wire::valid_path(p)),
         };
         self.deliver_local(&d, false);
     }
@@ -70,9 +71,14 @@ impl Hub {
         let data: Option<&RawValue> = serde_json::from_str(r#"{"reason":"bus_reconnected"}"#).ok();
         let (out, stats) = (&mut self.out, &mut self.stats);
         for (room, members) in self.rooms.iter() {
-            let frame =
-                crate::wire::ServerFrame { event: "resync", room: Some(room), id: None, data }
-                    .encode();
+            let frame = crate::wire::ServerFrame {
+                path: None,
+                event: "resync",
+                room: Some(room),
+                id: None,
+                data,
+            }
+            .encode();
             stats.transmits += 1;
             stats.deliveries += members.len() as u64;
             let to = members.iter().copied().collect();

@@ -229,6 +229,7 @@ impl Hub {
             exclude_users: &exclude_users,
             rooms: &[],
             except_rooms: &[],
+            path: None,
         });
     }
 
