@@ -185,6 +185,6 @@ mod tests {
         let with_path = Envelope { path: Some("/chat/a".into()), ..env };
         let bytes = with_path.encode();
         assert!(bytes.ends_with(br#""data":null,"path":"/chat/a"}"#), "{bytes:?}");
-        assert_eq!(Envelope::parse(&bytes).unwrap().path.as_deref(), Some("/chat/a"));
+        assert_eq!(Envelope::parse(&bytes).expect("parses").path.as_deref(), Some("/chat/a"));
     }
 }
