@@ -49,6 +49,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (unit, property, simulation, corpus replay, end-to-end, doc)"
 cargo test --workspace --locked
 
+step "API docs of every crate render without a broken link (cargo doc)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
 step "the JavaScript client (clients/js): its committed build is current, its tests pass against the server"
 command -v npm >/dev/null || die "npm (Node 20+) is required for the JavaScript client's tests"
 (cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)

@@ -100,9 +100,10 @@ impl Hub {
         Ok(())
     }
 
-    /// Fans out a client's publish that the application approved ([`Event::Publish`], with
-    /// [`PublishPolicy::Checked`](crate::PublishPolicy::Checked)), as the hub would have at
-    /// once without the check. A sender that has left the room (or the connection) meanwhile is
+    /// Fans out a client's publish that the application approved
+    /// ([`Event::Publish`](crate::Event::Publish), in a room whose policy is
+    /// [`PublishPolicy::Checked`](crate::PublishPolicy::Checked)), as the hub would have at once
+    /// without the check. A sender that has left the room (or the connection) meanwhile is
     /// answered `forbidden` instead. To refuse one, answer with
     /// [`reply_error`](Self::reply_error) and the request's `id`.
     pub fn accept_publish(
