@@ -9,7 +9,7 @@ use std::process::Command;
 use roomcast_tests::client::Client;
 use roomcast_tests::http::get;
 use roomcast_tests::server::Server;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
@@ -77,6 +77,69 @@ api_key = "from-file"
     );
     let got = settings(&[], &[("ROOMCAST_CONFIG", file)]).unwrap();
     assert_eq!(got["channel_prefix"], "file", "the file named by the environment");
+}
+
+#[test]
+fn room_policies_come_from_rooms_tables_and_print_in_full_over_the_defaults_flags() {
+    let file = config_file(
+        "rooms.toml",
+        r#"
+default_join = "server"
+
+[[rooms]]
+pattern = "chat:*"
+join = "anyone"
+publish = "members"
+
+[[rooms]]
+pattern = "news:*"
+publish = "server"
+"#,
+    );
+    let got = settings(&["--config", file.to_str().unwrap(), "--default-presence", "server"], &[])
+        .unwrap();
+    assert_eq!(
+        (&got["default_join"], &got["default_publish"], &got["default_presence"]),
+        (&json!("server"), &json!("members"), &json!("server"))
+    );
+    // A key left out of a rule takes the default's value, written out.
+    assert_eq!(
+        got["rooms"],
+        json!([
+            {"pattern":"chat:*","join":"anyone","publish":"members","presence":"server"},
+            {"pattern":"news:*","join":"server","publish":"server","presence":"server"},
+        ])
+    );
+    // Without a file: every room open, as the chat page needs.
+    let got = settings(&[], &[]).unwrap();
+    assert_eq!(
+        (&got["default_join"], &got["default_publish"], &got["rooms"]),
+        (&json!("anyone"), &json!("members"), &json!([]))
+    );
+    // The publish proxy makes publishes asked by default.
+    let got = settings(&["--proxy-publish", "http://127.0.0.1:9/p"], &[]).unwrap();
+    assert_eq!(got["default_publish"], "proxy");
+}
+
+#[test]
+fn bad_room_rules_are_refused_naming_the_rule_and_the_key() {
+    let typo = config_file("typo.toml", "[[rooms]]\npattern = \"a\"\njoin = \"everyone\"\n");
+    let e = settings(&["--config", typo.to_str().unwrap()], &[]).unwrap_err();
+    assert!(
+        e.contains("typo.toml") && e.contains("[[rooms]] number 1") && e.contains("everyone"),
+        "{e}"
+    );
+    let unknown = config_file("rule_key.toml", "[[rooms]]\npattern = \"a\"\nhistroy = 3\n");
+    let e = settings(&["--config", unknown.to_str().unwrap()], &[]).unwrap_err();
+    assert!(e.contains("histroy"), "{e}");
+    let no_pattern = config_file("no_pattern.toml", "[[rooms]]\njoin = \"token\"\n");
+    let e = settings(&["--config", no_pattern.to_str().unwrap()], &[]).unwrap_err();
+    assert!(e.contains("pattern"), "{e}");
+    let proxy = config_file("proxy.toml", "[[rooms]]\npattern = \"a:*\"\npublish = \"proxy\"\n");
+    let e = settings(&["--config", proxy.to_str().unwrap()], &[]).unwrap_err();
+    assert!(e.contains("a:*") && e.contains("--proxy-publish"), "{e}");
+    let e = settings(&["--default-join", "nobody"], &[]).unwrap_err();
+    assert!(e.contains("nobody") && e.contains("anyone"), "{e}");
 }
 
 #[test]
