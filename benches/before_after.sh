@@ -8,6 +8,8 @@
 #   RUNS=5 FANOUT_RATES="6000" ROOMS_RATES="40000 80000 100000" BEFORE=... bash benches/before_after.sh
 #   COALESCE_MS=0 BEFORE=... bash benches/before_after.sh     (rooms publishers: one write per message)
 #   CHURN= BEFORE=... bash benches/before_after.sh            (no churn)
+#   AFTER_ARGS="--config benches/room_rules.toml" BEFORE=... bash benches/before_after.sh
+#                                                   (flags for the new build only: room policies)
 #
 # The server runs on core 0, the load generator (this tree's, release) on core 1. About 4 minutes.
 set -eu
@@ -19,8 +21,9 @@ port=19300
 for run in $(seq "${RUNS:-3}"); do
   for which in before after; do
     port=$((port+1))
-    if [ "$which" = before ]; then bin=$BEFORE; else bin=$AFTER; fi
-    taskset -c 0 "$bin" serve --listen 127.0.0.1:$port --rate-limit 0 --queue-frames 65536 >"/tmp/before_after-$which.log" 2>&1 &
+    if [ "$which" = before ]; then bin=$BEFORE; extra=""; else bin=$AFTER; extra=${AFTER_ARGS:-}; fi
+    # shellcheck disable=SC2086 # extra: several flags
+    taskset -c 0 "$bin" serve --listen 127.0.0.1:$port --rate-limit 0 --queue-frames 65536 $extra >"/tmp/before_after-$which.log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
     url=ws://127.0.0.1:$port/ws

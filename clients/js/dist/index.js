@@ -325,9 +325,20 @@ export class RoomcastClient {
         const waiting = this.#waitingForRejoin;
         this.#waitingForRejoin = [];
         if (rooms.length > 0) {
-            this.#call("join", { rooms }, undefined, true).then((answer) => {
-                for (const w of waiting)
-                    w.resolve(answer.rooms);
+            this.#call("join", { rooms }, undefined, true, true).then((answer) => {
+                for (const w of waiting) {
+                    // A join asked while offline fails with the refusal of one of its rooms, as online.
+                    const refused = answer.errors.find((e) => e.room !== undefined && w.rooms.includes(e.room));
+                    if (refused)
+                        w.reject(refused);
+                    else
+                        w.resolve(answer.rooms);
+                }
+                // Refusals nobody waits for (rooms the server had put the connection in): reported.
+                for (const e of answer.errors) {
+                    if (!waiting.some((w) => e.room !== undefined && w.rooms.includes(e.room)))
+                        this.#emit("error", e);
+                }
                 if (reconnected)
                     for (const room of answer.rooms)
                         this.#emit("resync", { room, reason: "reconnected" });
@@ -360,10 +371,10 @@ export class RoomcastClient {
                 this.#rooms = rooms;
                 if (pending && id !== undefined) {
                     this.#settle(id);
-                    if (pending.errors && pending.errors.length > 0)
+                    if (pending.errors && pending.errors.length > 0 && !pending.rejoin)
                         pending.reject(pending.errors[0]);
                     else
-                        pending.resolve({ rooms });
+                        pending.resolve({ rooms, errors: pending.errors ?? [] });
                 }
                 else if (frame.event === "joined") {
                     // Joined by the application or the API: rejoined after a reconnection too.
@@ -383,7 +394,9 @@ export class RoomcastClient {
                 const error = new RoomcastError(data.code ?? "error", data.message ?? "", data.room);
                 if (pending && id !== undefined) {
                     if (data.room !== undefined && pending.errors) {
-                        // A refused room of a join or leave: the answer follows. It is not rejoined.
+                        // A refused room of a join or leave: the answer follows. It is not rejoined. The
+                        // rejoin goes on past one (a room the server put the connection in, whose policy
+                        // keeps it the server's), and reports it.
                         pending.errors.push(error);
                         this.#wanted.delete(data.room);
                     }
@@ -477,11 +490,13 @@ export class RoomcastClient {
     // --- requests ---
     #roomsRequest(kind, rooms) {
         if (this.state !== "connected") {
-            return new Promise((resolve, reject) => this.#waitingForRejoin.push({ resolve, reject }));
+            // A leave's rooms cannot be refused by the rejoin (they are not in it).
+            const asked = kind === "join" ? rooms : [];
+            return new Promise((resolve, reject) => this.#waitingForRejoin.push({ rooms: asked, resolve, reject }));
         }
         return this.#call(kind, { rooms }, undefined, true).then((answer) => answer.rooms);
     }
-    #call(event, data, timeoutMs, gathersErrors = false) {
+    #call(event, data, timeoutMs, gathersErrors = false, rejoin = false) {
         const id = `r${this.#nextId++}`;
         return new Promise((resolve, reject) => {
             const wait = timeoutMs ?? this.#options.requestTimeoutMs;
@@ -491,7 +506,7 @@ export class RoomcastClient {
                         reject(new TimeoutError(`no answer to ${event} within ${wait} ms`));
                 }, wait)
                 : undefined;
-            this.#pending.set(id, { resolve, reject, timer, errors: gathersErrors ? [] : null });
+            this.#pending.set(id, { resolve, reject, timer, errors: gathersErrors ? [] : null, rejoin });
             const frame = data === undefined ? { event, id } : { event, id, data };
             if (!this.#sendText(JSON.stringify(frame))) {
                 this.#settle(id);

@@ -167,6 +167,9 @@ interface Pending {
   /** For a join or leave: the refused rooms' errors, gathered until the answer that follows
    * them. `null`: an error settles the request at once. */
   errors: RoomcastError[] | null;
+  /** The rejoin after a reconnection: a refused room is reported (`error`) and left out, and
+   * the answer settles it with the rooms that were joined. */
+  rejoin?: boolean;
 }
 
 /** Lifecycle events, emitted through `on` like the server's events. */
@@ -203,7 +206,7 @@ export class RoomcastClient {
   #rooms: string[] = [];
   readonly #pending = new Map<string, Pending>();
   /** Joins and leaves asked while disconnected: settled by the rejoin. */
-  #waitingForRejoin: Array<{ resolve: (rooms: string[]) => void; reject: (e: Error) => void }> = [];
+  #waitingForRejoin: Array<{ rooms: string[]; resolve: (rooms: string[]) => void; reject: (e: Error) => void }> = [];
   readonly #handlers = new Map<string, Set<Handler>>();
   readonly #roomHandlers = new Map<string, Map<string, Set<Handler>>>();
   #buffer: string[] = [];
@@ -417,9 +420,18 @@ export class RoomcastClient {
     const waiting = this.#waitingForRejoin;
     this.#waitingForRejoin = [];
     if (rooms.length > 0) {
-      this.#call<{ rooms: string[] }>("join", { rooms }, undefined, true).then(
+      this.#call<{ rooms: string[]; errors: RoomcastError[] }>("join", { rooms }, undefined, true, true).then(
         (answer) => {
-          for (const w of waiting) w.resolve(answer.rooms);
+          for (const w of waiting) {
+            // A join asked while offline fails with the refusal of one of its rooms, as online.
+            const refused = answer.errors.find((e) => e.room !== undefined && w.rooms.includes(e.room));
+            if (refused) w.reject(refused);
+            else w.resolve(answer.rooms);
+          }
+          // Refusals nobody waits for (rooms the server had put the connection in): reported.
+          for (const e of answer.errors) {
+            if (!waiting.some((w) => e.room !== undefined && w.rooms.includes(e.room))) this.#emit("error", e);
+          }
           if (reconnected) for (const room of answer.rooms) this.#emit("resync", { room, reason: "reconnected" });
         },
         (error: Error) => {
@@ -449,8 +461,8 @@ export class RoomcastClient {
         this.#rooms = rooms;
         if (pending && id !== undefined) {
           this.#settle(id);
-          if (pending.errors && pending.errors.length > 0) pending.reject(pending.errors[0]);
-          else pending.resolve({ rooms });
+          if (pending.errors && pending.errors.length > 0 && !pending.rejoin) pending.reject(pending.errors[0]);
+          else pending.resolve({ rooms, errors: pending.errors ?? [] });
         } else if (frame.event === "joined") {
           // Joined by the application or the API: rejoined after a reconnection too.
           for (const room of rooms) this.#wanted.add(room);
@@ -465,7 +477,9 @@ export class RoomcastClient {
         const error = new RoomcastError(data.code ?? "error", data.message ?? "", data.room);
         if (pending && id !== undefined) {
           if (data.room !== undefined && pending.errors) {
-            // A refused room of a join or leave: the answer follows. It is not rejoined.
+            // A refused room of a join or leave: the answer follows. It is not rejoined. The
+            // rejoin goes on past one (a room the server put the connection in, whose policy
+            // keeps it the server's), and reports it.
             pending.errors.push(error);
             this.#wanted.delete(data.room);
           } else {
@@ -555,12 +569,14 @@ export class RoomcastClient {
 
   #roomsRequest(kind: "join" | "leave", rooms: string[]): Promise<string[]> {
     if (this.state !== "connected") {
-      return new Promise((resolve, reject) => this.#waitingForRejoin.push({ resolve, reject }));
+      // A leave's rooms cannot be refused by the rejoin (they are not in it).
+      const asked = kind === "join" ? rooms : [];
+      return new Promise((resolve, reject) => this.#waitingForRejoin.push({ rooms: asked, resolve, reject }));
     }
     return this.#call<{ rooms: string[] }>(kind, { rooms }, undefined, true).then((answer) => answer.rooms);
   }
 
-  #call<T>(event: string, data: unknown, timeoutMs: number | undefined, gathersErrors = false): Promise<T> {
+  #call<T>(event: string, data: unknown, timeoutMs: number | undefined, gathersErrors = false, rejoin = false): Promise<T> {
     const id = `r${this.#nextId++}`;
     return new Promise<T>((resolve, reject) => {
       const wait = timeoutMs ?? this.#options.requestTimeoutMs;
@@ -570,7 +586,7 @@ export class RoomcastClient {
               if (this.#pending.delete(id)) reject(new TimeoutError(`no answer to ${event} within ${wait} ms`));
             }, wait)
           : undefined;
-      this.#pending.set(id, { resolve, reject, timer, errors: gathersErrors ? [] : null });
+      this.#pending.set(id, { resolve, reject, timer, errors: gathersErrors ? [] : null, rejoin });
       const frame: Frame = data === undefined ? { event, id } : { event, id, data };
       if (!this.#sendText(JSON.stringify(frame))) {
         this.#settle(id);

@@ -1,7 +1,10 @@
 // roomcast-client against the real `roomcast` binary, over real loopback sockets, on Node's
 // test runner. Node 20 has no global WebSocket: the `ws` package is passed in, as users do.
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import WebSocket from "ws";
 
@@ -112,6 +115,37 @@ test("after the server is killed and restarted, clients reconnect, rejoin, resyn
   const heard = next(b, "chat");
   a.publish("lobby", "chat", "after the restart");
   assert.equal((await heard).data, "after the restart");
+});
+
+test("a room the server put the client in and its policy keeps the server's is not rejoined; the rest resyncs", async () => {
+  // `desk` rooms are the server's (the API puts clients in); `lobby` is anyone's.
+  const dir = mkdtempSync(join(tmpdir(), "roomcast-policy-"));
+  const config = join(dir, "roomcast.toml");
+  writeFileSync(config, '[[rooms]]\npattern = "desk:*"\njoin = "server"\n');
+  const s = await server(["--config", config, "--api-key", "k"]);
+  const a = client(s.url);
+  await a.join("lobby");
+  const joinedByServer = next(a, "joined");
+  const { status } = await s.api("POST", `/api/rooms/desk:1/join?conn=${a.id}`, "k");
+  assert.equal(status, 200);
+  await joinedByServer;
+  assert.deepEqual(a.rooms(), ["lobby", "desk:1"]);
+  const dropped = next(a, "disconnected");
+  await s.kill();
+  await dropped;
+  const refused = next(a, "error");
+  const resync = next(a, "resync");
+  await s.restart();
+  const { data: error } = await refused;
+  assert.equal(error.code, "forbidden");
+  assert.equal(error.room, "desk:1");
+  assert.deepEqual((await resync).data, { room: "lobby", reason: "reconnected" });
+  assert.deepEqual(a.rooms(), ["lobby"]);
+  // Nor can the client leave such a room by itself.
+  await s.api("POST", `/api/rooms/desk:1/join?conn=${a.id}`, "k");
+  await until("the server's join", () => a.rooms().includes("desk:1"));
+  await assert.rejects(a.leave("desk:1"), (e) => e instanceof RoomcastError && e.code === "forbidden" && e.room === "desk:1");
+  assert.deepEqual(a.rooms(), ["lobby", "desk:1"]);
 });
 
 test("an expiring token is refreshed through getToken and the connection stays", async () => {
