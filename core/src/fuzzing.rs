@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::envelope::Envelope;
 use crate::wire::{self, MAX_EVENT_BYTES};
-use crate::{AuthMode, ConnId, Exclude, Hub, HubConfig, Identity, Output};
+use crate::{
+    AuthMode, ConnId, Exclude, Hub, HubConfig, Identity, JoinPolicy, Output, PresencePolicy,
+    PublishPolicy, RoomAcl, RoomPolicies, RoomPolicy,
+};
 
 /// Parses `bytes` as a client frame, then feeds it to hubs (anonymous and auth-required) from a
 /// connection that shares a room with a bystander.
@@ -70,8 +73,20 @@ pub fn bus_envelope(bytes: &[u8]) {
 /// application calls, envelopes, time) and checks the indexes after each.
 pub fn hub_inputs(bytes: &[u8]) {
     let start = Instant::now();
-    let config =
-        HubConfig { auth: AuthMode::Required, max_rooms_per_conn: 4, ..HubConfig::default() };
+    // A room of each policy: r0 open (the default), r1 the server's, r2 a token's, r3 published
+    // by the server, r4 presence for the server.
+    let open = RoomPolicy::open();
+    let rooms = RoomPolicies::new(open)
+        .with("r1", RoomPolicy::server_only())
+        .with("r2", RoomPolicy { join: JoinPolicy::Token, ..open })
+        .with("r3", RoomPolicy { publish: PublishPolicy::Server, ..open })
+        .with("r*4", RoomPolicy { presence: PresencePolicy::Server, ..open });
+    let config = HubConfig {
+        auth: AuthMode::Required,
+        max_rooms_per_conn: 4,
+        rooms,
+        ..HubConfig::default()
+    };
     let Ok(mut hub) = Hub::new(config, start, 0) else { return };
     let mut now = start;
     let mut rest = bytes;
@@ -81,7 +96,13 @@ pub fn hub_inputs(bytes: &[u8]) {
         let room = ["r0", "r1", "r2", "r3", "r4"][usize::from(arg % 5)];
         match op % 12 {
             0 => drop(hub.handle_connect(conn, now)),
-            1 => drop(hub.accept_auth(conn, Identity::user(format!("u{}", arg % 3)), now)),
+            1 => {
+                // Some identities list rooms (r2, and a pattern).
+                let listed = RoomAcl::Only(vec!["r2".into(), "r*".into()]);
+                let rooms = if arg % 2 == 0 { RoomAcl::Any } else { listed };
+                let identity = Identity { rooms, ..Identity::user(format!("u{}", arg % 3)) };
+                drop(hub.accept_auth(conn, identity, now));
+            }
             2 => drop(hub.join(conn, room, now)),
             3 => drop(hub.leave(conn, room, now)),
             4 => drop(hub.broadcast_room(room, "e", &arg, &Exclude::conn(conn), now)),
