@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `sub` | required: the user id |
 //! | `exp` | optional: seconds since the Unix epoch; an expired token is rejected (no leeway), and a connection whose token expires is told `token_expiring` and closed with 4004 unless it sends `refresh` with a fresh token |
-//! | `rooms` | optional: the rooms the user may join by itself, exact names or prefixes ending in `*` |
+//! | `rooms` | optional: the connection's rooms list (patterns, `*` matching any run of characters): the `join = token` rooms it may join and leave by itself |
 //! | `info` | optional: any JSON, kept as the connection's metadata |
 //! | `aud`, `iss` | checked when an audience or issuer is set |
 

@@ -136,7 +136,7 @@ pub(crate) struct Serve {
     /// connection) or `users` (a user's first session joins, last one leaves).
     #[arg(long, default_value = "off", value_parser = ["off", "connections", "users"])]
     pub(crate) presence_events: String,
-    /// Rooms the presence notices apply to (exact names, or prefixes ending in `*`); all rooms
+    /// Rooms the presence notices apply to (patterns: `*` matches any run of characters); all rooms
     /// when not given.
     #[arg(long, value_delimiter = ',')]
     pub(crate) presence_rooms: Vec<String>,
