@@ -60,6 +60,24 @@ fn client_publish(c: &mut Criterion) {
     group.finish();
 }
 
+/// The room policy check: one lookup through eight rules that do not match, and a client publish
+/// into a room of 10 under them (compare `client_publish/10`, the same publish with no rules).
+fn policies(c: &mut Criterion) {
+    let rules = roomcast_benches::eight_rules();
+    c.bench_function("room_policy_lookup_8_rules_no_match", |b| {
+        b.iter(|| black_box(rules.for_room(black_box("room-1234"))))
+    });
+    let frame = br#"{"event":"publish","data":{"room":"room","event":"msg","data":{"text":"hello, room","n":42}}}"#;
+    let now = Instant::now();
+    let mut hub = roomcast_benches::hub_with_room_under(10, roomcast_benches::eight_rules(), now);
+    c.bench_function("client_publish_8_rules/10", |b| {
+        b.iter(|| {
+            hub.handle_frame(ConnId::from_u128(0), frame, now);
+            black_box(drain(&mut hub))
+        })
+    });
+}
+
 /// Client `publish` frames in many small rooms (10,000 rooms of 10, as `roomcast-load rooms`):
 /// each publish finds a room the caches have likely lost since its last turn, as on a server.
 fn client_publish_many_rooms(c: &mut Criterion) {
@@ -182,6 +200,7 @@ criterion_group!(
     benches,
     broadcast,
     client_publish,
+    policies,
     client_publish_many_rooms,
     parse,
     churn,

@@ -6,12 +6,19 @@ pub mod client;
 
 use std::time::Instant;
 
-use roomcast_core::{ConnId, Hub, HubConfig};
+use roomcast_core::{
+    ConnId, Hub, HubConfig, JoinPolicy, PresencePolicy, PublishPolicy, RoomPolicies, RoomPolicy,
+};
 
 /// A hub with `members` anonymous connections (ids 0..members), all in room `"room"`, with every
 /// output drained. The rate limit is off: benchmarks send far faster than any client may.
 pub fn hub_with_room(members: u128, now: Instant) -> Hub {
-    let mut hub = hub(HubConfig { rate_limit: None, ..HubConfig::default() }, now);
+    hub_with_room_under(members, RoomPolicies::default(), now)
+}
+
+/// [`hub_with_room`] under these room policies (`"room"` must stay open to clients).
+pub fn hub_with_room_under(members: u128, rooms: RoomPolicies, now: Instant) -> Hub {
+    let mut hub = hub(HubConfig { rate_limit: None, rooms, ..HubConfig::default() }, now);
     for i in 0..members {
         let conn = ConnId::from_u128(i);
         let joined = hub.handle_connect(conn, now).and_then(|()| hub.join(conn, "room", now));
@@ -94,4 +101,19 @@ pub fn drain(hub: &mut Hub) -> usize {
         }
     }
     recipients
+}
+
+/// The eight rules of `benches/room_rules.toml`, none of which matches a bench's rooms: every
+/// lookup reads them all before it takes the (open) default, the policy check at its slowest.
+pub fn eight_rules() -> RoomPolicies {
+    let open = RoomPolicy::open();
+    RoomPolicies::new(open)
+        .with("news:*", RoomPolicy { publish: PublishPolicy::Server, ..open })
+        .with("team:*:chat", RoomPolicy { join: JoinPolicy::Token, ..open })
+        .with("admin", RoomPolicy { join: JoinPolicy::Server, ..open })
+        .with("ops:*", RoomPolicy::server_only())
+        .with("private:*", RoomPolicy { join: JoinPolicy::Token, ..open })
+        .with("game:*:state", RoomPolicy { publish: PublishPolicy::Server, ..open })
+        .with("*:archive", RoomPolicy { join: JoinPolicy::Server, ..open })
+        .with("support-*", RoomPolicy { presence: PresencePolicy::Server, ..open })
 }
