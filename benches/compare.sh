@@ -35,7 +35,7 @@ command -v node >/dev/null || { echo "node is required for the rivals" >&2; exit
 for rival in bun node-ws socketio; do
   [ -d "benches/rivals/$rival/node_modules" ] || (cd "benches/rivals/$rival" && npm install --no-audit --no-fund --silent)
 done
-cargo build --release -q -p roomcast-tokio --bin roomcast -p roomcast-benches --bin roomcast-load
+cargo build --release -q -p roomcast-server --bin roomcast -p roomcast-benches --bin roomcast-load
 pin_server=""; pin_load=""
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   pin_server="taskset -c ${SERVER_CPUS:-0}"; pin_load="taskset -c ${LOAD_CPUS:-1}"

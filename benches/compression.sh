@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rates=("${@:-200 1000 2000 3000}")
 read -r -a rates <<< "${rates[*]}"
-cargo build --release -q -p roomcast-tokio --bin roomcast -p roomcast-benches --bin roomcast-load
+cargo build --release -q -p roomcast-server --bin roomcast -p roomcast-benches --bin roomcast-load
 pin_server=""; pin_load=""
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then pin_server="taskset -c 0"; pin_load="taskset -c 1"; fi
 load="$pin_load target/release/roomcast-load"

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 rates=("${@:-250 500 1000 2000 4000}")
 read -r -a rates <<< "${rates[*]}"
 command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install -y redis-server)" >&2; exit 1; }
-cargo build --release -q -p roomcast-tokio --bin roomcast -p roomcast-benches --bin roomcast-load
+cargo build --release -q -p roomcast-server --bin roomcast -p roomcast-benches --bin roomcast-load
 redis_port=18490; a=18491; b=18492
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no > /tmp/cross-redis.log 2>&1 &
 redis_pid=$!

@@ -14,7 +14,7 @@
 # Server on core 0, load generator on core 1. About 3 minutes; everything on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p roomcast-tokio --bin roomcast -p roomcast-benches --bin roomcast-load
+cargo build --release -q -p roomcast-server --bin roomcast -p roomcast-benches --bin roomcast-load
 bin=${ROOMCAST:-target/release/roomcast}
 read -r -a server_env <<< "${ROOMCAST_ENV:-}"
 load="taskset -c 1 target/release/roomcast-load"

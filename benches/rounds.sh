@@ -14,7 +14,7 @@
 # binary and run.
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release -q -p roomcast-tokio --bin roomcast -p roomcast-benches --bin roomcast-load
+cargo build --release -q -p roomcast-server --bin roomcast -p roomcast-benches --bin roomcast-load
 command -v curl >/dev/null || { echo "curl is required to read /metrics" >&2; exit 1; }
 bins=${BINS:-target/release/roomcast}
 port=19400

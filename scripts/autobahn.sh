@@ -36,7 +36,7 @@ if [ ! -x "$venv/bin/wstest" ]; then
 fi
 
 # The binary cargo built, wherever CARGO_TARGET_DIR puts it (never a stale one from elsewhere).
-echo_bin=$(bash scripts/cargo_bin.sh -p roomcast-tokio --bin autobahn-echo) \
+echo_bin=$(bash scripts/cargo_bin.sh -p roomcast-server --bin autobahn-echo) \
   || die "could not build autobahn-echo"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 fast=$(free_port); tung=$(free_port)

@@ -3,7 +3,7 @@
 # cargo's own build messages: right wherever CARGO_TARGET_DIR or a config puts the target
 # directory, and never a stale binary left elsewhere.
 #
-#   bash scripts/cargo_bin.sh -p roomcast-tokio --bin roomcast   (any `cargo build` arguments)
+#   bash scripts/cargo_bin.sh -p roomcast-server --bin roomcast   (any `cargo build` arguments)
 set -euo pipefail
 cargo build --locked --message-format=json-render-diagnostics "$@" \
   | python3 -c '

@@ -58,7 +58,7 @@ command -v npm >/dev/null || die "npm (Node 20+) is required for the JavaScript 
 if command -v git >/dev/null && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   git diff --quiet -- clients/js/dist || die "clients/js/dist differs from its source: run (cd clients/js && npm run build) and commit it"
 fi
-roomcast_bin=$(bash scripts/cargo_bin.sh -p roomcast-tokio --bin roomcast) || die "could not build roomcast"
+roomcast_bin=$(bash scripts/cargo_bin.sh -p roomcast-server --bin roomcast) || die "could not build roomcast"
 # On the Node this machine has (the oldest `engines` allows is 20), and on a current Node from
 # the npm registry (the `node` package), kept in target/.
 node_current=target/node-current

@@ -23,8 +23,13 @@ pub struct Client {
 impl Client {
     /// Connects to `ws://{addr}/ws`.
     pub async fn connect(addr: SocketAddr) -> Self {
+        Self::connect_to(addr, "/ws").await
+    }
+
+    /// Connects to `ws://{addr}{path}`.
+    pub async fn connect_to(addr: SocketAddr, path: &str) -> Self {
         let stream = TcpStream::connect(addr).await.expect("the server accepts");
-        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
+        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}{path}"), stream)
             .await
             .expect("handshake");
         Self { ws, id: None }
@@ -102,5 +107,10 @@ impl Client {
                 Some(Err(_)) | None => return None,
             }
         }
+    }
+
+    /// [`close_frame`](Self::close_frame)'s code; panics without a close frame.
+    pub async fn close_code(&mut self) -> u16 {
+        self.close_frame().await.expect("a close frame").0
     }
 }

@@ -7,8 +7,7 @@
 //! WebSocket: the test speaks it with tokio-tungstenite.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
+use roomcast_tests::client::PATIENCE;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -45,7 +44,7 @@ fn chromium() -> PathBuf {
 }
 
 fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + common::PATIENCE;
+    let deadline = Instant::now() + PATIENCE;
     while !ready() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
@@ -68,11 +67,8 @@ impl Cdp {
         }
         self.ws.send(Message::text(request.to_string())).await.unwrap();
         loop {
-            let message = tokio::time::timeout(common::PATIENCE, self.ws.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
+            let message =
+                tokio::time::timeout(PATIENCE, self.ws.next()).await.unwrap().unwrap().unwrap();
             let Message::Text(text) = message else { continue };
             let reply: Value = serde_json::from_str(&text).unwrap();
             if reply["id"] == id {
@@ -105,7 +101,7 @@ impl Cdp {
 
     /// Polls `expression` until it is true.
     async fn until(&mut self, session: &str, what: &str, expression: &str) {
-        let deadline = Instant::now() + common::PATIENCE;
+        let deadline = Instant::now() + PATIENCE;
         while self.eval(session, expression).await != json!(true) {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(50)).await;

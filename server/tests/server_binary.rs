@@ -2,12 +2,10 @@
 //! graceful shutdown on SIGTERM.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Client;
+use roomcast_tests::client::{Client, PATIENCE};
 use roomcast_tests::http::get as http_get;
 use roomcast_tests::server::Server;
 use serde_json::json;
@@ -32,10 +30,7 @@ async fn binary_serves_health_metrics_the_chat_page_and_websockets_on_both_paths
 
     let mut a = Client::connect(server.addr).await; // on /ws
     assert_eq!(a.recv().await["event"], "connected");
-    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let url = format!("ws://{}/", server.addr);
-    let (ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    let mut b = Client { ws };
+    let mut b = Client::connect_to(server.addr, "/").await;
     assert_eq!(b.recv().await["event"], "connected");
     for c in [&mut a, &mut b] {
         c.send(json!({"event":"join","data":{"rooms":["lobby"]},"id":1})).await;
@@ -76,7 +71,7 @@ async fn sigterm_closes_every_client_with_1001_and_exits_cleanly() {
     for reader in readers {
         assert_eq!(reader.await.unwrap(), 1001);
     }
-    let deadline = Instant::now() + common::PATIENCE;
+    let deadline = Instant::now() + PATIENCE;
     let status = loop {
         if let Some(status) = server.try_wait() {
             break status;
@@ -195,7 +190,7 @@ async fn readyz_turns_503_as_soon_as_a_shutdown_begins_while_sockets_still_drain
     silent.recv().await;
     let killed = Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap();
     assert!(killed.success());
-    let deadline = Instant::now() + common::PATIENCE;
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let answer = http_get(server.addr, "/readyz");
         if answer.as_ref().is_some_and(|(status, _)| status.contains("503")) {

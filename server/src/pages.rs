@@ -29,7 +29,7 @@ pub(crate) struct Site {
 impl Site {
     pub(crate) fn new(handle: Handle, proxies: Vec<Arc<Proxy>>) -> Self {
         let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        let page = include_str!("../../chat.html");
+        let page = include_str!("../assets/chat.html");
         let chat = match handle.options().hub.auth {
             AuthMode::Required => {
                 page.replace(r#"data-auth="anonymous""#, r#"data-auth="required""#)
@@ -52,7 +52,7 @@ pub(crate) async fn index(State(site): State<Site>, request: axum::extract::Requ
 /// `/roomcast-client.js`: the JavaScript client (npm package `roomcast-client`, built from
 /// `clients/js`), as the chat page imports it.
 pub(crate) async fn client_js() -> Response {
-    let script = include_str!("../../../assets/roomcast-client.js");
+    let script = include_str!("../assets/roomcast-client.js");
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], script).into_response()
 }
 

@@ -1,14 +1,32 @@
-//! The `roomcast` server: `roomcast serve --listen 127.0.0.1:8080`.
+//! roomcast-server: the `roomcast` server as a library, and its binary.
 //!
-//! WebSocket on `/` and `/ws`, a chat page on `/` for browsers, `/healthz`, `/readyz`,
-//! `/metrics` in the Prometheus text format, and with `--api-key` the HTTP API under `/api`.
-//! Backends take part through the API and through the proxies (`--proxy-authenticate`,
-//! `--proxy-rpc`). SIGINT or SIGTERM closes every client with 1001 after its queued frames, then
-//! exits.
+//! `roomcast serve --listen 127.0.0.1:8080` serves WebSocket on `/` and `/ws`, a chat page on `/`
+//! for browsers, `/healthz`, `/readyz`, `/metrics` in the Prometheus text format, and with
+//! `--api-key` the HTTP API under `/api`. Backends take part through the API and through the
+//! proxies (`--proxy-authenticate`, `--proxy-rpc`, `--proxy-publish`). SIGINT or SIGTERM closes
+//! every client with 1001 after its queued frames, then exits. docs/operations.md has every
+//! setting.
+//!
+//! The binary (`src/bin/roomcast`) only picks the allocator and builds the runtime; everything
+//! else is here, in modules named after what they hold:
+//!
+//! - [`config`]: the settings (flags, `ROOMCAST_*` variables, a TOML file, room policies);
+//! - `api`: the server API under `/api` (publish, sends, queries, orders, the batch);
+//! - `proxy`: the calls to the backend (authenticate, RPC, publish);
+//! - `pages`: the chat page, the JavaScript client, health, readiness and metrics.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let cli = roomcast_server::config::parse_from(["roomcast", "serve", "--listen", "127.0.0.1:0"])?;
+//! let roomcast_server::config::Command::Serve(serve) = cli.command;
+//! roomcast_server::run(*serve).await?;
+//! # Ok(()) }
+//! ```
 
-mod allocator;
+#![forbid(unsafe_code)]
+
 mod api;
-mod config;
+pub mod config;
 mod pages;
 mod proxy;
 
@@ -108,23 +126,9 @@ impl Serve {
     }
 }
 
-fn main() -> std::process::ExitCode {
-    allocator::configure();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        // An idle worker hands its freed memory back (at most once a second each).
-        .on_thread_park(allocator::on_park)
-        .build();
-    match runtime {
-        Ok(runtime) => runtime.block_on(cli()),
-        Err(e) => {
-            eprintln!("roomcast: cannot start the runtime: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-async fn cli() -> std::process::ExitCode {
+/// The command line, as the binary runs it: parses the settings (printing them with
+/// `--print-config`), serves until SIGINT or SIGTERM, and answers the process's exit status.
+pub async fn cli() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colours for a terminal; plain text for a log file or a pipe.
@@ -167,7 +171,8 @@ async fn cli() -> std::process::ExitCode {
     }
 }
 
-async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
+/// Serves with these settings until SIGINT or SIGTERM.
+pub async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
     let options = serve.options();
     let lease =
         serve.cluster_presence.then(|| (options.hub.server_id.clone(), options.hub.peer_timeout));

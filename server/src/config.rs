@@ -20,197 +20,197 @@ use serde::{Deserialize, Serialize, Serializer};
 
 #[derive(Parser, Debug)]
 #[command(name = "roomcast", version, about = "Rooms & broadcasting for WebSocket applications")]
-pub(crate) struct Cli {
+pub struct Cli {
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-pub(crate) enum Command {
+pub enum Command {
     /// Run a server.
     Serve(Box<Serve>),
 }
 
 /// `roomcast serve`: every setting of a server.
 #[derive(Args, Debug, Clone, Serialize)]
-pub(crate) struct Serve {
+pub struct Serve {
     /// A TOML file holding any of these settings (keys are the flags' names with `_` for `-`).
     /// Flags and environment variables take precedence over it.
     #[arg(long)]
-    pub(crate) config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     /// Print the settings in effect (flags, environment, file and defaults merged; secrets
     /// hidden) as JSON, and exit.
     #[arg(long)]
     #[serde(skip)]
-    pub(crate) print_config: bool,
+    pub print_config: bool,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub(crate) listen: SocketAddr,
+    pub listen: SocketAddr,
 
     /// Require `authenticate` with an HS256 JWT signed with this secret (user id from `sub`,
     /// allowed rooms from an optional `rooms` claim, `exp` enforced). Anonymous mode without a
     /// JWT key or an authenticate proxy.
     #[arg(long, hide_env_values = true)]
     #[serde(serialize_with = "secret")]
-    pub(crate) jwt_secret: Option<String>,
+    pub jwt_secret: Option<String>,
     /// Require `authenticate` with an RS256 or ES256 JWT, verified with this PEM public key
     /// (RSA or EC P-256) file.
     #[arg(long, conflicts_with = "jwt_secret")]
-    pub(crate) jwt_public_key: Option<PathBuf>,
+    pub jwt_public_key: Option<PathBuf>,
     /// Accept only tokens whose `aud` claim holds this audience.
     #[arg(long)]
-    pub(crate) jwt_audience: Option<String>,
+    pub jwt_audience: Option<String>,
     /// Accept only tokens whose `iss` claim is this issuer.
     #[arg(long)]
-    pub(crate) jwt_issuer: Option<String>,
+    pub jwt_issuer: Option<String>,
     /// How long before its token's `exp` a connection is told to refresh it (`token_expiring`).
     #[arg(long, default_value = "30s", value_parser = duration)]
     #[serde(serialize_with = "human")]
-    pub(crate) token_refresh_notice: Duration,
+    pub token_refresh_notice: Duration,
 
     /// Time a new connection has to authenticate.
     #[arg(long, default_value = "5s", value_parser = duration)]
     #[serde(serialize_with = "human")]
-    pub(crate) auth_timeout: Duration,
+    pub auth_timeout: Duration,
     /// Time without a frame or pong before close 4002.
     #[arg(long, default_value = "30s", value_parser = duration)]
     #[serde(serialize_with = "human")]
-    pub(crate) heartbeat_timeout: Duration,
+    pub heartbeat_timeout: Duration,
     /// Time of silence before a connection is pinged.
     #[arg(long, default_value = "10s", value_parser = duration)]
     #[serde(serialize_with = "human")]
-    pub(crate) ping_interval: Duration,
+    pub ping_interval: Duration,
     /// Largest frame accepted, in bytes (larger: close 1009).
     #[arg(long, default_value_t = 64 * 1024)]
-    pub(crate) max_frame_bytes: usize,
+    pub max_frame_bytes: usize,
     /// Rooms one connection may be in.
     #[arg(long, default_value_t = 100)]
-    pub(crate) max_rooms_per_conn: usize,
+    pub max_rooms_per_conn: usize,
     /// Longest room name, in bytes.
     #[arg(long, default_value_t = 256)]
-    pub(crate) max_room_name_bytes: usize,
+    pub max_room_name_bytes: usize,
     /// Frames per second per connection (0: no limit).
     #[arg(long, default_value_t = 100)]
-    pub(crate) rate_limit: u32,
+    pub rate_limit: u32,
     /// Frames a connection may send at once after a quiet period.
     #[arg(long, default_value_t = 200)]
-    pub(crate) rate_burst: u32,
+    pub rate_burst: u32,
     /// Frames queued per connection before close 4005.
     #[arg(long, default_value_t = 1024)]
-    pub(crate) queue_frames: usize,
+    pub queue_frames: usize,
     /// The most an HTTP request's line and headers may hold, in bytes (larger: 431).
     #[arg(long, default_value_t = 16 * 1024)]
-    pub(crate) max_header_bytes: usize,
+    pub max_header_bytes: usize,
     /// The most every connection's outbound buffer may hold together, in bytes: past it, the
     /// connections holding the most are closed with 4005 first.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
-    pub(crate) max_queued_bytes: usize,
+    pub max_queued_bytes: usize,
     /// Negotiate permessage-deflate (RFC 7692) with the clients that offer it: messages from
     /// `--compression-threshold` bytes up go out compressed, once per broadcast.
     #[arg(long)]
-    pub(crate) compression: bool,
+    pub compression: bool,
     /// Messages shorter than this many bytes go out uncompressed, even with `--compression`.
     #[arg(long, default_value_t = 256)]
-    pub(crate) compression_threshold: usize,
+    pub compression_threshold: usize,
     /// Threads a round's socket writes may be split over (rounds of 512 sockets and more, in
     /// parts of 256 at least): the cores the server may use.
     #[arg(long, default_value_t = 1)]
-    pub(crate) write_threads: usize,
+    pub write_threads: usize,
     /// Open connections past which an upgrade is refused with 503 (0: no limit).
     #[arg(long, default_value_t = 0)]
-    pub(crate) max_connections: usize,
+    pub max_connections: usize,
     /// Origins browsers may connect from (`https://app.example.com`, `https://*.example.com`,
     /// or `*`), separated by commas; any origin when not given. Others get 403 at the upgrade.
     #[arg(long, value_delimiter = ',')]
-    pub(crate) allowed_origins: Vec<String>,
+    pub allowed_origins: Vec<String>,
 
     /// Join other instances through Redis at this URL (`redis://host:port`); in-process bus
     /// (a single node) without it.
     #[arg(long, conflicts_with = "redis_cluster")]
-    pub(crate) redis: Option<String>,
+    pub redis: Option<String>,
     /// Join other instances through a Redis Cluster (sharded pub/sub), given seed node URLs
     /// separated by commas.
     #[arg(long, value_delimiter = ',')]
-    pub(crate) redis_cluster: Vec<String>,
+    pub redis_cluster: Vec<String>,
     /// Tell the other members of a room who joins and leaves: `off`, `connections` (every
     /// connection) or `users` (a user's first session joins, last one leaves).
     #[arg(long, default_value = "off", value_parser = ["off", "connections", "users"])]
-    pub(crate) presence_events: String,
+    pub presence_events: String,
     /// Rooms the presence notices apply to (patterns: `*` matches any run of characters); all rooms
     /// when not given.
     #[arg(long, value_delimiter = ',')]
-    pub(crate) presence_rooms: Vec<String>,
+    pub presence_rooms: Vec<String>,
     /// Replicate presence across instances (needs --redis or --redis-cluster): presence answers
     /// and notices cover every instance, and a crashed instance's members leave everywhere
     /// within --peer-timeout.
     #[arg(long)]
-    pub(crate) cluster_presence: bool,
+    pub cluster_presence: bool,
     /// How long an instance's lease (and heartbeat) lasts with cluster presence.
     #[arg(long, default_value = "10s", value_parser = duration)]
     #[serde(serialize_with = "human")]
-    pub(crate) peer_timeout: Duration,
+    pub peer_timeout: Duration,
     /// Prefix of bus channels.
     #[arg(long, default_value = "ws")]
-    pub(crate) channel_prefix: String,
+    pub channel_prefix: String,
 
     /// Who may join (and leave) a room that matches no `[[rooms]]` pattern by itself: `anyone`
     /// (within a token's `rooms` list, if it has one), `token` (only rooms its token lists), or
     /// `server` (only the server API puts connections in).
     #[arg(long, value_enum, default_value = "anyone")]
-    pub(crate) default_join: Join,
+    pub default_join: Join,
     /// Who may publish into a room that matches no `[[rooms]]` pattern: `members`, `server`
     /// (only the server API), or `proxy` (members, each publish asked of --proxy-publish).
     /// Default: `proxy` with --proxy-publish, else `members`.
     #[arg(long, value_enum)]
-    pub(crate) default_publish: Option<Publish>,
+    pub default_publish: Option<Publish>,
     /// Who may ask who is in a room that matches no `[[rooms]]` pattern: `members` or
     /// `server` (only the server API).
     #[arg(long, value_enum, default_value = "members")]
-    pub(crate) default_presence: Presence,
+    pub default_presence: Presence,
     /// The room policies by pattern, from the file's `[[rooms]]` tables.
     #[arg(skip)]
-    pub(crate) rooms: Vec<RoomRule>,
+    pub rooms: Vec<RoomRule>,
 
     /// Enable the HTTP API (`/api/...`: publish, send, queries, disconnects), for requests that
     /// carry `Authorization: Bearer KEY`. Disabled without it.
     #[arg(long, hide_env_values = true)]
     #[serde(serialize_with = "secret")]
-    pub(crate) api_key: Option<String>,
+    pub api_key: Option<String>,
     /// Largest request body the HTTP API accepts, in bytes (larger: 413).
     #[arg(long, default_value_t = 1024 * 1024)]
-    pub(crate) api_max_body_bytes: usize,
+    pub api_max_body_bytes: usize,
 
     /// Decide `authenticate` frames by POSTing them to this URL (the authenticate proxy).
     #[arg(long, conflicts_with_all = ["jwt_secret", "jwt_public_key"])]
-    pub(crate) proxy_authenticate: Option<String>,
+    pub proxy_authenticate: Option<String>,
     /// POST clients' own events to this URL (the RPC proxy): a request's answer is its reply.
     #[arg(long)]
-    pub(crate) proxy_rpc: Option<String>,
+    pub proxy_rpc: Option<String>,
     /// Ask this URL before a client's publish is fanned out (the publish proxy): a permission
     /// check, for the rooms whose policy says `publish = "proxy"` (by default, every room).
     #[arg(long)]
-    pub(crate) proxy_publish: Option<String>,
+    pub proxy_publish: Option<String>,
     /// Headers of the upgrade request passed to the authenticate proxy, separated by commas.
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "origin,user-agent,cookie,authorization,x-forwarded-for,x-real-ip"
     )]
-    pub(crate) proxy_headers: Vec<String>,
+    pub proxy_headers: Vec<String>,
     /// Time a proxy call may take.
     #[arg(long, default_value = "5s", value_parser = duration)]
     #[serde(serialize_with = "human")]
-    pub(crate) proxy_timeout: Duration,
+    pub proxy_timeout: Duration,
     /// Proxy calls in flight at once, per instance; more wait for a free slot (within the
     /// timeout).
     #[arg(long, default_value_t = 256)]
-    pub(crate) proxy_concurrency: usize,
+    pub proxy_concurrency: usize,
 }
 
 /// `join` of a room policy, as written in flags and the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Join {
+pub enum Join {
     Anyone,
     Token,
     Server,
@@ -219,7 +219,7 @@ pub(crate) enum Join {
 /// `publish` of a room policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Publish {
+pub enum Publish {
     Members,
     Server,
     Proxy,
@@ -228,7 +228,7 @@ pub(crate) enum Publish {
 /// `presence` of a room policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Presence {
+pub enum Presence {
     Members,
     Server,
 }
@@ -237,11 +237,11 @@ pub(crate) enum Presence {
 /// default policy's value (`--default-join`, ...).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RoomRule {
-    pub(crate) pattern: String,
-    pub(crate) join: Option<Join>,
-    pub(crate) publish: Option<Publish>,
-    pub(crate) presence: Option<Presence>,
+pub struct RoomRule {
+    pub pattern: String,
+    pub join: Option<Join>,
+    pub publish: Option<Publish>,
+    pub presence: Option<Presence>,
 }
 
 impl Serve {
@@ -255,7 +255,7 @@ impl Serve {
     }
 
     /// Every room's policy.
-    pub(crate) fn room_policies(&self) -> RoomPolicies {
+    pub fn room_policies(&self) -> RoomPolicies {
         let mut policies = RoomPolicies::new(self.default_policy());
         for rule in &self.rooms {
             let default = self.default_policy();
@@ -342,7 +342,7 @@ fn human<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 /// A duration as people write it (`5s`, `500ms`, `1m`, `1m30s`, `2h`), or plain seconds (`5`,
 /// `0.5`).
-pub(crate) fn duration(text: &str) -> Result<Duration, String> {
+pub fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<f64>() {
         return Duration::try_from_secs_f64(seconds)
@@ -354,7 +354,7 @@ pub(crate) fn duration(text: &str) -> Result<Duration, String> {
 
 /// Why the settings could not be read.
 #[derive(Debug)]
-pub(crate) enum ConfigError {
+pub enum ConfigError {
     /// The command line (or the environment): clap's own message, help and version included.
     Args(clap::Error),
     /// The config file.
@@ -370,15 +370,15 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+impl std::error::Error for ConfigError {}
+
 /// Reads the command line (and the environment, and the config file it names).
-pub(crate) fn parse() -> Result<Cli, ConfigError> {
+pub fn parse() -> Result<Cli, ConfigError> {
     parse_from(std::env::args_os())
 }
 
 /// [`parse`] from these arguments (the first is the program's name).
-pub(crate) fn parse_from(
-    args: impl IntoIterator<Item = impl Into<OsString>>,
-) -> Result<Cli, ConfigError> {
+pub fn parse_from(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Cli, ConfigError> {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let command = command();
     let matches = command.clone().try_get_matches_from(&args).map_err(ConfigError::Args)?;
