@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use futures_util::FutureExt;
+use roomcast_core::wire::ErrorCode;
 use roomcast_core::{ConnId, DisconnectReason, Event, PublishRequest, RequestId};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -246,13 +247,18 @@ async fn work(lane: SharedLane, socket: Socket, app: Arc<App>) {
                 let outcome =
                     AssertUnwindSafe(handler(cx)).catch_unwind().await.unwrap_or_else(|_| {
                         tracing::error!(conn = %socket.id(), %event, "a handler panicked");
-                        Err(HandlerError::new("internal", "the handler failed"))
+                        Err(HandlerError::new(ErrorCode::Internal.as_str(), "the handler failed"))
                     });
                 answer(&socket, id, outcome).await;
             }
             Job::Unknown { event, id } => {
                 let message = format!("no handler for event {event:?}");
-                answer(&socket, id, Err(HandlerError::new("unknown_event", message))).await;
+                answer(
+                    &socket,
+                    id,
+                    Err(HandlerError::new(ErrorCode::UnknownEvent.as_str(), message)),
+                )
+                .await;
             }
             Job::Publish(request) => {
                 if let Some(hook) = &app.on_publish {
@@ -261,7 +267,10 @@ async fn work(lane: SharedLane, socket: Socket, app: Arc<App>) {
                         .await
                         .unwrap_or_else(|_| {
                             tracing::error!(conn = %socket.id(), "the on_publish hook panicked");
-                            Err(HandlerError::new("internal", "the publish check failed"))
+                            Err(HandlerError::new(
+                                ErrorCode::Internal.as_str(),
+                                "the publish check failed",
+                            ))
                         });
                     let sent = match decided {
                         Ok(()) => socket.handle().accept_publish(*request).await,

@@ -10,6 +10,7 @@ use foldhash::fast::RandomState;
 use std::time::Instant;
 
 use bytes::Bytes;
+use roomcast_core::wire::ErrorCode;
 use roomcast_core::{ConnId, Event, Hub, Output, RequestId, Violation};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
@@ -774,7 +775,13 @@ impl Driver {
                 // cannot come.
                 let message = format!("no handler for {event:?}");
                 let now = Instant::now();
-                let _ = self.hub.reply_error(conn, Some(&id), "unknown_event", &message, now);
+                let _ = self.hub.reply_error(
+                    conn,
+                    Some(&id),
+                    ErrorCode::UnknownEvent.as_str(),
+                    &message,
+                    now,
+                );
             }
             Event::Message { conn, .. } if self.events.is_full() => {
                 self.metrics.events_dropped += 1;

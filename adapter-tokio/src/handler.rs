@@ -97,9 +97,11 @@ impl From<crate::Error> for HandlerError {
             crate::Error::Hub(HubError::NotAuthenticated(_)) => {
                 Self::new(ErrorCode::Unauthenticated.as_str(), "authenticate first")
             }
-            crate::Error::Hub(e) => Self::new("refused", e.to_string()),
-            crate::Error::Serialize(e) => Self::new("internal", e.to_string()),
-            crate::Error::Stopped => Self::new("unavailable", "the server is stopping"),
+            crate::Error::Hub(e) => Self::new(ErrorCode::Refused.as_str(), e.to_string()),
+            crate::Error::Serialize(e) => Self::new(ErrorCode::Internal.as_str(), e.to_string()),
+            crate::Error::Stopped => {
+                Self::new(ErrorCode::Unavailable.as_str(), "the server is stopping")
+            }
         }
     }
 }
@@ -171,9 +173,12 @@ pub struct Data<T>(pub T);
 impl<T: DeserializeOwned + Send + 'static> FromEvent for Data<T> {
     fn from_event(cx: &EventContext) -> Result<Self, HandlerError> {
         let raw = cx.data.as_deref().map_or("null", RawValue::get);
-        serde_json::from_str(raw)
-            .map(Data)
-            .map_err(|e| HandlerError::new("invalid_data", format!("data of {:?}: {e}", cx.event)))
+        serde_json::from_str(raw).map(Data).map_err(|e| {
+            HandlerError::new(
+                ErrorCode::InvalidData.as_str(),
+                format!("data of {:?}: {e}", cx.event),
+            )
+        })
     }
 }
 
@@ -229,7 +234,7 @@ impl<T: Clone + Send + Sync + 'static> FromEvent for State<T> {
         cx.state.get::<T>().map(State).ok_or_else(|| {
             let name = std::any::type_name::<T>();
             tracing::error!(state = name, "a handler asks for state that was never given");
-            HandlerError::new("internal", "the server is misconfigured")
+            HandlerError::new(ErrorCode::Internal.as_str(), "the server is misconfigured")
         })
     }
 }
@@ -245,7 +250,10 @@ impl<T: Clone + Send + Sync + 'static> FromEvent for Extension<T> {
     fn from_event(cx: &EventContext) -> Result<Self, HandlerError> {
         cx.socket.extensions().get::<T>().map(Extension).ok_or_else(|| {
             let name = std::any::type_name::<T>();
-            HandlerError::new("missing_extension", format!("this connection holds no {name}"))
+            HandlerError::new(
+                ErrorCode::MissingExtension.as_str(),
+                format!("this connection holds no {name}"),
+            )
         })
     }
 }
@@ -274,8 +282,9 @@ impl IntoReply for () {
 impl<T: Serialize> IntoReply for Result<T, HandlerError> {
     fn into_reply(self) -> Result<Option<Box<RawValue>>, HandlerError> {
         let value = self?;
-        let raw = serde_json::value::to_raw_value(&value)
-            .map_err(|e| HandlerError::new("internal", format!("reply not serializable: {e}")))?;
+        let raw = serde_json::value::to_raw_value(&value).map_err(|e| {
+            HandlerError::new(ErrorCode::Internal.as_str(), format!("reply not serializable: {e}"))
+        })?;
         Ok((raw.get() != "null").then_some(raw))
     }
 }

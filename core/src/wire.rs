@@ -284,6 +284,18 @@ pub enum ErrorCode {
     /// A `refresh` whose token was refused (or that would change the user); the connection
     /// keeps its current credentials until they expire.
     RefreshRejected,
+    /// An application event no handler takes (and no fallback).
+    UnknownEvent,
+    /// An event's `data` that does not decode into what its handler asks for.
+    InvalidData,
+    /// A handler asked for a value of the connection's state it does not hold.
+    MissingExtension,
+    /// The hub refused what a handler asked of it (other than the codes above).
+    Refused,
+    /// The server is stopping.
+    Unavailable,
+    /// A handler or a hook failed (panicked, or the server is misconfigured).
+    Internal,
 }
 
 impl ErrorCode {
@@ -297,6 +309,12 @@ impl ErrorCode {
             Self::TooManyRooms => "too_many_rooms",
             Self::AlreadyAuthenticated => "already_authenticated",
             Self::RefreshRejected => "refresh_rejected",
+            Self::UnknownEvent => "unknown_event",
+            Self::InvalidData => "invalid_data",
+            Self::MissingExtension => "missing_extension",
+            Self::Refused => "refused",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
         }
     }
 }
