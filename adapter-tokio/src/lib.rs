@@ -1,10 +1,10 @@
 //! roomcast-tokio: runs [`roomcast_core`] on tokio and tungstenite.
 //!
 //! One task owns the [`Hub`](roomcast_core::Hub) and is the only one that touches it. On the fast
-//! path ([`serve`], [`serve_app`], [`Handle::serve_tcp`]) roomcast frames the upgraded TCP stream
-//! itself: the hub task appends each frame to the socket's buffer and, once per round of
-//! commands, writes every changed buffer straight into its socket; each socket's own task reads,
-//! and waits for the socket to drain when the kernel's buffer is full. Sockets of other
+//! path ([`serve`], `serve_app` with the feature `axum`, [`Handle::serve_tcp`]) roomcast frames
+//! the upgraded TCP stream itself: the hub task appends each frame to the socket's buffer and,
+//! once per round of commands, writes every changed buffer straight into its socket; each
+//! socket's own task reads, and waits for the socket to drain when the kernel's buffer is full. Sockets of other
 //! WebSocket implementations ([`Handle::serve_socket`]) get a writer task with a bounded queue.
 //! A socket that holds too much unwritten (a client that stopped reading) is closed with 4005 and
 //! never slows the others. The hub's bus outputs go to a [`Bus`]: the in-process

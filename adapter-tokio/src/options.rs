@@ -38,7 +38,7 @@ pub struct Options {
     pub header_timeout: Duration,
     /// The most the request line and headers of an HTTP request may hold, in bytes: larger ones
     /// are answered `431 Request Header Fields Too Large` and the connection is closed (on
-    /// roomcast's own listener, [`serve`](crate::serve) and [`serve_app`](crate::serve_app)).
+    /// roomcast's own listener, [`serve`](crate::serve) and `serve_app` (feature `axum`)).
     /// Default: 16 KiB, as Node's HTTP server.
     pub max_header_bytes: usize,
     /// The most that every socket's write buffer may hold together, in bytes: the memory that
@@ -48,7 +48,7 @@ pub struct Options {
     /// ([`max_write_buffer_bytes`](Self::max_write_buffer_bytes)). Default: 256 MiB.
     pub max_queued_bytes: usize,
     /// permessage-deflate (RFC 7692), negotiated with each client that offers it, on
-    /// roomcast's own listener ([`serve`](crate::serve), [`serve_app`](crate::serve_app)). A
+    /// roomcast's own listener ([`serve`](crate::serve), `serve_app` (feature `axum`)). A
     /// message is compressed once for every recipient that negotiated it (the server keeps no
     /// context between messages). Default: `false`.
     pub compression: bool,
