@@ -269,6 +269,7 @@ impl Hub {
         if !self.valid_room(room) {
             return Err(Refusal::InvalidRoom);
         }
+        let allowed = !check_policy || self.may_join(id, room);
         let Some(c) = self.conns.get_mut(&id) else {
             return Err(Refusal::Unknown);
         };
@@ -278,7 +279,7 @@ impl Hub {
         if self.rooms.contains(room, &id) {
             return Ok(false);
         }
-        if check_policy && !self.config.rooms.for_room(room).join.allows(&c.acl, room) {
+        if !allowed {
             return Err(Refusal::Forbidden);
         }
         if c.rooms.len() >= self.config.max_rooms_per_conn {
@@ -295,6 +296,14 @@ impl Hub {
         self.event(Event::Joined { conn: id, room: room.to_owned() });
         self.presence_notice("member_joined", room, id, None);
         Ok(true)
+    }
+
+    /// Whether the room's policy lets this connection join `room` (and leave it) by itself: the
+    /// one rule for a client's `join` and `leave`.
+    fn may_join(&self, conn: ConnId, room: &str) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| self.config.rooms.for_room(room).join.allows(&c.acl, room))
     }
 
     /// Removes `id` from `room`; `false` if it was not a member.

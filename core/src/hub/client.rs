@@ -256,13 +256,6 @@ impl Hub {
         self.transmit(vec![conn], answer);
     }
 
-    /// Whether the room's policy lets this connection join `room` (and leave it) by itself.
-    fn may_join(&self, conn: ConnId, room: &str) -> bool {
-        self.conns
-            .get(&conn)
-            .is_some_and(|c| self.config.rooms.for_room(room).join.allows(&c.acl, room))
-    }
-
     fn refuse(&mut self, conn: ConnId, refusal: Refusal, room: &str, id: Option<&RequestId>) {
         let (code, message) = match refusal {
             Refusal::InvalidRoom => (ErrorCode::InvalidRoom, "invalid room name"),
