@@ -22,7 +22,8 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 
-use crate::{Handle, upgrade};
+use crate::Handle;
+use crate::transport::upgrade;
 
 /// An axum handler that upgrades the request and serves the socket with `handle`: the
 /// application's `on_connect` hook sees the request first (its peer address too, under

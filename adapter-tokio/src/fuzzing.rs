@@ -1,7 +1,7 @@
 //! The fuzz entry points (behind the `fuzzing` feature), for the fuzz targets in `fuzz/` and for
 //! replaying their corpora on stable Rust. Not a stable API.
 
-use crate::codec::{Decoded, Decoder};
+use crate::transport::codec::{Decoded, Decoder};
 
 /// The largest frame the probe's decoder accepts: small, so that the size limit is reached.
 const PROBE_MAX: usize = 1024;

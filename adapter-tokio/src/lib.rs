@@ -31,74 +31,42 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod admit;
 mod app;
-mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
-mod budget;
-mod buffer_pool;
-mod builder;
 mod bus;
-mod codec;
-mod context;
-mod deflate;
-mod dispatch;
 mod driver;
-mod events;
-mod extensions;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-mod handle;
-mod handler;
-mod inbox;
-#[cfg(feature = "jwt")]
-mod jwt;
-mod link;
-mod link_task;
-mod listen;
-mod local_bus;
-mod message;
-mod metrics;
 mod options;
-mod queue;
-#[cfg(feature = "redis")]
-mod redis_bus;
-mod request;
-mod round;
-mod router;
-mod socket;
-mod tracker;
-mod upgrade;
-mod write_buffer;
-mod writers;
+mod transport;
 
-pub use admit::{Admit, Refuse};
-pub use auth::{AuthDenied, AuthFuture, AuthRequest, Authenticator};
-pub use builder::{Builder, Roomcast};
-pub use bus::{Bus, BusMetrics};
-pub use context::{Broadcast, Socket};
-pub use events::Events;
-pub use extensions::Extensions;
-pub use handle::{Connection, Error, Handle, Member};
-pub use handler::{
+pub use app::auth::{AuthDenied, AuthFuture, AuthRequest, Authenticator};
+pub use app::builder::{Builder, Roomcast};
+pub use app::context::{Broadcast, Socket};
+pub use app::extensions::Extensions;
+pub use app::handle::{Connection, Error, Handle, Member};
+pub use app::handler::{
     Data, EventContext, EventName, Extension, FromEvent, Handler, HandlerError, Id, IntoReply,
     MessagePath, RawData, State,
 };
-pub use inbox::BusInbox;
 #[cfg(feature = "jwt")]
-pub use jwt::JwtAuth;
-pub use listen::serve;
-#[cfg(feature = "axum")]
-pub use listen::serve_app;
-pub use local_bus::{LocalBus, LocalPort};
-pub use message::{Incoming, WsError, WsMessage};
-pub use metrics::Snapshot;
-pub use options::{Options, websocket_config};
+pub use app::jwt::JwtAuth;
+pub use app::on_connect::{Admit, Refuse};
+pub use app::router::{Params, Pattern, PatternError};
+pub use bus::inbox::BusInbox;
+pub use bus::local::{LocalBus, LocalPort};
 #[cfg(feature = "redis")]
-pub use redis_bus::redis_bus;
-pub use request::UpgradeRequest;
+pub use bus::redis::redis_bus;
+pub use bus::{Bus, BusMetrics};
+pub use driver::events::Events;
+pub use driver::metrics::Snapshot;
+pub use options::{Options, websocket_config};
 pub use roomcast_core;
 #[cfg(feature = "redis")]
 pub use roomcast_redis;
-pub use router::{Params, Pattern, PatternError};
+pub use transport::listen::serve;
+#[cfg(feature = "axum")]
+pub use transport::listen::serve_app;
+pub use transport::message::{Incoming, WsError, WsMessage};
+pub use transport::request::UpgradeRequest;

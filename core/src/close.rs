@@ -1,5 +1,7 @@
-//! WebSocket close codes the protocol uses, and the client misbehaviours that call for them.
+//! WebSocket close codes the protocol uses, the client misbehaviours that call for them, and the
+//! ways an authentication can fail.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A WebSocket close code, as sent in a close frame.
@@ -98,5 +100,61 @@ impl Violation {
             Self::Framing(_) => CloseCode::PROTOCOL_ERROR,
             Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
         }
+    }
+}
+
+/// Why an authentication did not succeed, and so how the connection is closed
+/// ([`Hub::deny_auth`](crate::Hub::deny_auth); a refused `refresh` gets an error frame with the
+/// reason instead, and the connection stays).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthDenied {
+    /// The credentials are refused: close 4003 with this reason.
+    Rejected(String),
+    /// The authority could not be asked in time (a backend down or slow): close 1013
+    /// (try again later) with this reason.
+    Unavailable(String),
+    /// The authority answered something unusable (an error status, garbage): close 1011
+    /// (internal error) with this reason.
+    Failed(String),
+}
+
+impl AuthDenied {
+    /// The close code the connection gets.
+    pub const fn close_code(&self) -> CloseCode {
+        match self {
+            Self::Rejected(_) => CloseCode::AUTH_REJECTED,
+            Self::Unavailable(_) => CloseCode::TRY_AGAIN_LATER,
+            Self::Failed(_) => CloseCode::INTERNAL_ERROR,
+        }
+    }
+
+    /// The reason, for the close frame or a refused refresh's error.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Rejected(reason) | Self::Unavailable(reason) | Self::Failed(reason) => reason,
+        }
+    }
+
+    /// The close code and reason the connection gets.
+    pub fn close(&self) -> (CloseCode, &str) {
+        (self.close_code(), self.reason())
+    }
+}
+
+impl From<String> for AuthDenied {
+    fn from(reason: String) -> Self {
+        Self::Rejected(reason)
+    }
+}
+
+impl From<&str> for AuthDenied {
+    fn from(reason: &str) -> Self {
+        Self::Rejected(reason.to_owned())
+    }
+}
+
+impl From<Cow<'_, str>> for AuthDenied {
+    fn from(reason: Cow<'_, str>) -> Self {
+        Self::Rejected(reason.into_owned())
     }
 }

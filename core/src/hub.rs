@@ -151,8 +151,8 @@ impl Hub {
         let channels = Channels::new(config.channel_prefix.clone());
         let mut out = VecDeque::new();
         if config.cluster_presence {
-            out.push_back(Output::Subscribe(channels.server(&config.server_id)));
-            out.push_back(Output::Subscribe(channels.peers()));
+            out.push_back(Output::BusSubscribe(channels.server(&config.server_id)));
+            out.push_back(Output::BusSubscribe(channels.peers()));
         }
         Ok(Self {
             pace: config.rate_limit.map(Pace::new),
@@ -227,7 +227,12 @@ impl Hub {
 
     /// Makes a connection authenticated with `identity`: indexes its user, begins bus interest,
     /// sends `connected`.
-    fn admit(&mut self, id: ConnId, identity: Identity, now: Instant) -> Result<(), HubError> {
+    fn authenticate_as(
+        &mut self,
+        id: ConnId,
+        identity: Identity,
+        now: Instant,
+    ) -> Result<(), HubError> {
         identity.check()?;
         let time = self.unix_ms(now);
         let Some(c) = self.conns.get_mut(&id) else {
@@ -332,9 +337,9 @@ impl Hub {
         }
         let channel = channel(&self.channels);
         self.out.push_back(if begins {
-            Output::Subscribe(channel)
+            Output::BusSubscribe(channel)
         } else {
-            Output::Unsubscribe(channel)
+            Output::BusUnsubscribe(channel)
         });
     }
 
@@ -580,7 +585,7 @@ impl Hub {
         self.stats.published += 1;
         let envelope = d.envelope(&self.config.server_id);
         let channel = self.channels.for_target(d.kind, d.target);
-        self.out.push_back(Output::Publish { channel, payload: envelope.encode() });
+        self.out.push_back(Output::BusPublish { channel, payload: envelope.encode() });
     }
 }
 

@@ -116,7 +116,7 @@ mod timer;
 pub mod wire;
 
 pub use channel::Channels;
-pub use close::{CloseCode, Violation};
+pub use close::{AuthDenied, CloseCode, Violation};
 pub use config::{AuthMode, HubConfig, PresenceEvents, RateLimit};
 pub use error::HubError;
 pub use hub::{

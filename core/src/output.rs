@@ -26,16 +26,16 @@ pub enum Output {
         reason: Cow<'static, str>,
     },
     /// Hand `payload` (a bus envelope, JSON) to the bus on `channel`.
-    Publish {
+    BusPublish {
         /// The channel, e.g. `ws:room:lobby`.
         channel: String,
         /// The serialized envelope.
         payload: Bytes,
     },
     /// This instance now has local interest in `channel`: subscribe to it on the bus.
-    Subscribe(String),
+    BusSubscribe(String),
     /// This instance no longer has local interest in `channel`: unsubscribe.
-    Unsubscribe(String),
+    BusUnsubscribe(String),
     /// Something the application may act on.
     Event(Event),
 }

@@ -250,16 +250,16 @@ fn carry_out(output: Output, record: &mut NodeRecord, bus: &mut VecDeque<(String
         }
         Output::Ping(conn) => record.pings.push(conn),
         Output::Close { conn, code, .. } => record.closes.push((conn, code)),
-        Output::Publish { channel, payload } => {
+        Output::BusPublish { channel, payload } => {
             record.published.push((channel.clone(), payload.clone()));
             bus.push_back((channel, payload));
         }
-        Output::Subscribe(channel) => {
+        Output::BusSubscribe(channel) => {
             if !record.subscriptions.insert(channel.clone()) {
                 record.interest_errors.push(format!("subscribe twice: {channel}"));
             }
         }
-        Output::Unsubscribe(channel) => {
+        Output::BusUnsubscribe(channel) => {
             if !record.subscriptions.remove(&channel) {
                 record.interest_errors.push(format!("unsubscribe without subscribe: {channel}"));
             }

@@ -943,10 +943,10 @@ impl Harness {
                     assert!(closes.insert((conn, code)), "closed twice")
                 }
                 Output::Ping(conn) => assert!(pings.insert(conn), "pinged twice"),
-                Output::Subscribe(ch) => {
+                Output::BusSubscribe(ch) => {
                     assert!(self.subscribed.insert(ch.clone()), "subscribed twice to {ch}")
                 }
-                Output::Unsubscribe(ch) => {
+                Output::BusUnsubscribe(ch) => {
                     assert!(self.subscribed.remove(&ch), "unsubscribed from {ch} without interest")
                 }
                 Output::Event(Event::Disconnected { conn, .. }) => {
@@ -975,7 +975,7 @@ impl Harness {
                     requests.push(("publish".to_owned(), request.conn, id));
                     self.publishing.insert(request.conn, *request);
                 }
-                Output::Publish { .. } | Output::Event(_) => {}
+                Output::BusPublish { .. } | Output::Event(_) => {}
             }
         }
         match &expect.fanout {

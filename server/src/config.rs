@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize, Serializer};
 #[command(name = "roomcast", version, about = "Rooms & broadcasting for WebSocket applications")]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: CliCommand,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub enum CliCommand {
     /// Run a server.
     Serve(Box<Serve>),
 }
@@ -388,7 +388,7 @@ pub fn parse_from(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result
     };
     let Some((path, serve)) = path else {
         let mut cli = Cli::from_arg_matches(&matches).map_err(ConfigError::Args)?;
-        let Command::Serve(serve) = &mut cli.command;
+        let CliCommand::Serve(serve) = &mut cli.command;
         serve.settle().map_err(ConfigError::File)?;
         return Ok(cli);
     };
@@ -401,7 +401,7 @@ pub fn parse_from(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result
         ConfigError::File(format!("{}: {message}", path.display()))
     })?;
     let mut cli = Cli::from_arg_matches(&matches).map_err(ConfigError::Args)?;
-    let Command::Serve(serve) = &mut cli.command;
+    let CliCommand::Serve(serve) = &mut cli.command;
     serve.rooms = rooms;
     serve.settle().map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
     Ok(cli)
@@ -508,7 +508,7 @@ mod tests {
     fn serve(args: &[&str]) -> Result<Serve, String> {
         let all = ["roomcast", "serve"].iter().chain(args);
         parse_from(all).map_err(|e| e.to_string()).map(|cli| match cli.command {
-            Command::Serve(serve) => *serve,
+            CliCommand::Serve(serve) => *serve,
         })
     }
 

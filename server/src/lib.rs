@@ -18,7 +18,7 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let cli = roomcast_server::config::parse_from(["roomcast", "serve", "--listen", "127.0.0.1:0"])?;
-//! let roomcast_server::config::Command::Serve(serve) = cli.command;
+//! let roomcast_server::config::CliCommand::Serve(serve) = cli.command;
 //! roomcast_server::run(*serve).await?;
 //! # Ok(()) }
 //! ```
@@ -40,7 +40,7 @@ use roomcast_tokio::roomcast_redis::{RedisConfig, Topology};
 use roomcast_tokio::{JwtAuth, Options, Roomcast};
 use tokio::sync::Semaphore;
 
-use crate::config::{Command, Serve};
+use crate::config::{CliCommand, Serve};
 use crate::pages::Site;
 use crate::proxy::{AuthProxy, Proxy, Rpc};
 
@@ -146,7 +146,7 @@ pub async fn cli() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let Command::Serve(serve) = cli.command;
+    let CliCommand::Serve(serve) = cli.command;
     if serve.print_config {
         return match serde_json::to_string_pretty(&serve) {
             Ok(json) => {

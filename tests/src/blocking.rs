@@ -192,9 +192,9 @@ fn carry_out(hub: &mut Hub, writers: &mut HashMap<ConnId, SyncSender<Outbound>>)
                 Output::Event(Event::Authenticate { conn, token, .. }) => {
                     let _ = hub.accept_auth(conn, Identity::user(token), Instant::now());
                 }
-                Output::Publish { .. }
-                | Output::Subscribe(_)
-                | Output::Unsubscribe(_)
+                Output::BusPublish { .. }
+                | Output::BusSubscribe(_)
+                | Output::BusUnsubscribe(_)
                 | Output::Event(_) => {}
             }
         }

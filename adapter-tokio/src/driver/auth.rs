@@ -14,7 +14,7 @@ impl Driver {
             let decision = auth.authenticate(request).await;
             let call: Box<dyn FnOnce(&mut Driver) + Send> =
                 Box::new(move |d: &mut Driver| d.decide(conn, decision));
-            let _ = commands.send(Command::Call(call)).await;
+            let _ = commands.send(ToHub::Call(call)).await;
         });
     }
 
@@ -35,10 +35,10 @@ impl Driver {
                     Ok(Admit { identity, .. }) => {
                         d.hub.accept_refresh(conn, identity.unwrap_or_default(), id, now)
                     }
-                    Err(denied) => d.hub.reject_refresh(conn, denied.close().1, id, now),
+                    Err(denied) => d.hub.reject_refresh(conn, denied.reason(), id, now),
                 };
             });
-            let _ = commands.send(Command::Call(call)).await;
+            let _ = commands.send(ToHub::Call(call)).await;
         });
     }
 
@@ -59,12 +59,8 @@ impl Driver {
                     }
                 }
             }
-            Err(AuthDenied::Rejected(reason)) => {
-                let _ = self.hub.reject_auth(conn, reason, now);
-            }
             Err(denied) => {
-                let (code, reason) = denied.close();
-                let _ = self.hub.close(conn, code, reason.to_owned(), now);
+                let _ = self.hub.deny_auth(conn, denied, now);
             }
         }
     }

@@ -9,13 +9,17 @@
 //! shrink).
 
 mod auth;
-pub(crate) mod command;
+pub(crate) mod events;
+pub(crate) mod metrics;
 mod outputs;
+pub(crate) mod round;
 mod timer;
+pub(crate) mod to_hub;
+pub(crate) mod write_threads;
 mod writes;
 
-pub(crate) use command::{Arrival, Command, Outbox, Submitted, submit};
 use timer::{IdleTimer, Timer};
+pub(crate) use to_hub::{Arrival, Outbox, Submitted, ToHub, submit};
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -32,22 +36,22 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-use crate::admit::Admit;
-use crate::auth::{AuthDenied, AuthRequest, Authenticator};
-use crate::budget::Budget;
-use crate::buffer_pool::BufferPool;
+use crate::app::auth::{AuthDenied, AuthRequest, Authenticator};
+use crate::app::on_connect::Admit;
 use crate::bus::Bus;
-use crate::codec::{put_compressed, put_frame};
-use crate::deflate::Deflate;
-use crate::events::{EventSender, ToApp};
-use crate::link::Link;
-use crate::metrics::Metrics;
-use crate::queue::{Item, PushError};
-use crate::request::UpgradeRequest;
-use crate::round::{Round, Spare};
-use crate::tracker::Tracker;
-use crate::write_buffer::Limits;
-use crate::writers::{self, Job};
+use crate::driver::events::{EventSender, ToApp};
+use crate::driver::metrics::Metrics;
+use crate::driver::round::{Round, Spare};
+use crate::transport::budget::Budget;
+use crate::transport::buffer_pool::BufferPool;
+use crate::transport::codec::{put_compressed, put_frame};
+use crate::transport::deflate::Deflate;
+use crate::transport::link::Link;
+use crate::transport::queue::{Item, PushError};
+use crate::transport::request::UpgradeRequest;
+use crate::transport::tracker::Tracker;
+use crate::transport::write_buffer::Limits;
+use write_threads::Job;
 
 /// How many waiting commands the hub task applies before it writes to the sockets: when it is
 /// busy, each socket gets one write for many frames.
@@ -112,7 +116,7 @@ pub(crate) struct Driver {
     awaiting_auth: HashMap<ConnId, Arc<UpgradeRequest>, RandomState>,
     /// For authentication tasks to hand their decision back; weak, so that it never keeps the
     /// hub task alive on its own.
-    commands: mpsc::WeakSender<Command>,
+    commands: mpsc::WeakSender<ToHub>,
     tracker: Arc<Tracker>,
     /// What every fast-path socket holds unwritten, together, and its limit.
     budget: Arc<Budget>,
@@ -135,7 +139,7 @@ impl Driver {
         bus: Box<dyn Bus>,
         events: EventSender,
         auth: Option<Arc<dyn Authenticator>>,
-        commands: mpsc::WeakSender<Command>,
+        commands: mpsc::WeakSender<ToHub>,
         tracker: Arc<Tracker>,
         limits: Limits,
     ) -> Self {
@@ -192,7 +196,7 @@ impl Driver {
     /// Runs until every handle and socket is gone, or until a shutdown completes. Each turn
     /// takes a round of commands (or the deadline), carries out what the hub decided, writes
     /// every socket that got frames once, and sets the timer to the hub's next deadline.
-    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<ToHub>) {
         let mut timer = Timer::new(self.hub.poll_timeout());
         let mut idle = IdleTimer::default();
         let mut shutdown: Option<oneshot::Sender<()>> = None;
@@ -271,8 +275,8 @@ impl Driver {
     /// batch holds [`ROUND_BATCH_BYTES`].
     async fn round(
         &mut self,
-        first: Command,
-        commands: &mut mpsc::Receiver<Command>,
+        first: ToHub,
+        commands: &mut mpsc::Receiver<ToHub>,
         shutdown: &mut Option<oneshot::Sender<()>>,
     ) {
         self.take_batch(first, commands, shutdown);
@@ -298,8 +302,8 @@ impl Driver {
     /// carrying out the hub's outputs after each.
     fn take_batch(
         &mut self,
-        first: Command,
-        commands: &mut mpsc::Receiver<Command>,
+        first: ToHub,
+        commands: &mut mpsc::Receiver<ToHub>,
         shutdown: &mut Option<oneshot::Sender<()>>,
     ) {
         self.receive(first, shutdown);
@@ -309,8 +313,8 @@ impl Driver {
         }
     }
 
-    fn receive(&mut self, command: Command, shutdown: &mut Option<oneshot::Sender<()>>) {
-        if let Command::Shutdown(done) = command {
+    fn receive(&mut self, command: ToHub, shutdown: &mut Option<oneshot::Sender<()>>) {
+        if let ToHub::Shutdown(done) = command {
             self.hub.shut_down(Instant::now());
             *shutdown = Some(done);
         } else {
@@ -328,29 +332,29 @@ impl Driver {
     }
 
     /// Feeds one command to the hub.
-    fn apply(&mut self, command: Command) {
+    fn apply(&mut self, command: ToHub) {
         let now = Instant::now();
         match command {
-            Command::Connect { conn, outbox, arrival } => self.connect(conn, outbox, arrival),
-            Command::Frame { conn, frame } => self.hub.handle_frame(conn, &frame, now),
-            Command::EchoText { conn, payload } => self.echo(conn, false, payload),
-            Command::EchoBinary { conn, payload } => self.echo(conn, true, payload),
-            Command::Violation { conn, violation } => {
+            ToHub::Connect { conn, outbox, arrival } => self.connect(conn, outbox, arrival),
+            ToHub::Frame { conn, frame } => self.hub.handle_frame(conn, &frame, now),
+            ToHub::EchoText { conn, payload } => self.echo(conn, false, payload),
+            ToHub::EchoBinary { conn, payload } => self.echo(conn, true, payload),
+            ToHub::Violation { conn, violation } => {
                 self.hub.handle_violation(conn, violation, now);
             }
-            Command::Alive(conn) => self.hub.handle_pong(conn, now),
-            Command::Disconnect(conn) => {
+            ToHub::Alive(conn) => self.hub.handle_pong(conn, now),
+            ToHub::Disconnect(conn) => {
                 self.forget(conn);
                 self.awaiting_auth.remove(&conn);
                 self.hub.handle_disconnect(conn, now);
             }
-            Command::Bus { channel, payload } => self.hub.handle_bus(&channel, &payload, now),
-            Command::BusGap => self.hub.handle_bus_gap(now),
-            Command::PeerLease { server_id, remaining } => {
+            ToHub::Bus { channel, payload } => self.hub.handle_bus(&channel, &payload, now),
+            ToHub::BusGap => self.hub.handle_bus_gap(now),
+            ToHub::PeerLease { server_id, remaining } => {
                 self.hub.handle_peer_lease(&server_id, now + remaining, now);
             }
-            Command::Call(call) => call(self),
-            Command::Shutdown(_) => {}
+            ToHub::Call(call) => call(self),
+            ToHub::Shutdown(_) => {}
         }
     }
 
@@ -403,8 +407,8 @@ impl Driver {
     }
 
     /// Counters of the hub and of this driver.
-    pub(crate) fn snapshot(&self) -> crate::metrics::Snapshot {
-        crate::metrics::Snapshot {
+    pub(crate) fn snapshot(&self) -> metrics::Snapshot {
+        metrics::Snapshot {
             connections: self.hub.connection_count(),
             rooms: self.hub.room_count(),
             users: self.hub.user_count(),

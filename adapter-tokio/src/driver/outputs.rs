@@ -31,9 +31,9 @@ impl Driver {
             Output::Transmit(t) => self.transmit(&t.to, &t.frame),
             Output::Ping(conn) => self.ping(conn),
             Output::Close { conn, code, reason } => self.close(conn, code.as_u16(), &reason),
-            Output::Publish { channel, payload } => self.bus.publish(channel, payload),
-            Output::Subscribe(channel) => self.bus.subscribe(channel),
-            Output::Unsubscribe(channel) => self.bus.unsubscribe(channel),
+            Output::BusPublish { channel, payload } => self.bus.publish(channel, payload),
+            Output::BusSubscribe(channel) => self.bus.subscribe(channel),
+            Output::BusUnsubscribe(channel) => self.bus.unsubscribe(channel),
             Output::Event(event) => self.event(event),
         }
     }

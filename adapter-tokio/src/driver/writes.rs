@@ -13,7 +13,7 @@ impl Driver {
         }
         let mut dirty = std::mem::take(&mut self.dirty);
         self.metrics.socket_writes += dirty.len() as u64;
-        let parts = writers::parts(dirty.len(), self.write_threads);
+        let parts = write_threads::parts(dirty.len(), self.write_threads);
         if parts > 1 {
             self.metrics.split_rounds += 1;
             let left = self.write_split(&dirty, parts);
@@ -62,14 +62,14 @@ impl Driver {
         if self.write_pools.len() < parts - 1 {
             self.write_pools.resize_with(parts - 1, BufferPool::default);
         }
-        let shared = writers::Shared {
+        let shared = write_threads::Shared {
             batch: &self.batch,
             limits: self.limits,
             budget: &self.budget,
             shed_above: self.shed_above,
         };
         let pools = &mut self.write_pools[..parts - 1];
-        let written = writers::write_split(&jobs, shared, &mut self.buffers, pools);
+        let written = write_threads::write_split(&jobs, shared, &mut self.buffers, pools);
         drop(jobs);
         for conn in &written.done {
             if let Some(Outbox::Link { round, .. }) = self.outboxes.get_mut(conn) {

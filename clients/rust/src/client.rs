@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::connection::{Command, Connection, Status};
+use crate::connection::{Connection, Status, ToConnection};
 use crate::options::{Options, TokenSource};
 use crate::{Backoff, Error, Event, Member};
 
@@ -123,7 +123,7 @@ impl Default for PublishOptions {
 /// A handle to one logical connection, across reconnections. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<ToConnection>,
     status: Arc<Mutex<Status>>,
     request_timeout: Duration,
 }
@@ -169,7 +169,10 @@ impl Client {
         self.status(|s| s.rooms.clone())
     }
 
-    fn command<R>(&self, make: impl FnOnce(oneshot::Sender<R>) -> Command) -> oneshot::Receiver<R> {
+    fn command<R>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<R>) -> ToConnection,
+    ) -> oneshot::Receiver<R> {
         let (reply, answer) = oneshot::channel();
         // A closed client drops the command, and with it the sender: the caller sees Closed.
         let _ = self.commands.send(make(reply));
@@ -186,7 +189,7 @@ impl Client {
         S: Into<String>,
     {
         let rooms = rooms.into_iter().map(Into::into).collect();
-        let answer = self.command(|reply| Command::Rooms { join: true, rooms, reply });
+        let answer = self.command(|reply| ToConnection::Rooms { join: true, rooms, reply });
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -197,7 +200,7 @@ impl Client {
         S: Into<String>,
     {
         let rooms = rooms.into_iter().map(Into::into).collect();
-        let answer = self.command(|reply| Command::Rooms { join: false, rooms, reply });
+        let answer = self.command(|reply| ToConnection::Rooms { join: false, rooms, reply });
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -234,7 +237,7 @@ impl Client {
     }
 
     async fn send(&self, frame: String) -> Result<(), Error> {
-        let answer = self.command(|reply| Command::Send { frame, reply });
+        let answer = self.command(|reply| ToConnection::Send { frame, reply });
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -268,7 +271,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Box<RawValue>, Error> {
         let event = event.to_owned();
-        let answer = self.command(|reply| Command::Call { event, data, reply });
+        let answer = self.command(|reply| ToConnection::Call { event, data, reply });
         match tokio::time::timeout(timeout, answer).await {
             Ok(answer) => answer.map_err(|_| Error::Closed)?,
             Err(_) => Err(Error::Timeout),
@@ -294,8 +297,8 @@ impl Client {
         struct Answer {
             expires_in: Option<u64>,
         }
-        let answer =
-            self.command(|reply| Command::Refresh { token: token.to_owned(), reply: Some(reply) });
+        let answer = self
+            .command(|reply| ToConnection::Refresh { token: token.to_owned(), reply: Some(reply) });
         let raw = match tokio::time::timeout(self.request_timeout, answer).await {
             Ok(answer) => answer.map_err(|_| Error::Closed)??,
             Err(_) => return Err(Error::Timeout),
@@ -305,6 +308,6 @@ impl Client {
 
     /// Closes the connection for good (1000): no reconnection; pending requests fail.
     pub fn close(&self) {
-        let _ = self.commands.send(Command::Close);
+        let _ = self.commands.send(ToConnection::Close);
     }
 }

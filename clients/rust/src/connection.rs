@@ -23,7 +23,7 @@ use crate::{Error, Event, Message, Retry, ServerError, retry_policy};
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
 /// What a [`Client`](crate::Client) asks of the connection task.
-pub(crate) enum Command {
+pub(crate) enum ToConnection {
     /// A request: the application's event, or `presence`.
     Call { event: String, data: Option<Box<RawValue>>, reply: Reply<Box<RawValue>> },
     /// `join` or `leave`.
@@ -92,7 +92,7 @@ pub(crate) struct Connection {
     events: mpsc::UnboundedSender<Event>,
     status: Arc<Mutex<Status>>,
     /// For token fetches to hand their token back; weak, so that it never keeps the task alive.
-    commands: mpsc::WeakUnboundedSender<Command>,
+    commands: mpsc::WeakUnboundedSender<ToConnection>,
     token: Option<String>,
     /// The token a 4003 rejected, not to be tried again.
     rejected: Option<String>,
@@ -115,7 +115,7 @@ impl Connection {
         options: Options,
         events: mpsc::UnboundedSender<Event>,
         status: Arc<Mutex<Status>>,
-        commands: mpsc::WeakUnboundedSender<Command>,
+        commands: mpsc::WeakUnboundedSender<ToConnection>,
     ) -> Self {
         let token = options.token.clone();
         Self {
@@ -137,7 +137,7 @@ impl Connection {
     }
 
     /// Sessions, and the waits between them, until the client is closed or gives up.
-    pub(crate) async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Command>) {
+    pub(crate) async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<ToConnection>) {
         loop {
             let end = self.session(&mut inbox).await;
             self.update(|s| {
@@ -153,7 +153,7 @@ impl Connection {
                 tokio::select! {
                     () = &mut wait => break,
                     command = inbox.recv() => match command {
-                        None | Some(Command::Close) => return self.finish(),
+                        None | Some(ToConnection::Close) => return self.finish(),
                         Some(command) => self.offline(command),
                     },
                 }
@@ -162,7 +162,7 @@ impl Connection {
     }
 
     /// One socket, from connecting to its end.
-    async fn session(&mut self, inbox: &mut mpsc::UnboundedReceiver<Command>) -> End {
+    async fn session(&mut self, inbox: &mut mpsc::UnboundedReceiver<ToConnection>) -> End {
         let mut ws = match self.open().await {
             Ok(ws) => ws,
             Err(reason) => return End::Lost { code: 1006, reason },
@@ -200,7 +200,7 @@ impl Connection {
                     None => return End::Lost { code: 1006, reason: "connection lost".into() },
                 },
                 command = inbox.recv() => match command {
-                    None | Some(Command::Close) => {
+                    None | Some(ToConnection::Close) => {
                         let close = CloseFrame { code: CloseCode::Normal, reason: "client closed".into() };
                         let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(close))).await;
                         return End::Closed;
@@ -261,9 +261,9 @@ impl Connection {
         id
     }
 
-    async fn online(&mut self, ws: &mut Ws, command: Command) -> Result<(), End> {
+    async fn online(&mut self, ws: &mut Ws, command: ToConnection) -> Result<(), End> {
         match command {
-            Command::Call { event, data, reply } => {
+            ToConnection::Call { event, data, reply } => {
                 let id = self.wait(Waiter::Value(reply));
                 let frame = match data {
                     Some(data) => json!({"event": event, "id": id, "data": data}),
@@ -271,36 +271,36 @@ impl Connection {
                 };
                 self.send(ws, frame).await
             }
-            Command::Rooms { join, rooms, reply } => {
+            ToConnection::Rooms { join, rooms, reply } => {
                 self.want(join, &rooms);
                 let id = self.wait(Waiter::Rooms(reply, Vec::new()));
                 let event = if join { "join" } else { "leave" };
                 self.send(ws, json!({"event": event, "id": id, "data": {"rooms": rooms}})).await
             }
-            Command::Send { frame, reply } => {
+            ToConnection::Send { frame, reply } => {
                 let sent = self.send_text(ws, frame).await;
                 let _ = reply.send(Ok(()));
                 sent
             }
-            Command::Refresh { token, reply } => {
+            ToConnection::Refresh { token, reply } => {
                 self.token = Some(token.clone());
                 let id = self.wait(Waiter::Refresh(reply));
                 self.send(ws, json!({"event": "refresh", "id": id, "data": {"token": token}})).await
             }
-            Command::Close => Ok(()),
+            ToConnection::Close => Ok(()),
         }
     }
 
-    fn offline(&mut self, command: Command) {
+    fn offline(&mut self, command: ToConnection) {
         match command {
-            Command::Call { reply, .. } => {
+            ToConnection::Call { reply, .. } => {
                 let _ = reply.send(Err(Error::Disconnected));
             }
-            Command::Rooms { join, rooms, reply } => {
+            ToConnection::Rooms { join, rooms, reply } => {
                 self.want(join, &rooms);
                 self.waiting.push(reply);
             }
-            Command::Send { frame, reply } => {
+            ToConnection::Send { frame, reply } => {
                 let kept = if self.buffer.len() >= self.options.buffer {
                     Err(Error::BufferFull)
                 } else {
@@ -309,14 +309,14 @@ impl Connection {
                 };
                 let _ = reply.send(kept);
             }
-            Command::Refresh { token, reply } => {
+            ToConnection::Refresh { token, reply } => {
                 // Kept for the next authentication.
                 self.token = Some(token);
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(Error::Disconnected));
                 }
             }
-            Command::Close => {}
+            ToConnection::Close => {}
         }
     }
 
@@ -496,7 +496,7 @@ impl Connection {
         };
         tokio::spawn(async move {
             if let Some(token) = source().await {
-                let _ = commands.send(Command::Refresh { token, reply: None });
+                let _ = commands.send(ToConnection::Refresh { token, reply: None });
             }
         });
     }

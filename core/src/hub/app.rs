@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use super::{Delivery, Hub, Refusal, Sent, Stage};
 use crate::envelope::TargetKind;
 use crate::wire::{self, ErrorCode, ServerFrame};
-use crate::{CloseCode, ConnId, HubError, Identity, PublishRequest, RequestId};
+use crate::{AuthDenied, CloseCode, ConnId, HubError, Identity, PublishRequest, RequestId};
 
 /// Who to leave out of a broadcast, on every instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,7 +48,7 @@ impl Hub {
         now: Instant,
     ) -> Result<(), HubError> {
         let now = self.advance(now);
-        self.admit(conn, identity, now)
+        self.authenticate_as(conn, identity, now)
     }
 
     /// Rejects a connection's authentication: it is closed with 4003 and `reason`.
@@ -58,12 +58,38 @@ impl Hub {
         reason: impl Into<Cow<'static, str>>,
         now: Instant,
     ) -> Result<(), HubError> {
+        self.deny_closing(conn, CloseCode::AUTH_REJECTED, reason.into(), now)
+    }
+
+    /// Denies a connection's authentication for any of the [`AuthDenied`] reasons: it is
+    /// closed with the code the reason calls for (4003 refused, 1013 authority unavailable,
+    /// 1011 authority failed).
+    pub fn deny_auth(
+        &mut self,
+        conn: ConnId,
+        denied: AuthDenied,
+        now: Instant,
+    ) -> Result<(), HubError> {
+        let code = denied.close_code();
+        let reason = match denied {
+            AuthDenied::Rejected(r) | AuthDenied::Unavailable(r) | AuthDenied::Failed(r) => r,
+        };
+        self.deny_closing(conn, code, Cow::Owned(reason), now)
+    }
+
+    fn deny_closing(
+        &mut self,
+        conn: ConnId,
+        code: CloseCode,
+        reason: Cow<'static, str>,
+        now: Instant,
+    ) -> Result<(), HubError> {
         self.advance(now);
         match self.conns.get(&conn).map(|c| c.stage) {
             None => Err(HubError::UnknownConn(conn)),
             Some(stage) if stage.is_authenticated() => Err(HubError::AlreadyAuthenticated(conn)),
             Some(_) => {
-                self.close_conn(conn, CloseCode::AUTH_REJECTED, reason);
+                self.close_conn(conn, code, reason);
                 Ok(())
             }
         }

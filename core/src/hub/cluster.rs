@@ -113,18 +113,18 @@ impl Hub {
 
     pub(super) fn push_publish(&mut self, channel: String, payload: bytes::Bytes) {
         self.stats.published += 1;
-        self.out.push_back(Output::Publish { channel, payload });
+        self.out.push_back(Output::BusPublish { channel, payload });
     }
 
     /// The first local member of `room` arrived: hear its presence channel, ask for its members.
     pub(super) fn presence_interest_begins(&mut self, room: &str) {
-        self.out.push_back(Output::Subscribe(self.channels.presence(room)));
+        self.out.push_back(Output::BusSubscribe(self.channels.presence(room)));
         self.publish_presence(self.channels.presence(room), PeerOp::SyncRequest, room, Vec::new());
     }
 
     /// The last local member of `room` left: the replica of it would go stale, drop it.
     pub(super) fn presence_interest_ends(&mut self, room: &str) {
-        self.out.push_back(Output::Unsubscribe(self.channels.presence(room)));
+        self.out.push_back(Output::BusUnsubscribe(self.channels.presence(room)));
         self.remote.shift_remove(room);
     }
 

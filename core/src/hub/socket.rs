@@ -81,9 +81,9 @@ impl Hub {
             return Ok(());
         }
         match opening {
-            Opening::As(identity) => self.admit(conn, identity, now)?,
+            Opening::As(identity) => self.authenticate_as(conn, identity, now)?,
             Opening::AsConfigured if self.config.auth == AuthMode::Anonymous => {
-                self.admit(conn, Identity::anonymous(), now)?;
+                self.authenticate_as(conn, Identity::anonymous(), now)?;
             }
             Opening::AsConfigured => {}
             Opening::Refused(code, reason) => {

@@ -22,12 +22,12 @@ use super::{
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Batch {
-    commands: Vec<Command>,
+    commands: Vec<BatchCommand>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Command {
+struct BatchCommand {
     method: String,
     #[serde(default)]
     params: Option<Box<RawValue>>,
@@ -79,7 +79,7 @@ pub(super) async fn batch(
     ok(json!({ "results": results }))
 }
 
-async fn run_command(state: &ApiState, command: Command) -> Result<Value, ApiError> {
+async fn run_command(state: &ApiState, command: BatchCommand) -> Result<Value, ApiError> {
     let params = command.params.as_deref().map_or("{}", RawValue::get);
     fn params_as<T: DeserializeOwned>(params: &str) -> Result<T, ApiError> {
         serde_json::from_str(params).map_err(|e| ApiError::bad(e.to_string()))

@@ -11,7 +11,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use crate::{Handle, upgrade};
+use crate::Handle;
+use crate::transport::upgrade;
 
 /// How long to wait after a failed accept (e.g. no file descriptor left) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

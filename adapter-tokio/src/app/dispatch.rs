@@ -18,18 +18,18 @@ use roomcast_core::{ConnId, DisconnectReason, Event, PublishRequest, RequestId};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::app::App;
-use crate::context::Socket;
-use crate::events::ToApp;
-use crate::extensions::Extensions;
-use crate::handle::WeakHandle;
-use crate::handler::{EventContext, HandlerError, Outcome};
-use crate::request::UpgradeRequest;
+use crate::app::context::Socket;
+use crate::app::extensions::Extensions;
+use crate::app::handle::WeakHandle;
+use crate::app::handler::{EventContext, HandlerError, Outcome};
+use crate::app::registry::App;
+use crate::driver::events::ToApp;
+use crate::transport::request::UpgradeRequest;
 
 /// One thing a connection's lane runs.
 enum Job {
     /// A handler on an event.
-    Handle(EventContext, crate::handler::BoxHandler),
+    Handle(EventContext, crate::app::handler::BoxHandler),
     /// An event nobody handles: answered with `unknown_event`.
     Unknown { event: String, id: Option<RequestId> },
     /// The connection is in: the `on_connected` hook.
@@ -84,7 +84,7 @@ pub(crate) struct Dispatcher {
     handle: WeakHandle,
     conns: HashMap<ConnId, Slot>,
     /// Events the handlers do not take, for the [`Events`](crate::Events) stream.
-    rest: Option<crate::events::EventSender>,
+    rest: Option<crate::driver::events::EventSender>,
     max_pending: usize,
 }
 
@@ -92,7 +92,7 @@ impl Dispatcher {
     pub(crate) fn new(
         app: Arc<App>,
         handle: WeakHandle,
-        rest: Option<crate::events::EventSender>,
+        rest: Option<crate::driver::events::EventSender>,
         max_pending: usize,
     ) -> Self {
         Self { app, handle, conns: HashMap::new(), rest, max_pending: max_pending.max(1) }

@@ -16,8 +16,8 @@ use roomcast_core::{Identity, RoomAcl};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::admit::Admit;
-use crate::auth::{AuthDenied, AuthFuture, AuthRequest, Authenticator};
+use crate::app::auth::{AuthDenied, AuthFuture, AuthRequest, Authenticator};
+use crate::app::on_connect::Admit;
 
 /// Verifies tokens: HS256 with a shared secret, or RS256 / ES256 with a public key.
 pub struct JwtAuth {

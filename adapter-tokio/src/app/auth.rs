@@ -1,15 +1,15 @@
 //! Deciding `authenticate` frames.
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use roomcast_core::{CloseCode, ConnId, Identity};
+pub use roomcast_core::AuthDenied;
+use roomcast_core::{ConnId, Identity};
 use serde_json::value::RawValue;
 
-use crate::admit::Admit;
-use crate::request::UpgradeRequest;
+use crate::app::on_connect::Admit;
+use crate::transport::request::UpgradeRequest;
 
 /// What a client sent in `authenticate`.
 #[derive(Debug)]
@@ -24,48 +24,6 @@ pub struct AuthRequest {
     /// The upgrade request that opened the connection, for authenticators that ask for it
     /// ([`Authenticator::wants_request`]).
     pub request: Option<Arc<UpgradeRequest>>,
-}
-
-/// Why an authentication did not succeed, and so how the connection is closed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthDenied {
-    /// The credentials are refused: close 4003 with this reason.
-    Rejected(String),
-    /// The authority could not be asked in time (a backend down or slow): close 1013
-    /// (try again later) with this reason.
-    Unavailable(String),
-    /// The authority answered something unusable (an error status, garbage): close 1011
-    /// (internal error) with this reason.
-    Failed(String),
-}
-
-impl AuthDenied {
-    /// The close code and reason the connection gets.
-    pub fn close(&self) -> (CloseCode, &str) {
-        match self {
-            Self::Rejected(reason) => (CloseCode::AUTH_REJECTED, reason),
-            Self::Unavailable(reason) => (CloseCode::TRY_AGAIN_LATER, reason),
-            Self::Failed(reason) => (CloseCode::INTERNAL_ERROR, reason),
-        }
-    }
-}
-
-impl From<String> for AuthDenied {
-    fn from(reason: String) -> Self {
-        Self::Rejected(reason)
-    }
-}
-
-impl From<&str> for AuthDenied {
-    fn from(reason: &str) -> Self {
-        Self::Rejected(reason.to_owned())
-    }
-}
-
-impl From<Cow<'_, str>> for AuthDenied {
-    fn from(reason: Cow<'_, str>) -> Self {
-        Self::Rejected(reason.into_owned())
-    }
 }
 
 impl From<Identity> for Admit {

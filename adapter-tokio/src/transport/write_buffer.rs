@@ -4,9 +4,9 @@
 
 use std::ops::Range;
 
-use crate::buffer_pool::BufferPool;
-use crate::codec;
-use crate::round::Round;
+use crate::driver::round::Round;
+use crate::transport::buffer_pool::BufferPool;
+use crate::transport::codec;
 
 /// Past this many bytes already written, the buffer's unwritten tail moves to its front.
 const COMPACT_AFTER: usize = 64 * 1024;
@@ -41,7 +41,7 @@ pub(crate) struct WriteBuffer {
     pub(crate) closing: bool,
     /// Writing failed or the socket's task ended: nothing more is written.
     pub(crate) broken: bool,
-    /// The capacity of `buf` as last counted in the server's [`Budget`](crate::budget::Budget).
+    /// The capacity of `buf` as last counted in the server's [`Budget`](crate::transport::budget::Budget).
     pub(crate) counted: usize,
 }
 
@@ -173,7 +173,7 @@ impl WriteBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Head;
+    use crate::transport::codec::Head;
 
     fn append_text(out: &mut WriteBuffer, payload: &[u8]) {
         out.append(Head::text(payload.len()).as_bytes(), payload);

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::driver::Command;
+use crate::driver::ToHub;
 
 /// Where a bus delivers envelopes for one instance.
 ///
@@ -12,7 +12,7 @@ use crate::driver::Command;
 /// deliveries fail and the bus can let go.
 #[derive(Clone, Debug)]
 pub struct BusInbox {
-    pub(crate) commands: mpsc::WeakSender<Command>,
+    pub(crate) commands: mpsc::WeakSender<ToHub>,
 }
 
 impl BusInbox {
@@ -20,7 +20,7 @@ impl BusInbox {
     /// full. `false` once the instance has stopped.
     pub async fn deliver(&self, channel: String, payload: Bytes) -> bool {
         match self.commands.upgrade() {
-            Some(commands) => commands.send(Command::Bus { channel, payload }).await.is_ok(),
+            Some(commands) => commands.send(ToHub::Bus { channel, payload }).await.is_ok(),
             None => false,
         }
     }
@@ -29,7 +29,7 @@ impl BusInbox {
     /// told to resync. `false` once the instance has stopped.
     pub async fn gap(&self) -> bool {
         match self.commands.upgrade() {
-            Some(commands) => commands.send(Command::BusGap).await.is_ok(),
+            Some(commands) => commands.send(ToHub::BusGap).await.is_ok(),
             None => false,
         }
     }
@@ -38,7 +38,7 @@ impl BusInbox {
     pub async fn lease(&self, server_id: String, remaining: std::time::Duration) -> bool {
         match self.commands.upgrade() {
             Some(commands) => {
-                commands.send(Command::PeerLease { server_id, remaining }).await.is_ok()
+                commands.send(ToHub::PeerLease { server_id, remaining }).await.is_ok()
             }
             None => false,
         }
@@ -47,8 +47,6 @@ impl BusInbox {
     /// Hands an envelope over without waiting; `false` if the queue is full (the envelope is
     /// dropped: delivery is at most once) or the instance has stopped.
     pub fn try_deliver(&self, channel: String, payload: Bytes) -> bool {
-        self.commands
-            .upgrade()
-            .is_some_and(|c| c.try_send(Command::Bus { channel, payload }).is_ok())
+        self.commands.upgrade().is_some_and(|c| c.try_send(ToHub::Bus { channel, payload }).is_ok())
     }
 }

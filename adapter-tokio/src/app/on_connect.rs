@@ -9,7 +9,7 @@ use hyper::StatusCode;
 use roomcast_core::{CloseCode, Identity};
 use serde::Serialize;
 
-use crate::request::UpgradeRequest;
+use crate::transport::request::UpgradeRequest;
 
 /// The `on_connect` hook, erased.
 pub(crate) type ConnectHook = Arc<

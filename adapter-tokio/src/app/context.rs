@@ -7,9 +7,9 @@ use std::time::SystemTime;
 use roomcast_core::{CloseCode, ConnId, Exclude};
 use serde::Serialize;
 
-use crate::extensions::Extensions;
-use crate::handle::{Connection, Error, Handle};
-use crate::request::UpgradeRequest;
+use crate::app::extensions::Extensions;
+use crate::app::handle::{Connection, Error, Handle};
+use crate::transport::request::UpgradeRequest;
 
 /// One connection, in a handler or a hook: who it is, the request that opened it, and what can
 /// be done to it. Cheap to clone. Calls go to the hub task; a connection that has gone meanwhile

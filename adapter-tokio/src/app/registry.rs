@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use roomcast_core::{DisconnectReason, PublishRequest};
 
-use crate::admit::ConnectHook;
-use crate::context::Socket;
-use crate::handler::{BoxHandler, StateMap};
-use crate::router::Router;
+use crate::app::context::Socket;
+use crate::app::handler::{BoxHandler, StateMap};
+use crate::app::on_connect::ConnectHook;
+use crate::app::router::Router;
 
 /// A boxed, sendable future.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -58,7 +58,7 @@ impl App {
         &'a self,
         event: &str,
         path: Option<&str>,
-    ) -> Option<crate::router::Route<'a, BoxHandler>> {
+    ) -> Option<crate::app::router::Route<'a, BoxHandler>> {
         let on_path = path.and_then(|path| {
             let routes = self.paths.get(event)?;
             routes.find(path.strip_prefix('/').unwrap_or(path))

@@ -1,6 +1,6 @@
 //! One socket that roomcast drives itself, the fast path after an HTTP upgrade on a plain TCP
 //! stream, as uWebSockets does it: its write side, shared by the hub task and the socket's own
-//! task ([`link_task`](crate::link_task)).
+//! task ([`link_task`](crate::transport::link_task)).
 //!
 //! The hub task writes each server frame once into its batch buffer and notes, per socket, where
 //! the socket's frames of the round are (no per-recipient channel, message, copy or lock). At the
@@ -25,13 +25,13 @@ use tokio::sync::Notify;
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 
-use crate::budget::Budget;
-use crate::buffer_pool::BufferPool;
-use crate::codec::{self, Decoded, Decoder, Head};
-use crate::deflate::Agreed;
-use crate::round::Round;
-use crate::write_buffer::Limits;
-use crate::write_buffer::WriteBuffer;
+use crate::driver::round::Round;
+use crate::transport::budget::Budget;
+use crate::transport::buffer_pool::BufferPool;
+use crate::transport::codec::{self, Decoded, Decoder, Head};
+use crate::transport::deflate::Agreed;
+use crate::transport::write_buffer::Limits;
+use crate::transport::write_buffer::WriteBuffer;
 
 /// How much one read takes from the socket, into a buffer on the stack.
 const READ_CHUNK: usize = 16 * 1024;
@@ -411,8 +411,8 @@ pub(crate) enum Read {
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::codec::put_frame;
-    use crate::round::Spare;
+    use crate::driver::round::Spare;
+    use crate::transport::codec::put_frame;
     use std::ops::Range;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::Data;
 

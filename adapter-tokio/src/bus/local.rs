@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use crate::bus::Bus;
-use crate::inbox::BusInbox;
+use crate::bus::inbox::BusInbox;
 
 /// An in-process bus: instances in one process that share a `LocalBus` behave as one cluster,
 /// with the same exact-interest rules as Redis. A single instance on its own bus (the default)

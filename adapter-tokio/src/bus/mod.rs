@@ -5,6 +5,11 @@
 //! talks to a network (Redis) hands them to its own task. Envelopes arriving for this instance go
 //! the other way, into its [`BusInbox`](crate::BusInbox).
 
+pub(crate) mod inbox;
+pub(crate) mod local;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+
 use std::pin::Pin;
 
 use bytes::Bytes;

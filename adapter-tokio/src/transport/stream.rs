@@ -10,16 +10,16 @@ use roomcast_core::{ConnId, Violation};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
-use crate::driver::{Arrival, Command, Outbox};
-use crate::message::{Incoming, WsError, WsMessage};
+use crate::driver::{Arrival, Outbox, ToHub};
 use crate::options::Options;
-use crate::queue::{self, Item};
-use crate::tracker::Tracker;
+use crate::transport::message::{Incoming, WsError, WsMessage};
+use crate::transport::queue::{self, Item};
+use crate::transport::tracker::Tracker;
 
 /// Runs one upgraded socket until it closes. `commands` leads to the hub task.
 pub(crate) async fn serve<S, M, E>(
     socket: S,
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<ToHub>,
     tracker: Arc<Tracker>,
     options: &Options,
     arrival: Option<Box<Arrival>>,
@@ -35,7 +35,7 @@ pub(crate) async fn serve<S, M, E>(
     // Counted before the hub can take it: once its client has `connected`, the next upgrade sees
     // it among the live sockets (`max_connections`).
     tracker.enter();
-    if commands.send(Command::Connect { conn, outbox, arrival }).await.is_err() {
+    if commands.send(ToHub::Connect { conn, outbox, arrival }).await.is_err() {
         tracker.leave();
         return;
     }
@@ -51,7 +51,7 @@ pub(crate) async fn serve<S, M, E>(
         () = read_loop(&mut stream, conn, &commands, options.echo) => false,
         _ = &mut writer => true,
     };
-    let _ = commands.send(Command::Disconnect(conn)).await;
+    let _ = commands.send(ToHub::Disconnect(conn)).await;
     if writer_done {
         // Our close frame is out (or the peer is gone). As RFC 6455 asks, let the peer answer
         // with its own close before the TCP connection is dropped, within `close_timeout`.
@@ -71,7 +71,7 @@ pub(crate) async fn serve<S, M, E>(
 async fn read_loop<St, M, E>(
     stream: &mut St,
     conn: ConnId,
-    commands: &mpsc::Sender<Command>,
+    commands: &mpsc::Sender<ToHub>,
     echo: bool,
 ) where
     St: Stream<Item = Result<M, E>> + Unpin,
@@ -81,11 +81,11 @@ async fn read_loop<St, M, E>(
     while let Some(item) = stream.next().await {
         let command = match item {
             Ok(message) => match message.incoming() {
-                Incoming::Text(payload) if echo => Command::EchoText { conn, payload },
-                Incoming::Binary(payload) if echo => Command::EchoBinary { conn, payload },
-                Incoming::Text(frame) => Command::Frame { conn, frame },
-                Incoming::Binary(_) => Command::Violation { conn, violation: Violation::Binary },
-                Incoming::Alive => Command::Alive(conn),
+                Incoming::Text(payload) if echo => ToHub::EchoText { conn, payload },
+                Incoming::Binary(payload) if echo => ToHub::EchoBinary { conn, payload },
+                Incoming::Text(frame) => ToHub::Frame { conn, frame },
+                Incoming::Binary(_) => ToHub::Violation { conn, violation: Violation::Binary },
+                Incoming::Alive => ToHub::Alive(conn),
                 Incoming::Close => return,
                 Incoming::Other => continue,
             },
@@ -93,7 +93,7 @@ async fn read_loop<St, M, E>(
                 // The transport refused what the client sent; the hub decides the close, and the
                 // stream is not readable after this.
                 Some(violation) => {
-                    let _ = commands.send(Command::Violation { conn, violation }).await;
+                    let _ = commands.send(ToHub::Violation { conn, violation }).await;
                     return;
                 }
                 None => {

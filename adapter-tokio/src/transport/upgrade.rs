@@ -18,11 +18,11 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::Handle;
-use crate::admit::{Admit, Refusal, Refuse};
-use crate::deflate::{self, Agreed};
+use crate::app::on_connect::{Admit, Refusal, Refuse};
 use crate::driver::Arrival;
 use crate::options::websocket_config;
-use crate::request::UpgradeRequest;
+use crate::transport::deflate::{self, Agreed};
+use crate::transport::request::UpgradeRequest;
 
 /// The response to an upgrade request: 101 with the accept key, or why it is refused.
 pub(crate) fn respond(method: &Method, headers: &HeaderMap) -> Response<Full<Bytes>> {
@@ -117,7 +117,7 @@ pub(crate) async fn answer(
     let request = handle
         .keeps_requests()
         .then(|| Arc::new(UpgradeRequest::new(parts.method, parts.uri, parts.headers, peer)));
-    let admit = match handle.admit(&request).await {
+    let admit = match handle.on_connect(&request).await {
         Ok(admit) => admit,
         Err(Refuse { how: Refusal::Status(status, message) }) => return refused(status, &message),
         Err(Refuse { how: Refusal::Close(code, reason) }) => {

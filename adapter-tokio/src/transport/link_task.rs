@@ -17,11 +17,11 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 
 use roomcast_core::Violation;
 
-use crate::codec::{Decoded, Decoder};
-use crate::driver::{Command, Submitted, submit};
-use crate::link::{Link, Read, Status, Wake};
+use crate::driver::{Submitted, ToHub, submit};
 use crate::options::Options;
-use crate::tracker::Tracker;
+use crate::transport::codec::{Decoded, Decoder};
+use crate::transport::link::{Link, Read, Status, Wake};
+use crate::transport::tracker::Tracker;
 
 /// Where the socket's task is in the connection's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,7 +46,7 @@ pub(crate) fn serve(
     leftover: Bytes,
     connecting: Submitted,
     tracker: Arc<Tracker>,
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<ToHub>,
     options: &Options,
 ) -> impl Future<Output = ()> + Send + 'static {
     let mut task = Task::new(link, conn, commands, options);
@@ -85,7 +85,7 @@ pub(crate) fn serve(
             }
         }
         task.link.end();
-        if let Some(command) = task.for_hub(Command::Disconnect(task.conn)) {
+        if let Some(command) = task.for_hub(ToHub::Disconnect(task.conn)) {
             submit(&task.commands, command).accepted().await;
         }
         tracker.leave();
@@ -96,7 +96,7 @@ pub(crate) fn serve(
 struct Task {
     link: Arc<Link>,
     conn: ConnId,
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<ToHub>,
     decoder: Decoder,
     phase: Phase,
     /// The hub was told the connection is gone.
@@ -118,7 +118,7 @@ impl Task {
     fn new(
         link: Arc<Link>,
         conn: ConnId,
-        commands: mpsc::Sender<Command>,
+        commands: mpsc::Sender<ToHub>,
         options: &Options,
     ) -> Self {
         let mut decoder = Decoder::new(options.hub.max_frame_bytes);
@@ -185,13 +185,13 @@ impl Task {
     }
 
     /// Acts on a decoded frame; returns what the hub is to be told.
-    fn act(&mut self, item: Decoded) -> Option<Command> {
+    fn act(&mut self, item: Decoded) -> Option<ToHub> {
         let command = match item {
             Decoded::Ping(payload) => {
                 self.link.send_now(OpCode::Control(Control::Pong), &payload);
-                Command::Alive(self.conn)
+                ToHub::Alive(self.conn)
             }
-            Decoded::Pong => Command::Alive(self.conn),
+            Decoded::Pong => ToHub::Alive(self.conn),
             // After the frames decoded before it, which reached the hub first.
             Decoded::Violation(violation) => return self.violation(violation),
             Decoded::Close(code) => {
@@ -203,16 +203,14 @@ impl Task {
                     payload.as_ref().map_or(&[][..], |p| &p[..]),
                 );
                 self.phase = self.phase.max(Phase::Closing);
-                Command::Disconnect(self.conn)
+                ToHub::Disconnect(self.conn)
             }
             _ if self.phase != Phase::Open => return None,
-            Decoded::Text(payload) if self.echo => Command::EchoText { conn: self.conn, payload },
-            Decoded::Binary(payload) if self.echo => {
-                Command::EchoBinary { conn: self.conn, payload }
-            }
-            Decoded::Text(frame) => Command::Frame { conn: self.conn, frame },
+            Decoded::Text(payload) if self.echo => ToHub::EchoText { conn: self.conn, payload },
+            Decoded::Binary(payload) if self.echo => ToHub::EchoBinary { conn: self.conn, payload },
+            Decoded::Text(frame) => ToHub::Frame { conn: self.conn, frame },
             Decoded::Binary(_) => {
-                Command::Violation { conn: self.conn, violation: Violation::Binary }
+                ToHub::Violation { conn: self.conn, violation: Violation::Binary }
             }
         };
         self.for_hub(command)
@@ -221,18 +219,18 @@ impl Task {
     /// The client broke the protocol: the stream cannot be decoded any further, so the task
     /// only drains it from now on, and the hub decides the close.
     /// Returns what the hub is to be told.
-    fn violation(&mut self, violation: Violation) -> Option<Command> {
+    fn violation(&mut self, violation: Violation) -> Option<ToHub> {
         tracing::debug!(conn = %self.conn, %violation, "client frame refused");
         self.phase = Phase::Draining;
-        self.for_hub(Command::Violation { conn: self.conn, violation })
+        self.for_hub(ToHub::Violation { conn: self.conn, violation })
     }
 
     /// `command`, unless the hub was already told the connection is gone.
-    fn for_hub(&mut self, command: Command) -> Option<Command> {
+    fn for_hub(&mut self, command: ToHub) -> Option<ToHub> {
         if self.hub_told {
             return None;
         }
-        self.hub_told = matches!(command, Command::Disconnect(_));
+        self.hub_told = matches!(command, ToHub::Disconnect(_));
         Some(command)
     }
 }
@@ -241,7 +239,7 @@ impl Task {
 mod tests {
     use tokio::net::TcpStream;
 
-    use crate::budget::Budget;
+    use crate::transport::budget::Budget;
 
     use super::*;
 
@@ -257,7 +255,7 @@ mod tests {
         let options = Options::default();
         let link = Arc::new(Link::new(stream, Arc::new(Budget::new(usize::MAX)), None));
         let tracker = Arc::new(Tracker::default());
-        let connecting = submit(&commands, Command::Disconnect(ConnId::from_u128(1)));
+        let connecting = submit(&commands, ToHub::Disconnect(ConnId::from_u128(1)));
         let conn = ConnId::from_u128(1);
         let task = serve(link, conn, Bytes::new(), connecting, tracker, commands, &options);
         let size = size_of_val(&task);

@@ -13,11 +13,11 @@ use std::thread;
 
 use roomcast_core::ConnId;
 
-use crate::budget::Budget;
-use crate::buffer_pool::BufferPool;
-use crate::link::Link;
-use crate::round::Round;
-use crate::write_buffer::Limits;
+use crate::driver::round::Round;
+use crate::transport::budget::Budget;
+use crate::transport::buffer_pool::BufferPool;
+use crate::transport::link::Link;
+use crate::transport::write_buffer::Limits;
 
 /// Sockets a thread of a split round gets at least. A socket's write takes ~5-10 µs and starting
 /// a thread ~20-50 µs, so a part this large costs its thread a few percent at most.
@@ -127,12 +127,12 @@ mod tests {
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
     use super::{Job, SOCKETS_PER_THREAD, Shared, parts, write_split};
-    use crate::budget::Budget;
-    use crate::buffer_pool::BufferPool;
-    use crate::codec::put_frame;
-    use crate::link::Link;
-    use crate::link::tests::{pair, read_exactly, round};
-    use crate::write_buffer::Limits;
+    use crate::transport::budget::Budget;
+    use crate::transport::buffer_pool::BufferPool;
+    use crate::transport::codec::put_frame;
+    use crate::transport::link::Link;
+    use crate::transport::link::tests::{pair, read_exactly, round};
+    use crate::transport::write_buffer::Limits;
 
     /// `n` links on loopback sockets, their clients' ends, and connection ids for them.
     async fn sockets(n: u128) -> (Vec<Link>, Vec<TcpStream>, Vec<ConnId>) {

@@ -34,8 +34,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::context::Socket;
-use crate::router::Params;
+use crate::app::context::Socket;
+use crate::app::router::Params;
 
 /// What a handler's call ends with: the reply's data (none: a reply without `data`), or an error
 /// for the client.

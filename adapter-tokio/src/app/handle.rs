@@ -15,18 +15,18 @@ use serde_json::value::RawValue;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::admit::{Admit, ConnectHook, Refuse};
-use crate::budget::Budget;
-use crate::deflate::Agreed;
-use crate::driver::{Arrival, Command, Driver, Outbox, submit};
-use crate::link::Link;
-use crate::link_task;
-use crate::message::{WsError, WsMessage};
-use crate::metrics::Snapshot;
+use crate::app::on_connect::{Admit, ConnectHook, Refuse};
+use crate::driver::metrics::Snapshot;
+use crate::driver::{Arrival, Driver, Outbox, ToHub, submit};
 use crate::options::Options;
-use crate::request::UpgradeRequest;
-use crate::socket;
-use crate::tracker::Tracker;
+use crate::transport::budget::Budget;
+use crate::transport::deflate::Agreed;
+use crate::transport::link::Link;
+use crate::transport::link_task;
+use crate::transport::message::{WsError, WsMessage};
+use crate::transport::request::UpgradeRequest;
+use crate::transport::stream;
+use crate::transport::tracker::Tracker;
 
 /// Errors of the [`Handle`] API.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ pub enum Error {
 
 /// What every clone of a [`Handle`] shares.
 pub(crate) struct Shared {
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<ToHub>,
     tracker: Arc<Tracker>,
     options: Options,
     /// The application's `on_connect` hook.
@@ -67,7 +67,7 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     pub(crate) fn new(
-        commands: mpsc::Sender<Command>,
+        commands: mpsc::Sender<ToHub>,
         tracker: Arc<Tracker>,
         options: Options,
         on_connect: Option<ConnectHook>,
@@ -116,7 +116,7 @@ impl Handle {
     }
 
     /// Runs the application's `on_connect` hook, if any, on an upgrade request.
-    pub(crate) async fn admit(
+    pub(crate) async fn on_connect(
         &self,
         request: &Option<Arc<UpgradeRequest>>,
     ) -> Result<Admit, Refuse> {
@@ -150,7 +150,7 @@ impl Handle {
     {
         let shared = &self.shared;
         let (commands, tracker) = (shared.commands.clone(), shared.tracker.clone());
-        socket::serve(socket, commands, tracker, &shared.options, arrival).await;
+        stream::serve(socket, commands, tracker, &shared.options, arrival).await;
     }
 
     /// Serves one WebSocket whose HTTP upgrade is done, on its plain TCP stream, until it closes.
@@ -174,7 +174,7 @@ impl Handle {
         forget_wakers(&stream);
         let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
         let link = Arc::new(Link::new(stream, shared.budget.clone(), deflate));
-        let connect = Command::Connect { conn, outbox: Outbox::link(link.clone()), arrival };
+        let connect = ToHub::Connect { conn, outbox: Outbox::link(link.clone()), arrival };
         // Counted before the hub can take it: once its client has `connected`, the next upgrade
         // sees it among the live sockets (`max_connections`).
         shared.tracker.enter();
@@ -189,7 +189,7 @@ impl Handle {
         call: impl FnOnce(&mut Driver) -> R + Send + 'static,
     ) -> Result<R, Error> {
         let (tx, rx) = oneshot::channel();
-        let command = Command::Call(Box::new(move |driver: &mut Driver| {
+        let command = ToHub::Call(Box::new(move |driver: &mut Driver| {
             let _ = tx.send(call(driver));
         }));
         self.shared.commands.send(command).await.map_err(|_| Error::Stopped)?;
@@ -522,7 +522,7 @@ impl Handle {
     /// closed (each gets `close_timeout` at most), and stops the hub task.
     pub async fn shutdown(&self) {
         let (done, finished) = oneshot::channel();
-        if self.shared.commands.send(Command::Shutdown(done)).await.is_ok() {
+        if self.shared.commands.send(ToHub::Shutdown(done)).await.is_ok() {
             let _ = finished.await;
         }
     }

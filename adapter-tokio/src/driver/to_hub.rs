@@ -1,4 +1,4 @@
-//! What crosses into the hub task: the [`Command`]s sockets, the bus and the application send
+//! What crosses into the hub task: the [`ToHub`]s sockets, the bus and the application send
 //! it, a connection's [`Arrival`], the hub's side of a socket ([`Outbox`]), and [`submit`].
 
 use super::*;
@@ -12,7 +12,7 @@ pub(crate) struct Arrival {
 }
 
 /// What the hub task is asked to do.
-pub(crate) enum Command {
+pub(crate) enum ToHub {
     /// A socket opened; frames for it go into `outbox`.
     Connect { conn: ConnId, outbox: Outbox, arrival: Option<Box<Arrival>> },
     /// A text frame.
@@ -39,7 +39,7 @@ pub(crate) enum Command {
     Shutdown(oneshot::Sender<()>),
 }
 
-impl std::fmt::Debug for Command {
+impl std::fmt::Debug for ToHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Connect { conn, .. } => write!(f, "Connect({conn})"),
@@ -67,7 +67,7 @@ pub(crate) enum Outbox {
     Link { link: Arc<Link>, round: Round },
     /// A socket of another WebSocket implementation: a bounded frame queue to its writer task,
     /// and the close signal.
-    Queue { frames: crate::queue::Sender, close: oneshot::Sender<(u16, String)> },
+    Queue { frames: crate::transport::queue::Sender, close: oneshot::Sender<(u16, String)> },
 }
 
 impl Outbox {
@@ -80,7 +80,7 @@ impl Outbox {
 /// Sends a command to the hub task, at once if its queue has room. The wait for room is boxed:
 /// it is rare, and an inline send future would make every connection's task (idle ones
 /// included) larger by its whole size.
-pub(crate) fn submit(commands: &mpsc::Sender<Command>, command: Command) -> Submitted {
+pub(crate) fn submit(commands: &mpsc::Sender<ToHub>, command: ToHub) -> Submitted {
     match commands.try_send(command) {
         Ok(()) => Submitted::Sent,
         Err(mpsc::error::TrySendError::Full(command)) => {

@@ -9,24 +9,24 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use roomcast_core::{DisconnectReason, Hub, HubConfig, PublishPolicy, PublishRequest, RoomPolicy};
 use tokio::sync::mpsc;
 
-use crate::admit::{Admit, Refuse};
-use crate::app::App;
-use crate::auth::{AuthFuture, AuthRequest, Authenticator};
-use crate::budget::Budget;
+use crate::app::auth::{AuthFuture, AuthRequest, Authenticator};
+use crate::app::context::Socket;
+use crate::app::dispatch::Dispatcher;
+use crate::app::handle::{Error, Handle, Shared};
+use crate::app::handler::{self, Handler, StateMap};
+use crate::app::on_connect::{Admit, Refuse};
+use crate::app::registry::App;
+use crate::app::router::{Pattern, PatternError, Router};
 use crate::bus::Bus;
-use crate::context::Socket;
-use crate::dispatch::Dispatcher;
+use crate::bus::inbox::BusInbox;
+use crate::bus::local::LocalBus;
 use crate::driver::Driver;
-use crate::events::{self, Events};
-use crate::handle::{Error, Handle, Shared};
-use crate::handler::{self, Handler, StateMap};
-use crate::inbox::BusInbox;
-use crate::local_bus::LocalBus;
+use crate::driver::events::{self, Events};
 use crate::options::Options;
-use crate::request::UpgradeRequest;
-use crate::router::{Pattern, PatternError, Router};
-use crate::tracker::Tracker;
-use crate::write_buffer::Limits;
+use crate::transport::budget::Budget;
+use crate::transport::request::UpgradeRequest;
+use crate::transport::tracker::Tracker;
+use crate::transport::write_buffer::Limits;
 
 type BusFactory = Box<dyn FnOnce(BusInbox) -> Box<dyn Bus> + Send>;
 
@@ -83,10 +83,10 @@ pub struct Builder {
     auth: Option<Arc<dyn Authenticator>>,
     router: Router<handler::BoxHandler>,
     paths: HashMap<String, Router<handler::BoxHandler>>,
-    on_connect: Option<crate::admit::ConnectHook>,
-    on_connected: Option<crate::app::ConnectedHook>,
-    on_disconnect: Option<crate::app::DisconnectHook>,
-    on_publish: Option<crate::app::PublishHook>,
+    on_connect: Option<crate::app::on_connect::ConnectHook>,
+    on_connected: Option<crate::app::registry::ConnectedHook>,
+    on_disconnect: Option<crate::app::registry::DisconnectHook>,
+    on_publish: Option<crate::app::registry::PublishHook>,
     state: StateMap,
 }
 

@@ -3,7 +3,7 @@
 
 use roomcast_redis::{Arrival, RedisBus, RedisConfig};
 
-use crate::inbox::BusInbox;
+use crate::bus::inbox::BusInbox;
 
 /// The Redis bus for [`Builder::bus`](crate::Builder::bus): starts a [`RedisBus`] and
 /// forwards what arrives from Redis into the instance (waiting while the hub is busy),

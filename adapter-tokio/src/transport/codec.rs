@@ -13,7 +13,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use roomcast_core::Violation;
 
-use crate::deflate::{Agreed, Inflate};
+use crate::transport::deflate::{Agreed, Inflate};
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 

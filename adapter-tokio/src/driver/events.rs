@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use roomcast_core::{ConnId, Event};
 use tokio::sync::mpsc;
 
-use crate::request::UpgradeRequest;
+use crate::transport::request::UpgradeRequest;
 
 /// Application events ([`Event::Message`], [`Event::Connected`], [`Event::Disconnected`], ...),
 /// in the hub's order. Consume them, or drop this to ignore them: once it is dropped, nothing is
