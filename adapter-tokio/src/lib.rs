@@ -45,7 +45,7 @@ pub use app::auth::{AuthDenied, AuthFuture, AuthRequest, Authenticator};
 pub use app::builder::{Builder, Roomcast};
 pub use app::context::{Broadcast, Socket};
 pub use app::extensions::Extensions;
-pub use app::handle::{Connection, Error, Handle, Member};
+pub use app::handle::{Error, Handle};
 pub use app::handler::{
     Data, EventContext, EventName, Extension, FromEvent, Handler, HandlerError, Id, IntoReply,
     MessagePath, RawData, State,
@@ -54,6 +54,7 @@ pub use app::handler::{
 pub use app::jwt::JwtAuth;
 pub use app::on_connect::{Admit, Refuse};
 pub use app::router::{Params, Pattern, PatternError};
+pub use app::views::{Connection, Member};
 pub use bus::inbox::BusInbox;
 pub use bus::local::{LocalBus, LocalPort};
 #[cfg(feature = "redis")]

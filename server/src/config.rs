@@ -13,10 +13,8 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use roomcast_tokio::roomcast_core::{
-    JoinPolicy, PresencePolicy, PublishPolicy, RoomPolicies, RoomPolicy,
-};
-use serde::{Deserialize, Serialize, Serializer};
+use roomcast_tokio::roomcast_core::{RoomPolicies, RoomPolicy};
+use serde::{Serialize, Serializer};
 
 #[derive(Parser, Debug)]
 #[command(name = "roomcast", version, about = "Rooms & broadcasting for WebSocket applications")]
@@ -207,43 +205,6 @@ pub struct Serve {
     pub proxy_concurrency: usize,
 }
 
-/// `join` of a room policy, as written in flags and the file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Join {
-    Anyone,
-    Token,
-    Server,
-}
-
-/// `publish` of a room policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Publish {
-    Members,
-    Server,
-    Proxy,
-}
-
-/// `presence` of a room policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Presence {
-    Members,
-    Server,
-}
-
-/// One `[[rooms]]` table: the policy of the rooms matching `pattern`. A key left out takes the
-/// default policy's value (`--default-join`, ...).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoomRule {
-    pub pattern: String,
-    pub join: Option<Join>,
-    pub publish: Option<Publish>,
-    pub presence: Option<Presence>,
-}
-
 impl Serve {
     /// The policy of rooms that match no pattern.
     fn default_policy(&self) -> RoomPolicy {
@@ -298,35 +259,6 @@ impl Serve {
             ));
         }
         Ok(())
-    }
-}
-
-impl From<Join> for JoinPolicy {
-    fn from(join: Join) -> Self {
-        match join {
-            Join::Anyone => Self::Anyone,
-            Join::Token => Self::Token,
-            Join::Server => Self::Server,
-        }
-    }
-}
-
-impl From<Publish> for PublishPolicy {
-    fn from(publish: Publish) -> Self {
-        match publish {
-            Publish::Members => Self::Members,
-            Publish::Server => Self::Server,
-            Publish::Proxy => Self::Checked,
-        }
-    }
-}
-
-impl From<Presence> for PresencePolicy {
-    fn from(presence: Presence) -> Self {
-        match presence {
-            Presence::Members => Self::Members,
-            Presence::Server => Self::Server,
-        }
     }
 }
 
@@ -500,34 +432,9 @@ fn file_arguments(
     Ok((extra, rooms))
 }
 
+mod rooms;
+pub use rooms::{Join, Presence, Publish, RoomRule};
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn serve(args: &[&str]) -> Result<Serve, String> {
-        let all = ["roomcast", "serve"].iter().chain(args);
-        parse_from(all).map_err(|e| e.to_string()).map(|cli| match cli.command {
-            CliCommand::Serve(serve) => *serve,
-        })
-    }
-
-    #[test]
-    fn durations_are_written_as_people_write_them_and_plain_seconds_stay_accepted() {
-        assert_eq!(duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(duration("1m 30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(duration("7"), Ok(Duration::from_secs(7)));
-        assert_eq!(duration("0.25"), Ok(Duration::from_millis(250)));
-        for bad in ["", "-1", "five", "5 parsecs", "inf"] {
-            assert!(duration(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn a_bad_duration_flag_is_refused_naming_the_flag() {
-        let e = serve(&["--heartbeat-timeout", "soon"]).unwrap_err();
-        assert!(e.contains("--heartbeat-timeout") && e.contains("soon"), "{e}");
-    }
-}
+mod tests;

@@ -8,7 +8,8 @@ use roomcast_core::{CloseCode, ConnId, Exclude};
 use serde::Serialize;
 
 use crate::app::extensions::Extensions;
-use crate::app::handle::{Connection, Error, Handle};
+use crate::app::handle::{Error, Handle};
+use crate::app::views::Connection;
 use crate::transport::request::UpgradeRequest;
 
 /// One connection, in a handler or a hook: who it is, the request that opened it, and what can

@@ -4,28 +4,20 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use bytes::Bytes;
-use futures_util::{Sink, Stream};
 use roomcast_core::{
-    CloseCode, ConnId, Exclude, Hub, HubError, Identity, MetadataFilter, PresenceEntry,
-    PublishRequest, RequestId, Sent,
+    CloseCode, ConnId, Exclude, Hub, HubError, Identity, MetadataFilter, PublishRequest, RequestId,
+    Sent,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::app::on_connect::{Admit, ConnectHook, Refuse};
+use crate::app::on_connect::ConnectHook;
+use crate::app::views::{Connection, Member};
 use crate::driver::metrics::Snapshot;
-use crate::driver::{Arrival, Driver, Outbox, ToHub, submit};
+use crate::driver::{Driver, ToHub};
 use crate::options::Options;
 use crate::transport::budget::Budget;
-use crate::transport::deflate::Agreed;
-use crate::transport::link::Link;
-use crate::transport::link_task;
-use crate::transport::message::{WsError, WsMessage};
-use crate::transport::request::UpgradeRequest;
-use crate::transport::stream;
 use crate::transport::tracker::Tracker;
 
 /// Errors of the [`Handle`] API.
@@ -45,15 +37,15 @@ pub enum Error {
 
 /// What every clone of a [`Handle`] shares.
 pub(crate) struct Shared {
-    commands: mpsc::Sender<ToHub>,
-    tracker: Arc<Tracker>,
-    options: Options,
+    pub(crate) commands: mpsc::Sender<ToHub>,
+    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) options: Options,
     /// The application's `on_connect` hook.
-    on_connect: Option<ConnectHook>,
+    pub(crate) on_connect: Option<ConnectHook>,
     /// Whether connections keep their upgrade request (the application has hooks or handlers).
-    keeps_requests: bool,
+    pub(crate) keeps_requests: bool,
     /// What every fast-path socket holds unwritten, together.
-    budget: Arc<Budget>,
+    pub(crate) budget: Arc<Budget>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -101,86 +93,18 @@ impl Handle {
         Self { shared }
     }
 
+    /// What every clone shares (for the socket attach in `transport::attach`).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     pub(crate) fn downgrade(&self) -> WeakHandle {
         WeakHandle(Arc::downgrade(&self.shared))
-    }
-
-    /// Sockets open now (counted from the hub's taking them until they are closed).
-    pub fn live_sockets(&self) -> usize {
-        self.shared.tracker.live()
-    }
-
-    /// Whether connections need their upgrade request kept (for hooks and handlers).
-    pub(crate) fn keeps_requests(&self) -> bool {
-        self.shared.keeps_requests
-    }
-
-    /// Runs the application's `on_connect` hook, if any, on an upgrade request.
-    pub(crate) async fn on_connect(
-        &self,
-        request: &Option<Arc<UpgradeRequest>>,
-    ) -> Result<Admit, Refuse> {
-        match (&self.shared.on_connect, request) {
-            (Some(hook), Some(request)) => hook(request.clone()).await,
-            _ => Ok(Admit::new()),
-        }
     }
 
     /// The instance's options (with the generated server id).
     pub fn options(&self) -> &Options {
         &self.shared.options
-    }
-
-    /// Serves one upgraded WebSocket until it closes (tokio-tungstenite's `WebSocketStream`, or
-    /// axum's `WebSocket` with the `axum` feature).
-    pub async fn serve_socket<S, M, E>(&self, socket: S)
-    where
-        S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Send + Unpin + 'static,
-        M: WsMessage,
-        E: WsError,
-    {
-        self.serve_socket_as(socket, None).await;
-    }
-
-    pub(crate) async fn serve_socket_as<S, M, E>(&self, socket: S, arrival: Option<Box<Arrival>>)
-    where
-        S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Send + Unpin + 'static,
-        M: WsMessage,
-        E: WsError,
-    {
-        let shared = &self.shared;
-        let (commands, tracker) = (shared.commands.clone(), shared.tracker.clone());
-        stream::serve(socket, commands, tracker, &shared.options, arrival).await;
-    }
-
-    /// Serves one WebSocket whose HTTP upgrade is done, on its plain TCP stream, until it closes.
-    /// `leftover` holds bytes the client sent right behind its upgrade request (hyper's
-    /// `Parts::read_buf`). This is the fast path: roomcast frames and writes the stream itself,
-    /// and the hub task writes a fan-out straight into each socket.
-    pub async fn serve_tcp(&self, stream: TcpStream, leftover: Bytes) {
-        self.serve_tcp_as(stream, leftover, None, None).await;
-    }
-
-    /// The task of a fast-path socket, built before it first runs (see [`link_task::serve`]).
-    pub(crate) fn serve_tcp_as(
-        &self,
-        stream: TcpStream,
-        leftover: Bytes,
-        arrival: Option<Box<Arrival>>,
-        deflate: Option<Agreed>,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let shared = &self.shared;
-        let _ = stream.set_nodelay(true);
-        forget_wakers(&stream);
-        let conn = ConnId::from_uuid(uuid::Uuid::new_v4());
-        let link = Arc::new(Link::new(stream, shared.budget.clone(), deflate));
-        let connect = ToHub::Connect { conn, outbox: Outbox::link(link.clone()), arrival };
-        // Counted before the hub can take it: once its client has `connected`, the next upgrade
-        // sees it among the live sockets (`max_connections`).
-        shared.tracker.enter();
-        let connecting = submit(&shared.commands, connect);
-        let (tracker, commands) = (shared.tracker.clone(), shared.commands.clone());
-        link_task::serve(link, conn, leftover, connecting, tracker, commands, &shared.options)
     }
 
     /// Runs `call` on the hub task and returns its result.
@@ -533,55 +457,7 @@ impl Handle {
     }
 }
 
-/// A connection as [`Handle::connection`] and [`Socket::info`](crate::Socket::info) report it.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Connection {
-    /// The connection.
-    pub conn: ConnId,
-    /// Its user, if authenticated as one.
-    pub user_id: Option<String>,
-    /// Its rooms, in the order it joined them.
-    pub rooms: Vec<String>,
-    /// Its metadata.
-    pub metadata: Option<Box<RawValue>>,
-    /// When it connected.
-    pub connected_at: SystemTime,
-    /// When it was last active (a frame or a pong).
-    pub last_activity: SystemTime,
-}
-
-impl From<&PresenceEntry<'_>> for Member {
-    fn from(e: &PresenceEntry<'_>) -> Self {
-        Member {
-            conn: e.conn,
-            user_id: e.user_id.map(str::to_owned),
-            metadata: e.metadata.map(RawValue::to_owned),
-        }
-    }
-}
-
-/// One member of a room, as [`Handle::presence`] reports it.
-#[derive(Debug, Clone)]
-pub struct Member {
-    /// The connection.
-    pub conn: ConnId,
-    /// Its user, if authenticated as one.
-    pub user_id: Option<String>,
-    /// The metadata given at authentication.
-    pub metadata: Option<Box<RawValue>>,
-}
-
 /// Serializes once, in the caller's task, so the hub task only copies raw JSON.
 fn raw<T: Serialize + ?Sized>(data: &T) -> Result<Box<RawValue>, Error> {
     Ok(serde_json::value::to_raw_value(data)?)
-}
-
-/// Drops the wakers that the stream's previous owner (the HTTP server's connection task) left in
-/// its readiness slots. Each holds that finished task's memory, about 1.4 KiB, for as long as
-/// the connection lives; a no-op waker takes their place.
-fn forget_wakers(stream: &TcpStream) {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    let _ = stream.poll_read_ready(&mut cx);
-    let _ = stream.poll_write_ready(&mut cx);
 }

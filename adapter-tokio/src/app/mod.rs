@@ -21,3 +21,4 @@ pub(crate) mod jwt;
 pub(crate) mod on_connect;
 pub(crate) mod registry;
 pub(crate) mod router;
+pub(crate) mod views;

@@ -9,8 +9,11 @@
 //! fed through a bounded [`queue`]. [`tracker`] counts the live sockets of both kinds, so a
 //! shutdown can wait for them.
 //!
+//! [`attach`] is where a socket, upgraded, is handed to the hub task.
+//!
 //! Everything here talks to the hub task only through [`crate::driver::to_hub`].
 
+pub(crate) mod attach;
 pub(crate) mod budget;
 pub(crate) mod buffer_pool;
 pub(crate) mod codec;
