@@ -110,6 +110,7 @@ mod output;
 mod peer;
 mod policy;
 mod presence;
+mod query;
 mod rate;
 pub mod sim;
 mod timer;
@@ -119,10 +120,7 @@ pub use channel::Channels;
 pub use close::{AuthDenied, CloseCode, Violation};
 pub use config::{AuthMode, HubConfig, PresenceEvents, RateLimit};
 pub use error::HubError;
-pub use hub::{
-    ClusterMember, ClusterRoom, ConnInfo, ConnState, Exclude, Hub, HubStats, MAX_USER_ID_BYTES,
-    MetadataFilter, Query, QueryId, QueryResult, Sent, Target,
-};
+pub use hub::{ConnInfo, ConnState, Exclude, Hub, HubStats, MAX_USER_ID_BYTES, Sent};
 pub use id::{ConnId, RequestId};
 pub use identity::{Identity, RoomAcl};
 pub use output::{DisconnectReason, Event, Output, PublishRequest, Transmit};
@@ -130,3 +128,4 @@ pub use policy::{
     JoinPolicy, PresencePolicy, PublishPolicy, RoomPattern, RoomPolicies, RoomPolicy,
 };
 pub use presence::PresenceEntry;
+pub use query::{ClusterMember, ClusterRoom, MetadataFilter, Query, QueryId, QueryResult, Target};

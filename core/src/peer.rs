@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::presence::PresenceEntry;
+use crate::query::{ClusterMember, ClusterRoom, Query};
 use crate::wire::to_bytes;
-use crate::{ClusterMember, ClusterRoom, Query};
 
 /// What one instance tells the others (cluster presence): a room's members, heartbeats, goodbye,
 /// queries and their answers.

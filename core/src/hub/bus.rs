@@ -62,7 +62,7 @@ impl Hub {
         self.advance(now);
         if self.config.cluster_presence {
             // Presence deltas may have been lost too: ask for every room's members again.
-            let rooms: Vec<String> = self.rooms.names().map(str::to_owned).collect();
+            let rooms: Vec<String> = self.registry.rooms.names().map(str::to_owned).collect();
             for room in rooms {
                 let channel = self.channels.presence(&room);
                 self.publish_presence(channel, crate::peer::PeerOp::SyncRequest, &room, Vec::new());
@@ -70,7 +70,7 @@ impl Hub {
         }
         let data: Option<&RawValue> = serde_json::from_str(r#"{"reason":"bus_reconnected"}"#).ok();
         let (out, stats) = (&mut self.out, &mut self.stats);
-        for (room, members) in self.rooms.iter() {
+        for (room, members) in self.registry.rooms.iter() {
             let frame = crate::wire::ServerFrame {
                 path: None,
                 event: "resync",

@@ -17,7 +17,7 @@ impl Hub {
     pub fn handle_frame(&mut self, conn: ConnId, bytes: &[u8], now: Instant) {
         let now = self.advance(now);
         let (pace, max_bytes) = (self.pace, self.config.max_frame_bytes);
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.registry.conns.get_mut(&conn) else {
             return;
         };
         c.last_activity = now;
@@ -69,8 +69,11 @@ impl Hub {
 
     fn on_authenticate(&mut self, conn: ConnId, frame: &ClientFrame<'_>, now: Instant) {
         let id = frame.id.as_ref();
-        let awaiting =
-            self.conns.get(&conn).is_some_and(|c| matches!(c.stage, Stage::AwaitingAuth { .. }));
+        let awaiting = self
+            .registry
+            .conns
+            .get(&conn)
+            .is_some_and(|c| matches!(c.stage, Stage::AwaitingAuth { .. }));
         if !awaiting {
             let message = "already authenticated, or authentication in progress";
             return self.error(conn, ErrorCode::AlreadyAuthenticated, message, None, id);
@@ -79,7 +82,7 @@ impl Hub {
             Ok(auth) => auth.token.into_owned(),
             Err(message) => return self.error(conn, ErrorCode::BadFrame, &message, None, id),
         };
-        let (Some(data), Some(c)) = (frame.data, self.conns.get_mut(&conn)) else {
+        let (Some(data), Some(c)) = (frame.data, self.registry.conns.get_mut(&conn)) else {
             return;
         };
         c.stage =
@@ -215,7 +218,7 @@ impl Hub {
         exclude_self: bool,
         exclude_user: bool,
     ) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.registry.conns.get(&conn) else { return };
         let user = if exclude_user { c.user.clone() } else { None };
         let exclude_users: Vec<&str> = user.as_deref().into_iter().collect();
         let sender = [conn];
@@ -274,7 +277,7 @@ impl Hub {
         event: &'static str,
         id: Option<&RequestId>,
     ) {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.registry.conns.get(&conn) else {
             return;
         };
         let frame = wire::rooms_frame(event, id, c.rooms.iter().map(|r| &**r));

@@ -32,12 +32,60 @@ pub(crate) struct RemoteMember {
 /// Room → remote members.
 pub(crate) type Replica = IndexMap<Arc<str>, IndexMap<ConnId, RemoteMember, Hasher>, Hasher>;
 
+/// Cluster presence's state: the other instances' members, the live peers and those gone.
+#[derive(Debug)]
+pub(super) struct Cluster {
+    /// The other instances' members of rooms this one has members in.
+    pub(super) remote: Replica,
+    /// Live peers and the end of their lease.
+    pub(super) peers: IndexMap<Arc<str>, Instant, Hasher>,
+    /// Peers that said goodbye, and until when a lease of theirs is stale.
+    pub(super) departed: IndexMap<Arc<str>, Instant, Hasher>,
+    /// When this instance's next heartbeat is due (`None`: cluster presence is off).
+    pub(super) next_heartbeat: Option<Instant>,
+}
+
+impl Cluster {
+    pub(super) fn new(hasher: &Hasher, next_heartbeat: Option<Instant>) -> Self {
+        Self {
+            remote: Replica::with_hasher(hasher.clone()),
+            peers: IndexMap::with_hasher(hasher.clone()),
+            departed: IndexMap::with_hasher(hasher.clone()),
+            next_heartbeat,
+        }
+    }
+
+    /// Extends a peer's life to `until`; returns its shared id.
+    fn touch(&mut self, server_id: &str, until: Instant) -> Arc<str> {
+        match self.peers.get_full_mut(server_id) {
+            Some((_, id, expiry)) => {
+                *expiry = (*expiry).max(until);
+                id.clone()
+            }
+            None => {
+                let id: Arc<str> = Arc::from(server_id);
+                self.peers.insert(id.clone(), until);
+                id
+            }
+        }
+    }
+
+    /// The earliest of the peers' lease ends and the next heartbeat.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        let lease = self.peers.values().min().copied();
+        match (lease, self.next_heartbeat) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 impl Hub {
     /// Another instance holds a lease until `valid_until` (e.g. a Redis key with a TTL): its
     /// members count as present until then. Heartbeats on the bus extend it too.
     pub fn handle_peer_lease(&mut self, server_id: &str, valid_until: Instant, now: Instant) {
         let now = self.advance(now);
-        if self.departed.get(server_id).is_some_and(|until| *until > now) {
+        if self.cluster.departed.get(server_id).is_some_and(|until| *until > now) {
             return; // it said goodbye: a lease read before it withdrew it is stale
         }
         self.touch_peer(server_id, valid_until);
@@ -51,14 +99,14 @@ impl Hub {
     pub fn retire(&mut self, now: Instant) {
         self.advance(now);
         if self.config.cluster_presence {
-            self.next_heartbeat = None;
+            self.cluster.next_heartbeat = None;
             self.publish_presence(self.channels.peers(), PeerOp::Goodbye, "", Vec::new());
         }
     }
 
     /// The other instances this one knows to be alive, with the end of their lease.
     pub fn peers(&self) -> impl ExactSizeIterator<Item = (&str, Instant)> + '_ {
-        self.peers.iter().map(|(id, until)| (&**id, *until))
+        self.cluster.peers.iter().map(|(id, until)| (&**id, *until))
     }
 
     /// Extends a peer's life to `until`; returns its shared id.
@@ -66,17 +114,7 @@ impl Hub {
         if server_id == self.config.server_id {
             return None;
         }
-        match self.peers.get_full_mut(server_id) {
-            Some((_, id, expiry)) => {
-                *expiry = (*expiry).max(until);
-                Some(id.clone())
-            }
-            None => {
-                let id: Arc<str> = Arc::from(server_id);
-                self.peers.insert(id.clone(), until);
-                Some(id)
-            }
-        }
+        Some(self.cluster.touch(server_id, until))
     }
 
     /// Publishes a presence message for `room` on `channel`.
@@ -125,37 +163,38 @@ impl Hub {
     /// The last local member of `room` left: the replica of it would go stale, drop it.
     pub(super) fn presence_interest_ends(&mut self, room: &str) {
         self.out.push_back(Output::BusUnsubscribe(self.channels.presence(room)));
-        self.remote.shift_remove(room);
+        self.cluster.remote.shift_remove(room);
     }
 
     /// Sends the heartbeat when it is due; returns when the next one is.
     pub(super) fn heartbeat(&mut self, now: Instant) {
-        if self.next_heartbeat.is_some_and(|at| at <= now) {
+        if self.cluster.next_heartbeat.is_some_and(|at| at <= now) {
             self.publish_presence(self.channels.peers(), PeerOp::Heartbeat, "", Vec::new());
-            self.next_heartbeat = Some(now + self.config.peer_timeout / 3);
+            self.cluster.next_heartbeat = Some(now + self.config.peer_timeout / 3);
         }
     }
 
     /// Forgets peers whose lease ran out, with their members (and tells local members).
     pub(super) fn expire_peers(&mut self, now: Instant) {
         let gone: Vec<Arc<str>> = self
+            .cluster
             .peers
             .iter()
             .filter(|(_, until)| **until <= now)
             .map(|(id, _)| id.clone())
             .collect();
         for server in gone {
-            self.peers.shift_remove(&server);
+            self.cluster.peers.shift_remove(&server);
             self.forget_peer(&server);
         }
-        self.departed.retain(|_, until| *until > now);
+        self.cluster.departed.retain(|_, until| *until > now);
     }
 
     /// A peer said goodbye: forget it now, ignore its lease for `peer_timeout` (a lease read
     /// before it was withdrawn would bring it back), and stop waiting for its answers (it has no
     /// connections left to answer with).
     fn peer_said_goodbye(&mut self, server_id: &str, now: Instant) {
-        let server = match self.peers.shift_remove_full(server_id) {
+        let server = match self.cluster.peers.shift_remove_full(server_id) {
             Some((_, server, _)) => {
                 self.forget_peer(&server);
                 server
@@ -163,7 +202,7 @@ impl Hub {
             None => Arc::from(server_id),
         };
         self.stop_expecting(&server);
-        self.departed.insert(server, now + self.config.peer_timeout);
+        self.cluster.departed.insert(server, now + self.config.peer_timeout);
     }
 
     /// Removes a gone peer's members (local members hear `member_left`), and reports it. They
@@ -171,9 +210,9 @@ impl Hub {
     /// between instances): with notices per user, every instance then names the same session
     /// when several of one user leave at once.
     fn forget_peer(&mut self, server: &Arc<str>) {
-        let rooms: Vec<Arc<str>> = self.remote.keys().cloned().collect();
+        let rooms: Vec<Arc<str>> = self.cluster.remote.keys().cloned().collect();
         for room in rooms {
-            let mut leaving: Vec<ConnId> = self.remote[&room]
+            let mut leaving: Vec<ConnId> = self.cluster.remote[&room]
                 .iter()
                 .filter(|(_, m)| m.server == *server)
                 .map(|(c, _)| *c)
@@ -184,15 +223,6 @@ impl Hub {
             }
         }
         self.event(Event::PeerGone { server_id: server.to_string() });
-    }
-
-    /// The earliest of the peers' lease ends and the next heartbeat.
-    pub(super) fn cluster_deadline(&self) -> Option<Instant> {
-        let lease = self.peers.values().min().copied();
-        match (lease, self.next_heartbeat) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
     }
 
     /// A message on a presence channel, a server channel, or the peers channel.
@@ -208,9 +238,9 @@ impl Hub {
             self.peer_said_goodbye(&message.server_id, now);
             return;
         }
-        if !self.departed.is_empty() {
+        if !self.cluster.departed.is_empty() {
             // Heard from again (restarted under the same id): its leases count again.
-            self.departed.shift_remove(&*message.server_id);
+            self.cluster.departed.shift_remove(&*message.server_id);
         }
         let Some(server) = self.touch_peer(&message.server_id, now + self.config.peer_timeout)
         else {
@@ -237,12 +267,12 @@ impl Hub {
                 }
             }
             PeerOp::Sync | PeerOp::Join | PeerOp::Update => {
-                if self.rooms.get(room).is_none() {
+                if self.registry.rooms.get(room).is_none() {
                     return; // no local interest: nothing to keep
                 }
                 if message.op == PeerOp::Sync {
                     // A sync is the sender's whole truth for the room: replace what we had of it.
-                    if let Some(replica) = self.remote.get_mut(room) {
+                    if let Some(replica) = self.cluster.remote.get_mut(room) {
                         replica.retain(|_, m| m.server != server);
                     }
                 }
@@ -281,17 +311,17 @@ impl Hub {
                 self.transmit(to, frame);
             }
         }
-        let key = match self.remote.get_key_value(room) {
+        let key = match self.cluster.remote.get_key_value(room) {
             Some((key, _)) => key.clone(),
             None => Arc::from(room),
         };
-        self.remote.entry(key).or_default().insert(conn, member);
+        self.cluster.remote.entry(key).or_default().insert(conn, member);
     }
 
     /// A local connection's metadata changed: the instances with members in its rooms update
     /// their replicas (no notice: nobody joined or left).
     pub(super) fn announce_update(&mut self, conn: ConnId) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.registry.conns.get(&conn) else { return };
         let entry =
             PresenceEntry { conn, user_id: c.user.as_deref(), metadata: c.metadata.as_deref() };
         let updates: Vec<(String, bytes::Bytes)> = c
@@ -310,16 +340,16 @@ impl Hub {
 
     /// A remote member's metadata changed: replace it, if the member is known.
     fn remote_updates(&mut self, room: &str, conn: ConnId, member: RemoteMember) {
-        if let Some(known) = self.remote.get_mut(room).and_then(|r| r.get_mut(&conn)) {
+        if let Some(known) = self.cluster.remote.get_mut(room).and_then(|r| r.get_mut(&conn)) {
             *known = member;
         }
     }
 
     fn remote_leaves(&mut self, room: &str, conn: ConnId) {
-        let Some(replica) = self.remote.get_mut(room) else { return };
+        let Some(replica) = self.cluster.remote.get_mut(room) else { return };
         let Some(member) = replica.shift_remove(&conn) else { return };
         if replica.is_empty() {
-            self.remote.shift_remove(room);
+            self.cluster.remote.shift_remove(room);
         }
         let entry = PresenceEntry {
             conn,
@@ -336,7 +366,7 @@ impl Hub {
         &self,
         room: &str,
     ) -> impl Iterator<Item = PresenceEntry<'_>> + '_ {
-        self.remote.get(room).into_iter().flatten().map(|(conn, m)| PresenceEntry {
+        self.cluster.remote.get(room).into_iter().flatten().map(|(conn, m)| PresenceEntry {
             conn: *conn,
             user_id: m.user.as_deref(),
             metadata: m.info.as_deref(),

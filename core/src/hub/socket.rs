@@ -57,11 +57,11 @@ impl Hub {
 
     fn open(&mut self, conn: ConnId, opening: Opening, now: Instant) -> Result<(), HubError> {
         let now = self.advance(now);
-        if self.conns.contains_key(&conn) {
+        if self.registry.conns.contains_key(&conn) {
             return Err(HubError::DuplicateConn(conn));
         }
         let deadline = now + self.config.auth_timeout;
-        self.conns.insert(
+        self.registry.conns.insert(
             conn,
             Conn {
                 stage: Stage::AwaitingAuth { deadline },
@@ -98,7 +98,7 @@ impl Hub {
     /// A WebSocket pong arrived: the connection is alive.
     pub fn handle_pong(&mut self, conn: ConnId, now: Instant) {
         let now = self.advance(now);
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(c) = self.registry.conns.get_mut(&conn) {
             c.last_activity = now;
         }
     }

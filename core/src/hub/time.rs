@@ -16,12 +16,12 @@ impl Hub {
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
         while let Some((at, id)) = self.timers.peek_due(now) {
-            if !is_live(&self.conns, at, id) {
+            if !is_live(&self.registry.conns, at, id) {
                 self.timers.pop(); // stale: the connection left, or its deadline moved
                 continue;
             }
             self.expire(id, now);
-            match self.conns.get_mut(&id) {
+            match self.registry.conns.get_mut(&id) {
                 Some(c) => {
                     let next = deadline(&self.config, c);
                     c.scheduled = Some(next);
@@ -30,7 +30,7 @@ impl Hub {
                 None => self.timers.pop(),
             }
         }
-        let conns = &self.conns;
+        let conns = &self.registry.conns;
         self.timers.prune(|at, id| is_live(conns, at, id));
         if self.config.cluster_presence {
             self.heartbeat(now);
@@ -41,10 +41,10 @@ impl Hub {
 
     /// Makes sure the connection's earliest deadline has a live timer entry.
     pub(super) fn arm(&mut self, id: ConnId) {
-        let Some(c) = self.conns.get(&id) else { return };
+        let Some(c) = self.registry.conns.get(&id) else { return };
         let next = deadline(&self.config, c);
         if c.scheduled.is_none_or(|at| next < at) {
-            if let Some(c) = self.conns.get_mut(&id) {
+            if let Some(c) = self.registry.conns.get_mut(&id) {
                 c.scheduled = Some(next);
             }
             self.timers.schedule(next, id);
@@ -53,7 +53,7 @@ impl Hub {
 
     /// Acts on whatever deadline of `id` has come.
     fn expire(&mut self, id: ConnId, now: Instant) {
-        let Some(c) = self.conns.get_mut(&id) else {
+        let Some(c) = self.registry.conns.get_mut(&id) else {
             return;
         };
         match c.stage {

@@ -75,27 +75,27 @@ pub struct HubStats {
 impl Hub {
     /// How many connections this instance holds.
     pub fn connection_count(&self) -> usize {
-        self.conns.len()
+        self.registry.conns.len()
     }
 
     /// How many rooms have at least one local member.
     pub fn room_count(&self) -> usize {
-        self.rooms.len()
+        self.registry.rooms.len()
     }
 
     /// How many users have at least one local session.
     pub fn user_count(&self) -> usize {
-        self.users.len()
+        self.registry.users.len()
     }
 
     /// Every local connection.
     pub fn connections(&self) -> impl ExactSizeIterator<Item = ConnId> + '_ {
-        self.conns.keys().copied()
+        self.registry.conns.keys().copied()
     }
 
     /// One local connection.
     pub fn connection(&self, conn: ConnId) -> Option<ConnInfo<'_>> {
-        self.conns.get(&conn).map(|c| ConnInfo {
+        self.registry.conns.get(&conn).map(|c| ConnInfo {
             state: match c.stage {
                 Stage::AwaitingAuth { .. } => ConnState::Unauthenticated,
                 Stage::Authenticating { .. } => ConnState::Authenticating,
@@ -111,38 +111,38 @@ impl Hub {
 
     /// Every room with local members.
     pub fn rooms(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.rooms.names()
+        self.registry.rooms.names()
     }
 
     /// The local members of `room` (none if it has none).
     pub fn room_members(&self, room: &str) -> impl Iterator<Item = ConnId> + '_ {
-        self.rooms.get(room).into_iter().flatten().copied()
+        self.registry.rooms.get(room).into_iter().flatten().copied()
     }
 
     /// How many local members `room` has.
     pub fn room_size(&self, room: &str) -> usize {
-        self.rooms.get(room).map_or(0, |m| m.len())
+        self.registry.rooms.get(room).map_or(0, |m| m.len())
     }
 
     /// The rooms `conn` is in, in the order it joined them.
     pub fn rooms_of(&self, conn: ConnId) -> impl Iterator<Item = &str> + '_ {
-        self.conns.get(&conn).into_iter().flat_map(|c| c.rooms.iter().map(|r| &**r))
+        self.registry.conns.get(&conn).into_iter().flat_map(|c| c.rooms.iter().map(|r| &**r))
     }
 
     /// Whether a local connection is in `room`: one lookup in the room's member set, however
     /// many rooms the connection is in.
     pub(crate) fn is_member(&self, conn: ConnId, room: &str) -> bool {
-        self.rooms.contains(room, &conn)
+        self.registry.rooms.contains(room, &conn)
     }
 
     /// Every user with local sessions.
     pub fn users(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.users.names()
+        self.registry.users.names()
     }
 
     /// The local sessions of `user_id`.
     pub fn user_connections(&self, user_id: &str) -> impl Iterator<Item = ConnId> + '_ {
-        self.users.get(user_id).into_iter().flatten().copied()
+        self.registry.users.get(user_id).into_iter().flatten().copied()
     }
 
     /// The members of `room`, with their user and metadata: the local ones, and with cluster
@@ -157,7 +157,7 @@ impl Hub {
     pub(crate) fn local_presence(&self, room: &str) -> Vec<PresenceEntry<'_>> {
         self.room_members(room)
             .filter_map(|conn| {
-                let c = self.conns.get(&conn)?;
+                let c = self.registry.conns.get(&conn)?;
                 Some(PresenceEntry {
                     conn,
                     user_id: c.user.as_deref(),
@@ -171,7 +171,8 @@ impl Hub {
     /// (authenticated ones only: the others have no metadata yet). For every instance, use
     /// [`Query::Connections`](crate::Query::Connections).
     pub fn connections_matching(&self, filter: &crate::MetadataFilter) -> Vec<PresenceEntry<'_>> {
-        self.conns
+        self.registry
+            .conns
             .iter()
             .filter(|(_, c)| c.stage.is_authenticated())
             .filter(|(_, c)| filter.matches(c.metadata.as_deref()))
@@ -186,22 +187,26 @@ impl Hub {
     /// Whether `user_id` has a local session, or (with cluster presence) a session elsewhere in a
     /// room this instance has members in.
     pub fn user_online(&self, user_id: &str) -> bool {
-        self.users.get(user_id).is_some()
-            || self.remote.values().any(|r| r.values().any(|m| m.user.as_deref() == Some(user_id)))
+        self.registry.users.get(user_id).is_some()
+            || self
+                .cluster
+                .remote
+                .values()
+                .any(|r| r.values().any(|m| m.user.as_deref() == Some(user_id)))
     }
 
     /// Every bus channel this instance has interest in right now: what `Subscribe` outputs
     /// minus `Unsubscribe` outputs add up to. A bus that reconnects subscribes to these again.
     pub fn subscriptions(&self) -> Vec<String> {
         let ch = &self.channels;
-        let mut all: Vec<String> = self.rooms.names().map(|r| ch.room(r)).collect();
-        all.extend(self.users.names().map(|u| ch.user(u)));
-        all.extend(self.everyone.iter().map(|c| ch.client(*c)));
-        if !self.everyone.is_empty() {
+        let mut all: Vec<String> = self.registry.rooms.names().map(|r| ch.room(r)).collect();
+        all.extend(self.registry.users.names().map(|u| ch.user(u)));
+        all.extend(self.registry.everyone.iter().map(|c| ch.client(*c)));
+        if !self.registry.everyone.is_empty() {
             all.push(ch.broadcast());
         }
         if self.config.cluster_presence {
-            all.extend(self.rooms.names().map(|r| ch.presence(r)));
+            all.extend(self.registry.rooms.names().map(|r| ch.presence(r)));
             all.push(ch.server(&self.config.server_id));
             all.push(ch.peers());
         }
@@ -217,10 +222,10 @@ impl Hub {
     /// as they empty, so a burst (a million rooms joined and left) does not keep its memory.
     /// Exposed so that tests and metrics can check it.
     pub fn index_capacity(&self) -> usize {
-        self.conns.capacity()
-            + self.rooms.capacity()
-            + self.users.capacity()
-            + self.everyone.capacity()
+        self.registry.conns.capacity()
+            + self.registry.rooms.capacity()
+            + self.registry.users.capacity()
+            + self.registry.everyone.capacity()
     }
 
     /// Entries in the deadline heap, live and stale; at most a small multiple of the connection

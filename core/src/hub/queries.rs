@@ -1,168 +1,40 @@
 //! Cluster queries and orders, answered honestly: run here and on every live peer, complete
 //! when all have answered, or at the deadline with what came back and the silent instances
-//! named. Nothing waits forever. The types, then how the hub runs them.
+//! named. Nothing waits forever. The types are in `query.rs`; here, how the hub runs them.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
+
 use super::Hub;
+use crate::members::Hasher;
 use crate::peer::{PeerMessage, PeerOp};
 use crate::presence::PresenceEntry;
+use crate::query::{ClusterMember, ClusterRoom, Query, QueryId, QueryResult, Target};
 use crate::{CloseCode, ConnId, Event};
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// Whom a cluster-wide operation acts on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    /// One connection, wherever it is.
-    Conn(ConnId),
-    /// Every session of a user, wherever they are.
-    User(String),
+/// Cluster queries in flight.
+#[derive(Debug)]
+pub(super) struct Queries {
+    /// Waiting for answers, by request number.
+    pub(super) pending: IndexMap<u64, Pending, Hasher>,
+    /// The next request number.
+    pub(super) next: u64,
 }
 
-/// A question or an order for every instance (with cluster presence on).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Query {
-    /// The members of a room.
-    Members {
-        /// The room.
-        room: String,
-    },
-    /// The sessions of a user.
-    Sessions {
-        /// The user.
-        user: String,
-    },
-    /// The connections whose metadata matches a filter (PXL's `getClients({userType})`).
-    Connections {
-        /// What the metadata must hold.
-        filter: MetadataFilter,
-    },
-    /// One connection, wherever it is, with the rooms it is in.
-    Connection {
-        /// The connection.
-        conn: ConnId,
-    },
-    /// Every room with at least one member, and how many members it has, summed over the
-    /// instances ([`QueryResult::rooms`]).
-    Rooms,
-    /// How many connections there are ([`QueryResult::affected`]).
-    Count,
-    /// Close the target's connections (code 1000, "disconnected by the server").
-    Disconnect {
-        /// Whom.
-        target: Target,
-    },
-    /// Make the target's connections join a room.
-    Join {
-        /// Whom.
-        target: Target,
-        /// The room.
-        room: String,
-    },
-    /// Make the target's connections leave a room.
-    Leave {
-        /// Whom.
-        target: Target,
-        /// The room.
-        room: String,
-    },
-}
-
-/// A filter on connections' metadata: every field it names must be present in the metadata (a
-/// JSON object) with an equal value. The empty filter matches every connection, with metadata or
-/// without.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MetadataFilter(serde_json::Map<String, serde_json::Value>);
-
-// JSON numbers are never NaN: equality is reflexive.
-impl Eq for MetadataFilter {}
-
-impl MetadataFilter {
-    /// The empty filter.
-    pub fn new() -> Self {
-        Self::default()
+impl Queries {
+    pub(super) fn new(hasher: &Hasher) -> Self {
+        Self { pending: IndexMap::with_hasher(hasher.clone()), next: 0 }
     }
 
-    /// Adds a field the metadata must have, with this value.
-    pub fn field(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
-        self.0.insert(name.into(), value.into());
-        self
+    /// The earliest query deadline.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.deadline).min()
     }
-
-    /// Whether `metadata` matches.
-    pub fn matches(&self, metadata: Option<&RawValue>) -> bool {
-        if self.0.is_empty() {
-            return true;
-        }
-        let Some(metadata) = metadata else { return false };
-        let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(metadata.get()) else {
-            return false;
-        };
-        self.0.iter().all(|(name, value)| fields.get(name) == Some(value))
-    }
-}
-
-impl From<serde_json::Map<String, serde_json::Value>> for MetadataFilter {
-    fn from(fields: serde_json::Map<String, serde_json::Value>) -> Self {
-        Self(fields)
-    }
-}
-
-/// The handle of a query in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct QueryId(pub u64);
-
-/// A connection as a cluster query reports it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterMember {
-    /// The instance it is on.
-    pub server_id: String,
-    /// The connection.
-    pub conn: ConnId,
-    /// Its user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    /// Its metadata.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Box<RawValue>>,
-    /// The rooms it is in, in join order (only for [`Query::Connection`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rooms: Option<Vec<String>>,
-}
-
-/// A room as [`Query::Rooms`] reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterRoom {
-    /// The room's name.
-    pub name: String,
-    /// Its members, on every instance that answered.
-    pub members: u64,
-}
-
-/// What a query gathered.
-#[derive(Debug, Clone)]
-pub struct QueryResult {
-    /// The query.
-    pub id: QueryId,
-    /// The connections found (`Members`, `Sessions`), from every instance that answered.
-    pub members: Vec<ClusterMember>,
-    /// How many connections were acted on (`Disconnect`, `Join`, `Leave`), or counted
-    /// (`Count`).
-    pub affected: u64,
-    /// The rooms found (`Rooms`), by name, with their members summed over the instances.
-    pub rooms: Vec<ClusterRoom>,
-    /// Instances that were alive when the query was sent but did not answer by the deadline.
-    /// Empty: the answer is complete.
-    pub missing: Vec<String>,
 }
 
 /// A query waiting for answers.
@@ -202,10 +74,10 @@ impl Hub {
     /// peers that did not.
     pub fn query(&mut self, query: Query, timeout: Duration, now: Instant) -> QueryId {
         let now = self.advance(now);
-        self.next_query += 1;
-        let id = self.next_query;
+        self.queries.next += 1;
+        let id = self.queries.next;
         let found = self.run_query(&query, now);
-        let expected: Vec<Arc<str>> = self.peers.keys().cloned().collect();
+        let expected: Vec<Arc<str>> = self.cluster.peers.keys().cloned().collect();
         if !expected.is_empty() {
             let payload = self.query_message(PeerOp::Query, id, Some(query), Found::default());
             let channel = self.channels.peers();
@@ -220,7 +92,7 @@ impl Hub {
             deadline: now + timeout,
         };
         pending.add(found.members, found.affected, found.rooms);
-        self.queries.insert(id, pending);
+        self.queries.pending.insert(id, pending);
         self.finish_if_answered(id);
         QueryId(id)
     }
@@ -301,7 +173,7 @@ impl Hub {
         let entries: Vec<PresenceEntry<'_>> = conns
             .iter()
             .filter_map(|c| {
-                let conn = self.conns.get(c)?;
+                let conn = self.registry.conns.get(c)?;
                 Some(PresenceEntry {
                     conn: *c,
                     user_id: conn.user.as_deref(),
@@ -328,7 +200,7 @@ impl Hub {
     /// The local connections a target names.
     fn target_conns(&self, target: &Target) -> Vec<ConnId> {
         match target {
-            Target::Conn(conn) if self.conns.contains_key(conn) => vec![*conn],
+            Target::Conn(conn) if self.registry.conns.contains_key(conn) => vec![*conn],
             Target::Conn(_) => Vec::new(),
             Target::User(user) => self.user_connections(user).collect(),
         }
@@ -346,7 +218,7 @@ impl Hub {
     /// A peer answers one of our queries.
     pub(super) fn take_answer(&mut self, server: &Arc<str>, message: PeerMessage<'_>) {
         let Some(request) = message.request else { return };
-        let Some(pending) = self.queries.get_mut(&request) else { return }; // late: already done
+        let Some(pending) = self.queries.pending.get_mut(&request) else { return }; // late: already done
         if !pending.expected.contains(server) || pending.answered.contains(server) {
             return;
         }
@@ -356,7 +228,11 @@ impl Hub {
     }
 
     fn finish_if_answered(&mut self, id: u64) {
-        if self.queries.get(&id).is_some_and(|p| p.expected.iter().all(|s| p.answered.contains(s)))
+        if self
+            .queries
+            .pending
+            .get(&id)
+            .is_some_and(|p| p.expected.iter().all(|s| p.answered.contains(s)))
         {
             self.finish_query(id);
         }
@@ -366,7 +242,7 @@ impl Hub {
     /// named missing: it had nothing left to answer with).
     pub(super) fn stop_expecting(&mut self, server: &Arc<str>) {
         let mut waiting = Vec::new();
-        for (id, pending) in &mut self.queries {
+        for (id, pending) in &mut self.queries.pending {
             if !pending.answered.contains(server) && pending.expected.contains(server) {
                 pending.expected.retain(|s| s != server);
                 waiting.push(*id);
@@ -378,7 +254,7 @@ impl Hub {
     }
 
     fn finish_query(&mut self, id: u64) {
-        let Some(pending) = self.queries.shift_remove(&id) else { return };
+        let Some(pending) = self.queries.pending.shift_remove(&id) else { return };
         let missing = pending
             .expected
             .iter()
@@ -401,15 +277,15 @@ impl Hub {
 
     /// Completes the queries whose deadline came.
     pub(super) fn expire_queries(&mut self, now: Instant) {
-        let due: Vec<u64> =
-            self.queries.iter().filter(|(_, p)| p.deadline <= now).map(|(id, _)| *id).collect();
+        let due: Vec<u64> = self
+            .queries
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
         for id in due {
             self.finish_query(id);
         }
-    }
-
-    /// The earliest query deadline.
-    pub(super) fn queries_deadline(&self) -> Option<Instant> {
-        self.queries.values().map(|p| p.deadline).min()
     }
 }
