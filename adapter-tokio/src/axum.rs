@@ -22,7 +22,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 
-use crate::Handle;
+use crate::app::handle::Handle;
 use crate::transport::upgrade;
 
 /// An axum handler that upgrades the request and serves the socket with `handle`: the

@@ -83,23 +83,27 @@ impl std::error::Error for HandlerError {}
 /// A [`Handle`](crate::Handle) call that failed inside a handler becomes an error for the client:
 /// what the client asked for was refused (`refused`: an unknown connection, an invalid room or
 /// user id, a room limit), or the server is stopping (`unavailable`).
-impl From<crate::Error> for HandlerError {
-    fn from(error: crate::Error) -> Self {
+impl From<crate::app::handle::Error> for HandlerError {
+    fn from(error: crate::app::handle::Error) -> Self {
         match error {
             // The codes a client's own request would get for the same refusal.
-            crate::Error::Hub(HubError::RoomLimit { max, .. }) => Self::new(
+            crate::app::handle::Error::Hub(HubError::RoomLimit { max, .. }) => Self::new(
                 ErrorCode::TooManyRooms.as_str(),
                 format!("room limit of this connection ({max}) reached"),
             ),
-            crate::Error::Hub(e @ HubError::InvalidRoom { .. }) => {
+            crate::app::handle::Error::Hub(e @ HubError::InvalidRoom { .. }) => {
                 Self::new(ErrorCode::InvalidRoom.as_str(), e.to_string())
             }
-            crate::Error::Hub(HubError::NotAuthenticated(_)) => {
+            crate::app::handle::Error::Hub(HubError::NotAuthenticated(_)) => {
                 Self::new(ErrorCode::Unauthenticated.as_str(), "authenticate first")
             }
-            crate::Error::Hub(e) => Self::new(ErrorCode::Refused.as_str(), e.to_string()),
-            crate::Error::Serialize(e) => Self::new(ErrorCode::Internal.as_str(), e.to_string()),
-            crate::Error::Stopped => {
+            crate::app::handle::Error::Hub(e) => {
+                Self::new(ErrorCode::Refused.as_str(), e.to_string())
+            }
+            crate::app::handle::Error::Serialize(e) => {
+                Self::new(ErrorCode::Internal.as_str(), e.to_string())
+            }
+            crate::app::handle::Error::Stopped => {
                 Self::new(ErrorCode::Unavailable.as_str(), "the server is stopping")
             }
         }
@@ -152,7 +156,7 @@ impl FromEvent for Socket {
     }
 }
 
-impl FromEvent for crate::Handle {
+impl FromEvent for crate::app::handle::Handle {
     fn from_event(cx: &EventContext) -> Result<Self, HandlerError> {
         Ok(cx.socket.handle().clone())
     }

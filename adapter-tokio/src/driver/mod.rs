@@ -1,12 +1,13 @@
 //! The hub task: the one owner of the [`Hub`]. It applies commands from sockets, the bus and the
 //! application, carries out the hub's outputs, and sleeps until the next deadline.
 //!
-//! Its parts: [`command`] (what crosses into the task: the commands, and how a socket's task
+//! Its parts: [`to_hub`] (what crosses into the task: the commands, and how a socket's task
 //! submits one), `outputs` (carrying out the hub's outputs: frames queued per socket, pings,
 //! closes, events for the application), `writes` (the write round: flushing the sockets a round
 //! touched, on one thread or several, and shedding when the budget is exceeded), `auth` (the
 //! authenticator's tasks and their decisions), `timer` (the hub's deadlines on ticks, and the idle
-//! shrink).
+//! shrink), `round` and `write_threads` (a round's frames and their writes over threads),
+//! `events` (the application's event stream), `metrics` (the counters and their snapshot).
 
 mod auth;
 pub(crate) mod events;

@@ -48,7 +48,7 @@ impl Driver {
         }
     }
 
-    /// Writes the sockets `dirty` in `parts` parts on as many threads ([`writers`]); returns
+    /// Writes the sockets `dirty` in `parts` parts on as many threads ([`write_threads`]); returns
     /// those left unwritten because the budget went over, for [`write_alone`](Self::write_alone).
     pub(super) fn write_split(&mut self, dirty: &[ConnId], parts: usize) -> Vec<ConnId> {
         let jobs: Vec<Job<'_>> = dirty

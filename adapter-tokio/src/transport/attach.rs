@@ -9,7 +9,7 @@ use futures_util::{Sink, Stream};
 use roomcast_core::ConnId;
 use tokio::net::TcpStream;
 
-use crate::Handle;
+use crate::app::handle::Handle;
 use crate::app::on_connect::{Admit, Refuse};
 use crate::driver::{Arrival, Outbox, ToHub, submit};
 use crate::transport::deflate::Agreed;

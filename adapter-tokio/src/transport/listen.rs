@@ -11,7 +11,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use crate::Handle;
+use crate::app::handle::Handle;
 use crate::transport::upgrade;
 
 /// How long to wait after a failed accept (e.g. no file descriptor left) before the next.

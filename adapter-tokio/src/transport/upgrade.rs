@@ -17,7 +17,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use crate::Handle;
+use crate::app::handle::Handle;
 use crate::app::on_connect::{Admit, Refusal, Refuse};
 use crate::driver::Arrival;
 use crate::options::websocket_config;
