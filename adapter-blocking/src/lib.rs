@@ -1,9 +1,49 @@
-//! A blocking driver: `std::net` + tungstenite, one thread per socket, one thread for the hub.
+//! roomcast-blocking: the reference driver of [`roomcast_core`], in one file you can read in a
+//! sitting. `std::net` and tungstenite, one thread per socket, one thread for the hub, no async
+//! runtime.
 //!
-//! The hub thread owns the [`Hub`] and is the only one that touches it. Socket threads send it
-//! inputs over a channel; it answers each socket through a bounded queue. A socket whose queue is
-//! full when a frame is due is closed with 4005 (slow consumer): the hub never blocks on a socket.
-//! Single node: `Publish` / `Subscribe` / `Unsubscribe` have nowhere to go and are dropped.
+//! It exists to show what a driver of the sans-IO core has to do, and nothing else; the tokio
+//! adapter (roomcast-tokio) does the same with batching, a fast write path and a bus. Read it in
+//! this order:
+//!
+//! 1. [`serve`] creates the [`Hub`] (anchoring its time: an `Instant` and the wall clock) and
+//!    starts two threads: the acceptor and the hub's.
+//! 2. The acceptor (`accept_loop`) gives each TCP connection its [`ConnId`] and its thread
+//!    (`run_socket`), which completes the WebSocket handshake, sends the hub thread
+//!    `Input::Connect` with the socket's bounded queue, then every frame it reads, and writes
+//!    what the queue brings (`pump`).
+//! 3. The hub thread (`run_hub`) is the only one that touches the hub: it feeds each input
+//!    (`handle_connect`, `handle_frame`, `handle_binary`, `handle_pong`, `handle_disconnect`), calls
+//!    `handle_timeout` when [`Hub::poll_timeout`] comes due, and after **every** input drains
+//!    [`Hub::poll_output`] until `None` (`carry_out`): a `Transmit` goes into each recipient's
+//!    bounded queue, a `Close` into the queue (the hub has already forgotten the connection),
+//!    an `Event` is the application's (this driver accepts every `authenticate` with the token
+//!    as the user id, a demonstration policy, and has no other application).
+//! 4. A socket whose queue is full when a frame is due is closed with 4005 (slow consumer): the
+//!    hub thread never blocks on a socket.
+//!
+//! Single node: the bus outputs (`BusPublish`, `BusSubscribe`, `BusUnsubscribe`) have nowhere to
+//! go and are dropped (set [`HubConfig::standalone`] and the hub makes none).
+//!
+//! ```no_run
+//! use std::net::TcpListener;
+//!
+//! use roomcast_core::HubConfig;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = TcpListener::bind("127.0.0.1:8080")?;
+//! let server = roomcast_blocking::serve(listener, HubConfig::default())?;
+//! println!("listening on ws://{}", server.local_addr());
+//! // ... until the application stops it:
+//! server.shutdown(); // every client is closed with 1001
+//! # Ok(()) }
+//! ```
+//!
+//! `examples/blocking_server.rs` is the same as a program; `tests/blocking_driver.rs` proves it
+//! with real WebSocket clients.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use std::collections::HashMap;
 use std::io;

@@ -5,8 +5,8 @@
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
+use roomcast_blocking::{self as blocking, BlockingServer};
 use roomcast_core::HubConfig;
-use roomcast_tests::blocking::{self, BlockingServer};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
