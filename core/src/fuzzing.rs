@@ -69,25 +69,24 @@ pub fn bus_envelope(bytes: &[u8]) {
     }
 }
 
-/// Reads `bytes` as a program of hub inputs (connects, frames cut from the input itself,
-/// application calls, envelopes, time) and checks the indexes after each.
-pub fn hub_inputs(bytes: &[u8]) {
-    let start = Instant::now();
-    // A room of each policy: r0 open (the default), r1 the server's, r2 a token's, r3 published
-    // by the server, r4 presence for the server.
+/// The hub the input fuzzer drives: authentication required, few rooms per connection, and a
+/// room of each policy: r0 open (the default), r1 the server's, r2 a token's, r3 published by
+/// the server, r4 presence for the server.
+fn fuzzed_config() -> HubConfig {
     let open = RoomPolicy::open();
     let rooms = RoomPolicies::new(open)
         .with("r1", RoomPolicy::server_only())
         .with("r2", RoomPolicy { join: JoinPolicy::Token, ..open })
         .with("r3", RoomPolicy { publish: PublishPolicy::Server, ..open })
         .with("r*4", RoomPolicy { presence: PresencePolicy::Server, ..open });
-    let config = HubConfig {
-        auth: AuthMode::Required,
-        max_rooms_per_conn: 4,
-        rooms,
-        ..HubConfig::default()
-    };
-    let Ok(mut hub) = Hub::new(config, start, 0) else { return };
+    HubConfig { auth: AuthMode::Required, max_rooms_per_conn: 4, rooms, ..HubConfig::default() }
+}
+
+/// Reads `bytes` as a program of hub inputs (connects, frames cut from the input itself,
+/// application calls, envelopes, time) and checks the indexes after each.
+pub fn hub_inputs(bytes: &[u8]) {
+    let start = Instant::now();
+    let Ok(mut hub) = Hub::new(fuzzed_config(), start, 0) else { return };
     let mut now = start;
     let mut rest = bytes;
     while let [op, arg, tail @ ..] = rest {

@@ -359,23 +359,7 @@ fn file_arguments(
         .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
     let mut table: toml::Table =
         text.parse().map_err(|e| format!("{}: not valid TOML: {e}", path.display()))?;
-    let rooms = match table.remove("rooms") {
-        None => Vec::new(),
-        Some(toml::Value::Array(rules)) => rules
-            .into_iter()
-            .enumerate()
-            .map(|(i, rule)| {
-                rule.try_into::<RoomRule>()
-                    .map_err(|e| format!("{}: [[rooms]] number {}: {e}", path.display(), i + 1))
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(format!(
-                "{}: `rooms` is a list of tables: write [[rooms]] sections",
-                path.display()
-            ));
-        }
-    };
+    let rooms = room_rules(table.remove("rooms"), path)?;
     let serve = command();
     let Some(flags) = serve.find_subcommand("serve") else { return Ok((Vec::new(), rooms)) };
     let mut extra = Vec::new();
@@ -397,39 +381,62 @@ fn file_arguments(
         }
         let flag = format!("--{}", arg.get_long().unwrap_or(key.as_str()));
         let takes_value = arg.get_action().takes_values();
-        let values = match value {
-            toml::Value::Array(items) => items,
-            single => vec![single],
-        };
-        for item in values {
-            let text = match item {
-                toml::Value::String(s) => s,
-                toml::Value::Integer(n) => n.to_string(),
-                toml::Value::Float(x) => x.to_string(),
-                toml::Value::Boolean(on) if !takes_value => {
-                    if on {
-                        extra.push(OsString::from(&flag));
-                    }
-                    continue;
-                }
-                other => {
-                    return Err(format!(
-                        "{}: `{key}` cannot be {} ({other:?})",
-                        path.display(),
-                        other.type_str()
-                    ));
-                }
-            };
-            if !takes_value {
-                return Err(format!(
-                    "{}: `{key}` is a switch: write true or false",
-                    path.display()
-                ));
-            }
-            extra.push(OsString::from(format!("{flag}={text}")));
-        }
+        push_arguments(&mut extra, &flag, takes_value, value)
+            .map_err(|e| format!("{}: `{key}` {e}", path.display()))?;
     }
     Ok((extra, rooms))
+}
+
+/// The `[[rooms]]` tables of a config file.
+fn room_rules(rules: Option<toml::Value>, path: &Path) -> Result<Vec<RoomRule>, String> {
+    match rules {
+        None => Ok(Vec::new()),
+        Some(toml::Value::Array(rules)) => rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                rule.try_into::<RoomRule>()
+                    .map_err(|e| format!("{}: [[rooms]] number {}: {e}", path.display(), i + 1))
+            })
+            .collect(),
+        Some(_) => Err(format!(
+            "{}: `rooms` is a list of tables: write [[rooms]] sections",
+            path.display()
+        )),
+    }
+}
+
+/// One key of the file as the flag's arguments (a list repeats the flag; `true` turns a switch
+/// on); the error completes "`key` ...".
+fn push_arguments(
+    extra: &mut Vec<OsString>,
+    flag: &str,
+    takes_value: bool,
+    value: toml::Value,
+) -> Result<(), String> {
+    let values = match value {
+        toml::Value::Array(items) => items,
+        single => vec![single],
+    };
+    for item in values {
+        let text = match item {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Float(x) => x.to_string(),
+            toml::Value::Boolean(on) if !takes_value => {
+                if on {
+                    extra.push(OsString::from(flag));
+                }
+                continue;
+            }
+            other => return Err(format!("cannot be {} ({other:?})", other.type_str())),
+        };
+        if !takes_value {
+            return Err("is a switch: write true or false".to_owned());
+        }
+        extra.push(OsString::from(format!("{flag}={text}")));
+    }
+    Ok(())
 }
 
 mod rooms;

@@ -15,11 +15,16 @@
 //! - `proxy`: the calls to the backend (authenticate, RPC, publish);
 //! - `pages`: the chat page, the JavaScript client, health, readiness and metrics.
 //!
+//! [`start`] runs one in the caller's process (as the tests in `server/tests/in_process.rs` do);
+//! [`run`] does the same and serves until SIGINT or SIGTERM, as the binary does.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let cli = roomcast_server::config::parse_from(["roomcast", "serve", "--listen", "127.0.0.1:0"])?;
 //! let roomcast_server::config::CliCommand::Serve(serve) = cli.command;
-//! roomcast_server::run(*serve).await?;
+//! let server = roomcast_server::start(*serve).await?;
+//! println!("serving on {}", server.local_addr());
+//! server.shutdown().await;
 //! # Ok(()) }
 //! ```
 
@@ -30,6 +35,7 @@ pub mod config;
 mod pages;
 mod proxy;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -37,8 +43,9 @@ use axum::Router;
 use axum::routing::get;
 use roomcast_tokio::roomcast_core::{AuthMode, HubConfig, PresenceEvents, RateLimit, RoomAcl};
 use roomcast_tokio::roomcast_redis::{RedisConfig, Topology};
-use roomcast_tokio::{JwtAuth, Options, Roomcast};
+use roomcast_tokio::{Builder, Handle, JwtAuth, Options, Roomcast};
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
 use crate::config::{CliCommand, Serve};
 use crate::pages::Site;
@@ -170,58 +177,64 @@ pub async fn cli() -> std::process::ExitCode {
         }
     }
 }
+/// Any error of starting a server.
+type BoxError = Box<dyn std::error::Error>;
 
-/// Serves with these settings until SIGINT or SIGTERM.
-pub async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
+/// A `roomcast serve` running in this process: its address, its [`Handle`], and the task that
+/// serves HTTP and WebSocket on its listener.
+pub struct Server {
+    addr: SocketAddr,
+    handle: Handle,
+    site: Site,
+    served: JoinHandle<std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// The address it listens on (with `--listen 127.0.0.1:0`, the port the system chose).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The instance's handle, for the embedding application or a test.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Shuts down as SIGTERM does: `/readyz` answers 503 from now on, and every client is
+    /// closed with 1001 after its queued frames.
+    pub async fn shutdown(self) {
+        self.site.stopping.store(true, Ordering::SeqCst);
+        tracing::info!("shutting down: closing every client with 1001");
+        self.handle.shutdown().await;
+        self.served.abort();
+    }
+}
+
+/// Starts a server with these settings, listening on `serve.listen`: the instance, its bus,
+/// its backends, and every route. It serves until [`Server::shutdown`].
+pub async fn start(serve: Serve) -> Result<Server, Box<dyn std::error::Error>> {
     let options = serve.options();
     let lease =
         serve.cluster_presence.then(|| (options.hub.server_id.clone(), options.hub.peer_timeout));
     let mut builder = Roomcast::builder().options(options);
-    let redis = match (&serve.redis, serve.redis_cluster.is_empty()) {
-        (Some(url), _) => Some(RedisConfig::single(url.clone())),
-        (None, false) => Some(RedisConfig::cluster(serve.redis_cluster.clone())),
-        (None, true) => None,
-    };
-    let bus = match &redis {
-        Some(RedisConfig { topology: Topology::Single(url), .. }) => format!("redis {url}"),
-        Some(RedisConfig { topology: Topology::Cluster(seeds), .. }) => {
-            format!("redis cluster {}", seeds.join(","))
-        }
-        None => "in-process".to_owned(),
-    };
+    let redis = serve.redis_config(lease);
     if serve.cluster_presence && redis.is_none() {
         return Err("--cluster-presence needs --redis or --redis-cluster".into());
     }
+    let bus = describe_bus(redis.as_ref());
     if let Some(config) = redis {
-        let config = RedisConfig { channel_prefix: serve.channel_prefix.clone(), lease, ..config };
         builder = builder.bus(roomcast_tokio::redis_bus(config));
     }
     if let Some(jwt) = serve.jwt()? {
         builder = builder.authenticator(jwt);
     }
-    let slots = Arc::new(Semaphore::new(serve.proxy_concurrency.max(1)));
-    let mut proxies = Vec::new();
-    if let Some(url) = &serve.proxy_authenticate {
-        let proxy = Arc::new(Proxy::new("authenticate", url, slots.clone(), serve.proxy_timeout)?);
-        let headers = serve.proxy_headers.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-        builder = builder.authenticator(AuthProxy { proxy: proxy.clone(), headers });
-        proxies.push(proxy);
-    }
-    let rpc = match &serve.proxy_rpc {
-        Some(url) => Some(Arc::new(Proxy::new("rpc", url, slots.clone(), serve.proxy_timeout)?)),
-        None => None,
-    };
-    if let Some(proxy) = &rpc {
-        builder = builder.state(Rpc(proxy.clone())).fallback(proxy::rpc);
-        proxies.push(proxy.clone());
-    }
-    if let Some(url) = &serve.proxy_publish {
-        let proxy = Arc::new(Proxy::new("publish", url, slots.clone(), serve.proxy_timeout)?);
-        let check = proxy.clone();
-        builder = builder
-            .on_publish(move |socket, request| proxy::publish(check.clone(), socket, request));
-        proxies.push(proxy);
-    }
+    let (builder, proxies) = with_proxies(builder, &serve)?;
     // Nothing reads the events: without an RPC backend, the hub answers each client request
     // `unknown_event` itself, so that none waits forever.
     let (handle, events) = builder.start()?;
@@ -238,34 +251,91 @@ pub async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
         .with_state(site.clone())
         .merge(api::routes(api, serve.api_max_body_bytes));
     let listener = tokio::net::TcpListener::bind(serve.listen).await?;
-    let authentication = match (&serve.jwt_secret, &serve.jwt_public_key, &serve.proxy_authenticate)
-    {
-        (Some(_), _, _) => "jwt hs256",
-        (None, Some(_), _) => "jwt public key",
-        (None, None, Some(_)) => "authenticate proxy",
-        (None, None, None) => "anonymous",
-    };
+    let addr = listener.local_addr()?;
     tracing::info!(
-        listen = %listener.local_addr()?,
+        listen = %addr,
         server_id = %handle.options().hub.server_id,
-        auth = authentication,
+        auth = serve.authentication(),
         api = serve.api_key.is_some(),
         rpc_proxy = serve.proxy_rpc.is_some(),
         %bus,
         "roomcast serving WebSocket on / and /ws, chat page on /, /healthz, /readyz, /metrics"
     );
-    let server = tokio::spawn(roomcast_tokio::serve_app(listener, app, handle.clone()));
+    let served = tokio::spawn(roomcast_tokio::serve_app(listener, app, handle.clone()));
+    Ok(Server { addr, handle, site, served })
+}
+
+/// Serves with these settings until SIGINT or SIGTERM.
+pub async fn run(serve: Serve) -> Result<(), Box<dyn std::error::Error>> {
+    let mut server = start(serve).await?;
     tokio::select! {
-        served = server => served??,
-        () = shutdown_signal() => {
-            // Still serving HTTP meanwhile: /readyz says 503 while the clients are closed.
-            site.stopping.store(true, Ordering::SeqCst);
-            tracing::info!("shutting down: closing every client with 1001");
-            handle.shutdown().await;
-        }
+        served = &mut server.served => served??,
+        () = shutdown_signal() => server.shutdown().await,
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+impl Serve {
+    /// The Redis bus's settings, if the server runs on Redis.
+    fn redis_config(&self, lease: Option<(String, std::time::Duration)>) -> Option<RedisConfig> {
+        let config = match (&self.redis, self.redis_cluster.is_empty()) {
+            (Some(url), _) => RedisConfig::single(url.clone()),
+            (None, false) => RedisConfig::cluster(self.redis_cluster.clone()),
+            (None, true) => return None,
+        };
+        Some(RedisConfig { channel_prefix: self.channel_prefix.clone(), lease, ..config })
+    }
+
+    /// How clients authenticate, for the start-up line.
+    fn authentication(&self) -> &'static str {
+        match (&self.jwt_secret, &self.jwt_public_key, &self.proxy_authenticate) {
+            (Some(_), _, _) => "jwt hs256",
+            (None, Some(_), _) => "jwt public key",
+            (None, None, Some(_)) => "authenticate proxy",
+            (None, None, None) => "anonymous",
+        }
+    }
+}
+
+/// The bus, for the start-up line.
+fn describe_bus(redis: Option<&RedisConfig>) -> String {
+    match redis {
+        Some(RedisConfig { topology: Topology::Single(url), .. }) => format!("redis {url}"),
+        Some(RedisConfig { topology: Topology::Cluster(seeds), .. }) => {
+            format!("redis cluster {}", seeds.join(","))
+        }
+        None => "in-process".to_owned(),
+    }
+}
+
+/// The backend proxies the settings name, installed on the builder (sharing one limit of
+/// concurrent calls), and the list of them for `/metrics`.
+fn with_proxies(
+    mut builder: Builder,
+    serve: &Serve,
+) -> Result<(Builder, Vec<Arc<Proxy>>), BoxError> {
+    let slots = Arc::new(Semaphore::new(serve.proxy_concurrency.max(1)));
+    let mut proxies = Vec::new();
+    if let Some(url) = &serve.proxy_authenticate {
+        let proxy = Arc::new(Proxy::new("authenticate", url, slots.clone(), serve.proxy_timeout)?);
+        let headers = serve.proxy_headers.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        builder = builder.authenticator(AuthProxy { proxy: proxy.clone(), headers });
+        proxies.push(proxy);
+    }
+    if let Some(url) = &serve.proxy_rpc {
+        let proxy = Arc::new(Proxy::new("rpc", url, slots.clone(), serve.proxy_timeout)?);
+        builder = builder.state(Rpc(proxy.clone())).fallback(proxy::rpc);
+        proxies.push(proxy);
+    }
+    if let Some(url) = &serve.proxy_publish {
+        let proxy = Arc::new(Proxy::new("publish", url, slots.clone(), serve.proxy_timeout)?);
+        let check = proxy.clone();
+        builder = builder
+            .on_publish(move |socket, request| proxy::publish(check.clone(), socket, request));
+        proxies.push(proxy);
+    }
+    Ok((builder, proxies))
 }
 
 async fn shutdown_signal() {

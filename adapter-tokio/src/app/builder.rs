@@ -309,27 +309,7 @@ impl Builder {
     /// Starts the hub task (and, with handlers, the task that runs them). Must be called inside
     /// a tokio runtime.
     pub fn start(self) -> Result<(Handle, Events), Error> {
-        let has_handlers = self.has_handlers();
-        let mut options = self.options;
-        let defaults = HubConfig::default();
-        if options.hub.server_id == defaults.server_id {
-            options.hub.server_id = uuid::Uuid::new_v4().to_string();
-        }
-        if options.hub.hash_seed == defaults.hash_seed {
-            options.hub.hash_seed = uuid::Uuid::new_v4().as_u64_pair().0;
-        }
-        // With no bus, nothing can hear a publish: the hub skips encoding one per send.
-        options.hub.standalone |= self.bus.is_none();
-        if !options.hub.rooms.has_default() && has_handlers {
-            // The application's handlers decide who goes where: clients do nothing by
-            // themselves unless it opens rooms.
-            let publish = if self.on_publish.is_some() {
-                PublishPolicy::Checked
-            } else {
-                PublishPolicy::Server
-            };
-            options.hub.rooms.set_default(RoomPolicy { publish, ..RoomPolicy::server_only() });
-        }
+        let options = self.options_in_effect();
         let unix_ms =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let hub = Hub::new(options.hub.clone(), Instant::now(), unix_ms)?;
@@ -355,38 +335,22 @@ impl Builder {
             None => Box::new(LocalBus::new().port(bus_inbox)),
         };
         let tracker = Arc::new(Tracker::default());
-        let limits =
-            Limits { frames: options.queue_frames.max(1), bytes: options.max_write_buffer_bytes() };
         // A burst the rate limit lets through must not overflow the handlers' queue: 4008 is
         // the answer to a client over its rate, 4009 only to handlers that fall behind.
         let burst = options.hub.rate_limit.map_or(0, |limit| limit.burst as usize);
         let max_pending = options.max_pending_events.max(burst + 1);
-        let (compression, compression_threshold) =
-            (options.compression, options.compression_threshold);
         let budget = Arc::new(Budget::new(options.max_queued_bytes.max(1)));
-        let write_threads = options.write_threads;
+        let driver =
+            (hub, bus, events_tx.clone(), self.auth, commands.downgrade(), tracker.clone());
+        let mut driver = new_driver(driver, &options, budget.clone());
         let handle = Handle::new(Arc::new(Shared::new(
-            commands.clone(),
-            tracker.clone(),
+            commands,
+            tracker,
             options,
             on_connect,
             keeps_requests,
-            budget.clone(),
+            budget,
         )));
-        let mut driver = Driver::new(
-            hub,
-            bus,
-            events_tx.clone(),
-            self.auth,
-            commands.downgrade(),
-            tracker,
-            limits,
-        );
-        driver.budget(budget);
-        driver.write_threads(write_threads);
-        if compression {
-            driver.compression(compression_threshold);
-        }
         if app.routes_events() {
             let app = Arc::new(app);
             let (to_app, from_hub) = mpsc::unbounded_channel();
@@ -397,6 +361,59 @@ impl Builder {
         tokio::spawn(driver.run(inbox));
         Ok((handle, events))
     }
+}
+
+impl Builder {
+    /// The options the instance runs with: a fresh server id and hash seed where the
+    /// application left the core's defaults, standalone without a bus, and the default room
+    /// policy of an application with handlers.
+    fn options_in_effect(&self) -> Options {
+        let mut options = self.options.clone();
+        let defaults = HubConfig::default();
+        if options.hub.server_id == defaults.server_id {
+            options.hub.server_id = uuid::Uuid::new_v4().to_string();
+        }
+        if options.hub.hash_seed == defaults.hash_seed {
+            options.hub.hash_seed = uuid::Uuid::new_v4().as_u64_pair().0;
+        }
+        // With no bus, nothing can hear a publish: the hub skips encoding one per send.
+        options.hub.standalone |= self.bus.is_none();
+        if !options.hub.rooms.has_default() && self.has_handlers() {
+            // The application's handlers decide who goes where: clients do nothing by
+            // themselves unless it opens rooms.
+            let publish = if self.on_publish.is_some() {
+                PublishPolicy::Checked
+            } else {
+                PublishPolicy::Server
+            };
+            options.hub.rooms.set_default(RoomPolicy { publish, ..RoomPolicy::server_only() });
+        }
+        options
+    }
+}
+
+/// What the hub task starts with.
+type DriverParts = (
+    Hub,
+    Box<dyn Bus>,
+    events::EventSender,
+    Option<Arc<dyn Authenticator>>,
+    mpsc::WeakSender<crate::driver::ToHub>,
+    Arc<Tracker>,
+);
+
+/// The hub task, set up as the options say.
+fn new_driver(parts: DriverParts, options: &Options, budget: Arc<Budget>) -> Driver {
+    let (hub, bus, events, auth, commands, tracker) = parts;
+    let limits =
+        Limits { frames: options.queue_frames.max(1), bytes: options.max_write_buffer_bytes() };
+    let mut driver = Driver::new(hub, bus, events, auth, commands, tracker, limits);
+    driver.budget(budget);
+    driver.write_threads(options.write_threads);
+    if options.compression {
+        driver.compression(options.compression_threshold);
+    }
+    driver
 }
 
 /// An [`Authenticator`] from an async function.

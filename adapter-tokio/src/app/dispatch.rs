@@ -22,7 +22,7 @@ use crate::app::context::Socket;
 use crate::app::extensions::Extensions;
 use crate::app::handle::WeakHandle;
 use crate::app::handler::{EventContext, HandlerError, Outcome};
-use crate::app::registry::App;
+use crate::app::registry::{App, PublishHook};
 use crate::driver::events::ToApp;
 use crate::transport::request::UpgradeRequest;
 
@@ -262,29 +262,7 @@ async fn work(lane: SharedLane, socket: Socket, app: Arc<App>) {
             }
             Job::Publish(request) => {
                 if let Some(hook) = &app.on_publish {
-                    let decided = AssertUnwindSafe(hook(socket.clone(), (*request).clone()))
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|_| {
-                            tracing::error!(conn = %socket.id(), "the on_publish hook panicked");
-                            Err(HandlerError::new(
-                                ErrorCode::Internal.as_str(),
-                                "the publish check failed",
-                            ))
-                        });
-                    let sent = match decided {
-                        Ok(()) => socket.handle().accept_publish(*request).await,
-                        Err(error) => {
-                            let (conn, id) = (socket.id(), request.id.clone());
-                            socket
-                                .handle()
-                                .reply_error(conn, id, error.code(), error.message())
-                                .await
-                        }
-                    };
-                    if let Err(e) = sent {
-                        tracing::debug!(conn = %socket.id(), error = %e, "publish decision not applied");
-                    }
+                    decide_publish(&socket, hook, *request).await;
                 }
             }
             Job::Connected => {
@@ -304,6 +282,28 @@ async fn work(lane: SharedLane, socket: Socket, app: Arc<App>) {
                 }
             }
         }
+    }
+}
+
+/// Runs the `on_publish` hook on a client's publish and applies its decision: the publish goes
+/// out, or the client gets the hook's error.
+async fn decide_publish(socket: &Socket, hook: &PublishHook, request: PublishRequest) {
+    let decided = AssertUnwindSafe(hook(socket.clone(), request.clone()))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!(conn = %socket.id(), "the on_publish hook panicked");
+            Err(HandlerError::new(ErrorCode::Internal.as_str(), "the publish check failed"))
+        });
+    let sent = match decided {
+        Ok(()) => socket.handle().accept_publish(request).await,
+        Err(error) => {
+            let (conn, id) = (socket.id(), request.id.clone());
+            socket.handle().reply_error(conn, id, error.code(), error.message()).await
+        }
+    };
+    if let Err(e) = sent {
+        tracing::debug!(conn = %socket.id(), error = %e, "publish decision not applied");
     }
 }
 

@@ -252,43 +252,9 @@ impl Hub {
             PeerOp::Heartbeat | PeerOp::Goodbye => {}
             PeerOp::Query => self.answer_query(&message, now),
             PeerOp::Answer => self.take_answer(&server, message),
-            PeerOp::SyncRequest => {
-                let mine = self.local_presence(room);
-                let reply = (!mine.is_empty()).then(|| {
-                    self.presence_payload(
-                        PeerOp::Sync,
-                        room,
-                        mine.iter().map(WireMember::from).collect(),
-                    )
-                });
-                if let Some(payload) = reply {
-                    let reply_to = self.channels.server(&message.server_id);
-                    self.push_publish(reply_to, payload);
-                }
-            }
+            PeerOp::SyncRequest => self.answer_sync_request(room, &message.server_id),
             PeerOp::Sync | PeerOp::Join | PeerOp::Update => {
-                if self.registry.rooms.get(room).is_none() {
-                    return; // no local interest: nothing to keep
-                }
-                if message.op == PeerOp::Sync {
-                    // A sync is the sender's whole truth for the room: replace what we had of it.
-                    if let Some(replica) = self.cluster.remote.get_mut(room) {
-                        replica.retain(|_, m| m.server != server);
-                    }
-                }
-                for member in &message.members {
-                    let Ok(conn) = member.id.parse::<ConnId>() else { continue };
-                    let remote = RemoteMember {
-                        server: server.clone(),
-                        user: member.user_id.as_deref().map(Arc::from),
-                        info: member.info.map(RawValue::to_owned),
-                    };
-                    if message.op == PeerOp::Update {
-                        self.remote_updates(room, conn, remote);
-                    } else {
-                        self.remote_joins(room, conn, remote, message.op == PeerOp::Join);
-                    }
-                }
+                self.remote_members(room, &server, message.op, &message.members);
             }
             PeerOp::Leave => {
                 for member in &message.members {
@@ -296,6 +262,51 @@ impl Hub {
                         self.remote_leaves(room, conn);
                     }
                 }
+            }
+        }
+    }
+
+    /// Another instance gained its first member of `room` and asks for ours: answered on its
+    /// own channel, if we have any.
+    fn answer_sync_request(&mut self, room: &str, server_id: &str) {
+        let mine = self.local_presence(room);
+        let reply = (!mine.is_empty()).then(|| {
+            self.presence_payload(PeerOp::Sync, room, mine.iter().map(WireMember::from).collect())
+        });
+        if let Some(payload) = reply {
+            let reply_to = self.channels.server(server_id);
+            self.push_publish(reply_to, payload);
+        }
+    }
+
+    /// A peer's members of `room` joined, changed, or (a sync) are all it has there.
+    fn remote_members(
+        &mut self,
+        room: &str,
+        server: &Arc<str>,
+        op: PeerOp,
+        members: &[WireMember<'_>],
+    ) {
+        if self.registry.rooms.get(room).is_none() {
+            return; // no local interest: nothing to keep
+        }
+        if op == PeerOp::Sync {
+            // A sync is the sender's whole truth for the room: replace what we had of it.
+            if let Some(replica) = self.cluster.remote.get_mut(room) {
+                replica.retain(|_, m| m.server != *server);
+            }
+        }
+        for member in members {
+            let Ok(conn) = member.id.parse::<ConnId>() else { continue };
+            let remote = RemoteMember {
+                server: server.clone(),
+                user: member.user_id.as_deref().map(Arc::from),
+                info: member.info.map(RawValue::to_owned),
+            };
+            if op == PeerOp::Update {
+                self.remote_updates(room, conn, remote);
+            } else {
+                self.remote_joins(room, conn, remote, op == PeerOp::Join);
             }
         }
     }

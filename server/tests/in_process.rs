@@ -1,0 +1,72 @@
+//! `roomcast serve` started in this process with `roomcast_server::start`, not as a child
+//! process: the same settings, routes and API, reachable from a test's own runtime.
+#![allow(clippy::unwrap_used)]
+
+use roomcast_server::config::{CliCommand, parse_from};
+use roomcast_tests::client::Client;
+use roomcast_tests::http;
+use serde_json::json;
+
+async fn start(extra: &[&str]) -> roomcast_server::Server {
+    let mut args = vec!["roomcast", "serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let CliCommand::Serve(serve) = parse_from(args).unwrap().command;
+    roomcast_server::start(*serve).await.unwrap()
+}
+
+/// The blocking HTTP client, off the runtime's threads.
+async fn call(
+    addr: std::net::SocketAddr,
+    method: &'static str,
+    path: &'static str,
+    key: Option<&'static str>,
+    body: Option<&'static str>,
+) -> http::Answer {
+    tokio::task::spawn_blocking(move || http::call(addr, method, path, key, body).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_process_server_publishes_through_its_api_to_a_websocket_client() {
+    let server = start(&["--api-key", "k"]).await;
+    let addr = server.local_addr();
+    let mut client = Client::connected(addr).await;
+    client.join(&["lobby"]).await;
+    let body = r#"{"event":"news","data":{"n":1}}"#;
+    let answer = call(addr, "POST", "/api/rooms/lobby/publish", Some("k"), Some(body)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let frame = client.recv().await;
+    assert_eq!((frame["event"].clone(), frame["data"].clone()), (json!("news"), json!({"n": 1})));
+    // The embedding code sees the same instance through its handle.
+    let members = server.handle().room_members("lobby").await.unwrap();
+    assert_eq!(members.len(), 1);
+    // The client reads the close and hangs up while the server waits for it.
+    let closed = async move { client.close_code().await };
+    let ((), code) = tokio::join!(server.shutdown(), closed);
+    assert_eq!(code, 1001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_process_server_refuses_the_api_without_its_key_and_answers_health() {
+    let server = start(&["--api-key", "k"]).await;
+    let addr = server.local_addr();
+    let refused = call(addr, "GET", "/api/rooms", Some("wrong"), None).await;
+    assert_eq!(
+        (refused.status, refused.json()["error"]["code"].clone()),
+        (401, json!("unauthorized"))
+    );
+    assert_eq!(call(addr, "GET", "/healthz", None, None).await.status, 200);
+    assert_eq!(call(addr, "GET", "/readyz", None, None).await.status, 200);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_with_cluster_presence_and_no_redis_is_refused_with_a_reason() {
+    let CliCommand::Serve(serve) =
+        parse_from(["roomcast", "serve", "--listen", "127.0.0.1:0", "--cluster-presence"])
+            .unwrap()
+            .command;
+    let error = roomcast_server::start(*serve).await.unwrap_err();
+    assert!(error.to_string().contains("--cluster-presence needs --redis"), "{error}");
+}
