@@ -124,17 +124,8 @@ impl RoomPattern {
         let [first, middle @ .., last] = &*self.parts else {
             return *self.text == *room; // no `*`
         };
-        if room.len() < self.literal || !room.starts_with(&**first) || !room.ends_with(&**last) {
-            return false;
-        }
-        let mut rest = &room[first.len()..room.len() - last.len()];
-        for part in middle {
-            match rest.find(&**part) {
-                Some(at) => rest = &rest[at + part.len()..],
-                None => return false,
-            }
-        }
-        true
+        room.len() >= self.literal
+            && match_parts(room, first, middle.iter().map(|p| &**p), Some(last))
     }
 
     /// Orders patterns from the most specific: more literal bytes first, then fewer `*`.
@@ -143,19 +134,30 @@ impl RoomPattern {
     }
 }
 
-/// Whether `name` matches `pattern`, where `*` matches any run of characters.
+/// Whether `name` matches `pattern`, where `*` matches any run of characters: the rule of
+/// [`RoomPattern`], for patterns matched once (a token's list of rooms), without compiling them.
 pub(crate) fn glob(pattern: &str, name: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = name.strip_prefix(first) else { return false };
-    let mut parts = parts.peekable();
-    if parts.peek().is_none() {
-        return rest.is_empty(); // no `*` at all
+    let last = parts.next_back();
+    match_parts(name, first, parts, last)
+}
+
+/// The one matching rule of room patterns, on a pattern cut at its `*`s: `first` starts the
+/// name; `last`, if there was a `*`, ends it (else the name is `first` exactly); the `middle`
+/// parts come in order between them, none overlapping another.
+fn match_parts<'p>(
+    name: &str,
+    first: &str,
+    middle: impl Iterator<Item = &'p str>,
+    last: Option<&str>,
+) -> bool {
+    let Some(last) = last else { return name == first };
+    if name.len() < first.len() + last.len() || !name.starts_with(first) || !name.ends_with(last) {
+        return false;
     }
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            return rest.ends_with(part); // the last part ends the name
-        }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for part in middle {
         match rest.find(part) {
             Some(at) => rest = &rest[at + part.len()..],
             None => return false,
