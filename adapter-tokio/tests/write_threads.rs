@@ -1,5 +1,5 @@
 //! A round's writes split over threads (`Options::write_threads`): a big room gets every message,
-//! in order, whole. (The parts' slow consumers and the budget: `writers.rs`'s unit tests, and
+//! in order, whole. (The parts' slow consumers and the budget: `driver/write_threads.rs`'s unit tests, and
 //! `budget.rs` with `--write-threads 3`.)
 #![allow(clippy::unwrap_used)]
 

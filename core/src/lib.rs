@@ -60,7 +60,7 @@
 //! # Ok::<(), roomcast_core::HubError>(())
 //! ```
 //!
-//! A whole driver around real sockets is short: `tests/src/blocking.rs` in the repository runs
+//! A whole driver around real sockets is short: roomcast-blocking (`adapter-blocking/`) runs
 //! this loop with one thread per socket, and roomcast-tokio runs it on tokio.
 //!
 //! ## Time
