@@ -1,5 +1,6 @@
-//! One socket loop for every WebSocket implementation: the messages and errors of
-//! tokio-tungstenite and of axum, seen the same way.
+//! The messages and errors of every WebSocket implementation (tokio-tungstenite's, axum's), seen
+//! one way through two traits, so that one reader and writer (`transport/stream.rs`) serve them
+//! all.
 
 use bytes::Bytes;
 use roomcast_core::Violation;
