@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::RedisConfig;
+use crate::config::RedisConfig;
 use crate::connection::{Connection, Push, classify};
 
 /// Operations handed to the bus task, in the hub's output order.

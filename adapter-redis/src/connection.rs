@@ -9,7 +9,7 @@ use redis::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::{RedisConfig, Topology};
+use crate::config::{RedisConfig, Topology};
 
 /// A live connection (RESP3, so that pub/sub messages arrive as pushes on the same connection
 /// that publishes).

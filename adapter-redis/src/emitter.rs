@@ -7,7 +7,7 @@ use roomcast_core::ConnId;
 use roomcast_core::envelope::{EMITTER_ID, Envelope, TargetKind};
 use serde::Serialize;
 
-use crate::RedisConfig;
+use crate::config::RedisConfig;
 use crate::connection::Connection;
 
 /// Errors of the [`Emitter`].

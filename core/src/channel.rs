@@ -1,8 +1,8 @@
 //! The names of the bus channels, under one prefix (default `ws`): what an instance subscribes to,
 //! and where an envelope or a peer message travels.
 
-use crate::ConnId;
 use crate::envelope::TargetKind;
+use crate::id::ConnId;
 
 /// Builds channel names under one prefix: `{prefix}:room:{room}`, `{prefix}:user:{id}`,
 /// `{prefix}:client:{id}`, `{prefix}:broadcast`.

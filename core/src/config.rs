@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::HubError;
+use crate::error::HubError;
 
 /// How connections become authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -89,7 +89,7 @@ pub struct HubConfig {
     /// Presence notices to the other members of a room (default: off).
     pub presence_events: PresenceEvents,
     /// The rooms presence notices apply to (default: all of them when `presence_events` is on).
-    pub presence_rooms: crate::RoomAcl,
+    pub presence_rooms: crate::identity::RoomAcl,
     /// Replicate presence across instances over the bus (default: off). Each instance then
     /// knows every member of the rooms it has members in, on any instance, and drops the members
     /// of an instance whose lease (see [`Hub::handle_peer_lease`](crate::Hub::handle_peer_lease))
@@ -122,7 +122,7 @@ pub struct HubConfig {
     /// room [`open`](crate::RoomPolicy::open), as protocol v1 has it. A room whose policy is
     /// [`PublishPolicy::Checked`](crate::PublishPolicy::Checked) hands each member's publish to
     /// the application first ([`Event::Publish`](crate::Event::Publish)).
-    pub rooms: crate::RoomPolicies,
+    pub rooms: crate::policy::RoomPolicies,
 }
 
 impl Default for HubConfig {
@@ -139,9 +139,9 @@ impl Default for HubConfig {
             max_room_name_bytes: 256,
             rate_limit: Some(RateLimit::default()),
             presence_events: PresenceEvents::Off,
-            presence_rooms: crate::RoomAcl::Any,
+            presence_rooms: crate::identity::RoomAcl::Any,
             token_refresh_notice: Duration::from_secs(30),
-            rooms: crate::RoomPolicies::default(),
+            rooms: crate::policy::RoomPolicies::default(),
             cluster_presence: false,
             peer_timeout: Duration::from_secs(10),
             hash_seed: 0,

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::ConnId;
+use crate::id::ConnId;
 
 /// The `serverId` of a process that publishes without holding sockets (an Emitter).
 pub const EMITTER_ID: &str = "emitter";

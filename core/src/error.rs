@@ -3,7 +3,7 @@
 //! Bad input from a client or from the bus is never an error here: it becomes an `error` frame,
 //! a close, or a dropped envelope, and the hub carries on.
 
-use crate::ConnId;
+use crate::id::ConnId;
 
 /// Misuse of the [`Hub`](crate::Hub) API by the embedding application or adapter.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! This is the hot path of every broadcast. The common cases (no exclusion, or only the sender)
 //! cost one copy of a 16-byte id per recipient and one comparison.
 
-use crate::ConnId;
+use crate::id::ConnId;
 use crate::members::{MemberIndex, MemberSet, position};
 
 /// Connections that must not receive a delivery, sorted for binary search.

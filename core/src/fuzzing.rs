@@ -7,12 +7,14 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::{AuthMode, HubConfig};
 use crate::envelope::Envelope;
+use crate::hub::{Exclude, Hub};
+use crate::id::ConnId;
+use crate::identity::{Identity, RoomAcl};
+use crate::output::Output;
+use crate::policy::{JoinPolicy, PresencePolicy, PublishPolicy, RoomPolicies, RoomPolicy};
 use crate::wire::{self, MAX_EVENT_BYTES};
-use crate::{
-    AuthMode, ConnId, Exclude, Hub, HubConfig, Identity, JoinPolicy, Output, PresencePolicy,
-    PublishPolicy, RoomAcl, RoomPolicies, RoomPolicy,
-};
 
 /// Parses `bytes` as a client frame, then feeds it to hubs (anonymous and auth-required) from a
 /// connection that shares a room with a bystander.
@@ -20,7 +22,7 @@ pub fn client_frame(bytes: &[u8]) {
     if let Ok(frame) = wire::parse_client_frame(bytes) {
         assert!((1..=MAX_EVENT_BYTES).contains(&frame.event.len()));
         if let Some(id) = &frame.id {
-            assert!(crate::RequestId::from_json(id.as_json()).is_some());
+            assert!(crate::id::RequestId::from_json(id.as_json()).is_some());
         }
     }
     for auth in [AuthMode::Anonymous, AuthMode::Required] {
@@ -153,7 +155,7 @@ fn hub_with_pair(auth: AuthMode) -> (Hub, Instant, ConnId, ConnId) {
         if auth == AuthMode::Required && conn == bystander {
             assert!(hub.accept_auth(conn, Identity::user("b"), now).is_ok());
         }
-        if hub.connection(conn).is_some_and(|c| c.state == crate::ConnState::Authenticated) {
+        if hub.connection(conn).is_some_and(|c| c.state == crate::hub::ConnState::Authenticated) {
             assert!(hub.join(conn, "r", now).is_ok());
         }
     }

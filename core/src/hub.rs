@@ -32,23 +32,26 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use crate::channel::Channels;
+use crate::close::CloseCode;
+use crate::config::{HubConfig, PresenceEvents};
 use crate::envelope::{Envelope, TargetKind};
+use crate::error::HubError;
 use crate::fanout::{Exclusion, recipients};
+use crate::id::{ConnId, RequestId};
+use crate::identity::Identity;
 use crate::members::{Hasher, shrink_map, shrink_set};
+use crate::output::{DisconnectReason, Event, Output, Transmit};
 use crate::peer;
 use crate::presence::{self, PresenceEntry};
 use crate::rate::Pace;
 use crate::timer::Timers;
 use crate::wire::{self, ErrorCode};
-use crate::{
-    CloseCode, ConnId, DisconnectReason, Event, HubConfig, HubError, Identity, Output,
-    PresenceEvents, RequestId, Transmit,
-};
 use clock::Clock;
 use cluster::Cluster;
 use queries::Queries;
 use registry::{Conn, Registry, Stage};
 
+use crate::identity::MAX_USER_ID_BYTES;
 use delivery::Delivery;
 pub use delivery::Sent;
 pub use sends::Exclude;
@@ -56,9 +59,6 @@ pub use views::{ConnInfo, ConnState, HubStats};
 
 /// The close reason of a shutdown.
 const SHUTDOWN_REASON: &str = "server shutting down";
-
-/// Longest user id, in bytes.
-pub const MAX_USER_ID_BYTES: usize = 256;
 
 /// All state of one server instance: connections, rooms, users, deadlines and bus interest.
 ///

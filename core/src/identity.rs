@@ -2,6 +2,9 @@
 
 use serde_json::value::RawValue;
 
+/// Longest user id, in bytes.
+pub const MAX_USER_ID_BYTES: usize = 256;
+
 /// The identity the application grants a connection in [`Hub::accept_auth`](crate::Hub::accept_auth).
 #[derive(Clone, Debug, Default)]
 pub struct Identity {
@@ -35,10 +38,10 @@ impl Identity {
     /// Whether the hub accepts this identity: a user id, if any, of 1 to
     /// [`MAX_USER_ID_BYTES`](crate::MAX_USER_ID_BYTES) bytes. A driver may check it before it
     /// opens a connection (at the HTTP upgrade, say).
-    pub fn check(&self) -> Result<(), crate::HubError> {
+    pub fn check(&self) -> Result<(), crate::error::HubError> {
         match &self.user_id {
-            Some(user) if !(1..=crate::MAX_USER_ID_BYTES).contains(&user.len()) => {
-                Err(crate::HubError::InvalidUser)
+            Some(user) if !(1..=MAX_USER_ID_BYTES).contains(&user.len()) => {
+                Err(crate::error::HubError::InvalidUser)
             }
             _ => Ok(()),
         }
@@ -63,7 +66,7 @@ impl RoomAcl {
     pub fn allows(&self, room: &str) -> bool {
         match self {
             Self::Any => true,
-            Self::Only(patterns) => patterns.iter().any(|p| crate::policy::glob(p, room)),
+            Self::Only(patterns) => patterns.iter().any(|p| crate::pattern::glob(p, room)),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use indexmap::{IndexMap, IndexSet};
 
-use crate::ConnId;
+use crate::id::ConnId;
 
 /// The hasher of every index in the hub: fast, seeded by the configuration.
 pub(crate) type Hasher = foldhash::fast::FixedState;

@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use crate::{CloseCode, ConnId, RequestId};
+use crate::close::CloseCode;
+use crate::id::{ConnId, RequestId};
 
 /// One command for the driver.
 #[derive(Debug)]
@@ -123,7 +124,7 @@ pub enum Event {
         server_id: String,
     },
     /// A cluster query ([`Hub::query`](crate::Hub::query)) is complete, or its deadline came.
-    QueryDone(Box<crate::QueryResult>),
+    QueryDone(Box<crate::query::QueryResult>),
     /// The connection is gone; the hub holds nothing of it any more.
     Disconnected {
         /// The connection.

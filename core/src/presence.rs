@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::ConnId;
+use crate::id::ConnId;
 use crate::wire::to_bytes;
 
 /// One member of a room, as presence reports it.
@@ -54,7 +54,7 @@ pub(crate) fn answer(
     room: &str,
     members: &[PresenceEntry<'_>],
     missing: &[&str],
-    id: Option<&crate::RequestId>,
+    id: Option<&crate::id::RequestId>,
 ) -> Bytes {
     #[derive(Serialize)]
     struct Frame<'a> {
@@ -71,7 +71,7 @@ pub(crate) fn answer(
     }
     to_bytes(&Frame {
         event: "presence",
-        id: id.map(crate::RequestId::as_raw),
+        id: id.map(crate::id::RequestId::as_raw),
         data: Data { room, members: members.iter().map(Member::from).collect(), missing },
     })
 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::ConnId;
+use crate::id::ConnId;
 
 /// Whom a cluster-wide operation acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

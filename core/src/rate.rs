@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::RateLimit;
+use crate::config::RateLimit;
 
 /// The limit turned into the two durations GCRA works with.
 #[derive(Clone, Copy, Debug)]

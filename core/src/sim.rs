@@ -28,7 +28,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::{CloseCode, ConnId, Event, Hub, HubConfig, HubError, Output};
+use crate::close::CloseCode;
+use crate::config::HubConfig;
+use crate::error::HubError;
+use crate::hub::Hub;
+use crate::id::ConnId;
+use crate::output::{Event, Output};
 
 /// How many steps [`Cluster::drive`] takes before it calls the cluster livelocked.
 pub const DEFAULT_STEP_LIMIT: usize = 1_000_000;

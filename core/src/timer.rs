@@ -10,7 +10,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use crate::ConnId;
+use crate::id::ConnId;
 
 /// A min-heap of `(deadline, sequence, connection)`. The sequence number breaks ties in
 /// insertion order, so that equal deadlines fire in a repeatable order.

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::RequestId;
+use crate::id::RequestId;
 
 /// Longest event name, in bytes.
 pub const MAX_EVENT_BYTES: usize = 128;
@@ -369,7 +369,11 @@ pub(crate) fn rooms_frame<'a>(
 }
 
 /// `{"event":"connected","data":{"id":..,"userId":..,"time":ms}}`.
-pub(crate) fn connected_frame(conn: crate::ConnId, user_id: Option<&str>, time_ms: u64) -> Bytes {
+pub(crate) fn connected_frame(
+    conn: crate::id::ConnId,
+    user_id: Option<&str>,
+    time_ms: u64,
+) -> Bytes {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Data<'a> {

@@ -10,8 +10,10 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connection::{Connection, Status, ToConnection};
+use crate::error::Error;
+use crate::event::{Event, Member};
+use crate::options::Backoff;
 use crate::options::{Options, TokenSource};
-use crate::{Backoff, Error, Event, Member};
 
 /// Configures a client: `Client::builder(url)`, then [`connect`](Builder::connect).
 #[must_use]

@@ -17,8 +17,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use crate::error::{Error, ServerError};
+use crate::event::{Event, Message};
 use crate::options::Options;
-use crate::{Error, Event, Message, Retry, ServerError, retry_policy};
+use crate::policy::{Retry, retry_policy};
 
 mod incoming;
 

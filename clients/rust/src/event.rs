@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::Error;
+use crate::error::Error;
 
 /// A message of the application from the server: `{"event","room"?,"data"?}`.
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ pub enum Event {
         expires_in: u64,
     },
     /// A server error that no request waited for.
-    Error(crate::ServerError),
+    Error(crate::error::ServerError),
     /// A message of the application.
     Message(Message),
 }

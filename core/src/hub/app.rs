@@ -7,8 +7,12 @@ use serde::Serialize;
 
 use super::sends::to_data;
 use super::{Hub, Refusal, Stage};
+use crate::close::{AuthDenied, CloseCode};
+use crate::error::HubError;
+use crate::id::{ConnId, RequestId};
+use crate::identity::Identity;
+use crate::output::PublishRequest;
 use crate::wire::{self, ErrorCode};
-use crate::{AuthDenied, CloseCode, ConnId, HubError, Identity, PublishRequest, RequestId};
 
 impl Hub {
     /// Accepts a connection's authentication (after [`Event::Authenticate`](crate::Event), or

@@ -5,8 +5,8 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 
 use super::{Delivery, Hub};
-use crate::ConnId;
 use crate::envelope::Envelope;
+use crate::id::ConnId;
 
 impl Hub {
     /// An envelope arrived from the bus. It is delivered to this instance's connections with its
@@ -82,7 +82,7 @@ impl Hub {
             stats.transmits += 1;
             stats.deliveries += members.len() as u64;
             let to = members.iter().copied().collect();
-            out.push_back(crate::Output::Transmit(crate::Transmit { to, frame }));
+            out.push_back(crate::output::Output::Transmit(crate::output::Transmit { to, frame }));
         }
     }
 }

@@ -5,11 +5,13 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 
 use super::{Delivery, Hub, Refusal, Stage, decision_window};
+use crate::close::CloseCode;
+use crate::config::AuthMode;
 use crate::envelope::TargetKind;
+use crate::id::{ConnId, RequestId};
+use crate::output::{Event, PublishRequest};
+use crate::policy::{PresencePolicy, PublishPolicy};
 use crate::wire::{self, AuthData, ClientFrame, ErrorCode, PresenceData, PublishData, RoomsData};
-use crate::{
-    AuthMode, CloseCode, ConnId, Event, PresencePolicy, PublishPolicy, PublishRequest, RequestId,
-};
 
 impl Hub {
     /// One complete text frame from a client. Anything wrong with it becomes an `error` frame or

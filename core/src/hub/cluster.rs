@@ -16,10 +16,11 @@ use indexmap::IndexMap;
 use serde_json::value::RawValue;
 
 use super::Hub;
+use crate::id::ConnId;
 use crate::members::Hasher;
+use crate::output::{Event, Output};
 use crate::peer::{PeerMessage, PeerOp, WireMember};
 use crate::presence::PresenceEntry;
-use crate::{ConnId, Event, Output};
 
 /// A member that lives on another instance.
 #[derive(Debug)]

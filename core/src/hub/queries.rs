@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 use indexmap::IndexMap;
 
 use super::Hub;
+use crate::close::CloseCode;
+use crate::id::ConnId;
 use crate::members::Hasher;
+use crate::output::Event;
 use crate::peer::{PeerMessage, PeerOp};
 use crate::presence::PresenceEntry;
 use crate::query::{ClusterMember, ClusterRoom, Query, QueryId, QueryResult, Target};
-use crate::{CloseCode, ConnId, Event};
 use serde_json::value::RawValue;
 
 /// Cluster queries in flight.

@@ -8,9 +8,10 @@ use std::time::Instant;
 use indexmap::IndexMap;
 use serde_json::value::RawValue;
 
+use crate::id::ConnId;
+use crate::identity::RoomAcl;
 use crate::members::{Hasher, MemberIndex, MemberSet};
 use crate::rate::Bucket;
-use crate::{ConnId, RoomAcl};
 
 /// Connections, rooms and users.
 #[derive(Debug)]

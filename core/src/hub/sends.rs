@@ -9,8 +9,9 @@ use serde_json::value::RawValue;
 
 use super::{Delivery, Hub, Sent};
 use crate::envelope::TargetKind;
+use crate::error::HubError;
+use crate::id::{ConnId, RequestId};
 use crate::wire::{self, ServerFrame};
-use crate::{ConnId, HubError, RequestId};
 
 /// Who to leave out of a broadcast, on every instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,10 +5,13 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use super::{Conn, Hub, Stage};
+use crate::close::{CloseCode, Violation};
+use crate::config::AuthMode;
+use crate::error::HubError;
+use crate::id::ConnId;
+use crate::identity::{Identity, RoomAcl};
+use crate::output::DisconnectReason;
 use crate::rate::Bucket;
-use crate::{
-    AuthMode, CloseCode, ConnId, DisconnectReason, HubError, Identity, RoomAcl, Violation,
-};
 
 /// How a connection starts.
 enum Opening {

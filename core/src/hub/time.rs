@@ -6,9 +6,12 @@ use std::time::Instant;
 use indexmap::IndexMap;
 
 use super::{Conn, Hub, Stage};
+use crate::close::CloseCode;
+use crate::config::HubConfig;
+use crate::id::ConnId;
 use crate::members::Hasher;
+use crate::output::Output;
 use crate::wire;
-use crate::{CloseCode, ConnId, HubConfig, Output};
 
 impl Hub {
     /// Time has passed: closes connections whose auth or heartbeat deadline has come, and pings

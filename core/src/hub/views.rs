@@ -7,7 +7,8 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 
 use super::{Hub, Stage};
-use crate::{ConnId, PresenceEntry};
+use crate::id::ConnId;
+use crate::presence::PresenceEntry;
 
 /// Where a connection is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +171,10 @@ impl Hub {
     /// The local connections whose metadata matches `filter`, in the order they connected
     /// (authenticated ones only: the others have no metadata yet). For every instance, use
     /// [`Query::Connections`](crate::Query::Connections).
-    pub fn connections_matching(&self, filter: &crate::MetadataFilter) -> Vec<PresenceEntry<'_>> {
+    pub fn connections_matching(
+        &self,
+        filter: &crate::query::MetadataFilter,
+    ) -> Vec<PresenceEntry<'_>> {
         self.registry
             .conns
             .iter()
