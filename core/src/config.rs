@@ -113,6 +113,9 @@ pub struct HubConfig {
     /// not told with `joined` (it did not ask, and a client rejoining after a reconnect must
     /// not rejoin its old id). Default: `false`.
     pub own_room: bool,
+    /// The bytes every room's history may hold together (messages as sent, and their
+    /// bookkeeping); past it the oldest messages of any room are dropped first. Default 64 MiB.
+    pub max_history_bytes: usize,
     /// How long before its credentials expire (an [`Identity::expires_in`](crate::Identity))
     /// a connection is sent `token_expiring`, so that it can send a fresh token with `refresh`
     /// (default 30 s). Without one in time it is closed with 4004 at the expiry.
@@ -147,6 +150,7 @@ impl Default for HubConfig {
             hash_seed: 0,
             standalone: false,
             own_room: false,
+            max_history_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -173,6 +177,14 @@ impl HubConfig {
             && (limit.per_second == 0 || limit.burst == 0)
         {
             return fail("rate_limit needs per_second and burst of at least 1");
+        }
+        if self.rooms.histories().any(|h| h.size == 0 || h.ttl.is_zero()) {
+            return fail("a room history needs a size and a ttl of at least 1");
+        }
+        if self.rooms.histories().next().is_some() && !self.standalone {
+            // Each instance would number a room's messages on its own: the offsets would not
+            // be the same everywhere. History across instances needs a shared store.
+            return fail("room history is kept by a standalone hub only (one instance, no bus)");
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ mod client;
 mod clock;
 mod cluster;
 mod delivery;
+mod history;
 mod membership;
 mod queries;
 mod registry;
@@ -48,6 +49,7 @@ use crate::timer::Timers;
 use crate::wire::{self, ErrorCode};
 use clock::Clock;
 use cluster::Cluster;
+use history::History;
 use queries::Queries;
 use registry::{Conn, Registry, Stage};
 
@@ -55,7 +57,7 @@ use crate::identity::MAX_USER_ID_BYTES;
 use delivery::Delivery;
 pub use delivery::Sent;
 pub use sends::Exclude;
-pub use views::{ConnInfo, ConnState, HubStats};
+pub use views::{ConnInfo, ConnState, HistoryUsage, HubStats};
 
 /// The close reason of a shutdown.
 const SHUTDOWN_REASON: &str = "server shutting down";
@@ -101,6 +103,8 @@ pub struct Hub {
     cluster: Cluster,
     /// Cluster queries waiting for answers.
     queries: Queries,
+    /// Rooms' histories: their offsets, epochs and kept messages.
+    history: History,
     /// [`shut_down`](Self::shut_down) was called: new connections are closed at once.
     shutting_down: bool,
     out: VecDeque<Output>,
@@ -122,6 +126,7 @@ impl Hub {
             out.push_back(Output::BusSubscribe(channels.server(&config.server_id)));
             out.push_back(Output::BusSubscribe(channels.peers()));
         }
+        let keeps = config.rooms.histories().next().is_some();
         Ok(Self {
             pace: config.rate_limit.map(Pace::new),
             channels,
@@ -130,6 +135,7 @@ impl Hub {
             timers: Timers::default(),
             cluster: Cluster::new(&hasher, config.cluster_presence.then_some(now)),
             queries: Queries::new(&hasher),
+            history: History::new(&hasher, format!("{unix_ms:x}"), keeps, config.max_history_bytes),
             shutting_down: false,
             out,
             stats: HubStats::default(),
@@ -157,7 +163,8 @@ impl Hub {
     /// connection has a deadline. Calling it earlier is harmless.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.timers.next(), self.cluster.deadline(), self.queries.deadline()]
+        let history = self.history.next_expiry();
+        [self.timers.next(), self.cluster.deadline(), self.queries.deadline(), history]
             .into_iter()
             .flatten()
             .min()

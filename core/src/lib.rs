@@ -121,11 +121,13 @@ pub use channel::Channels;
 pub use close::{AuthDenied, CloseCode, Violation};
 pub use config::{AuthMode, HubConfig, PresenceEvents, RateLimit};
 pub use error::HubError;
-pub use hub::{ConnInfo, ConnState, Exclude, Hub, HubStats, Sent};
+pub use hub::{ConnInfo, ConnState, Exclude, HistoryUsage, Hub, HubStats, Sent};
 pub use id::{ConnId, RequestId};
 pub use identity::{Identity, MAX_USER_ID_BYTES, RoomAcl};
 pub use output::{DisconnectReason, Event, Output, PublishRequest, Transmit};
 pub use pattern::RoomPattern;
-pub use policy::{JoinPolicy, PresencePolicy, PublishPolicy, RoomPolicies, RoomPolicy};
+pub use policy::{
+    HistoryPolicy, JoinPolicy, PresencePolicy, PublishPolicy, RoomPolicies, RoomPolicy,
+};
 pub use presence::PresenceEntry;
 pub use query::{ClusterMember, ClusterRoom, MetadataFilter, Query, QueryId, QueryResult, Target};

@@ -17,6 +17,8 @@
 //! assert_eq!(policies.for_room("admin").join, JoinPolicy::Server);
 //! ```
 
+use std::time::Duration;
+
 use crate::identity::RoomAcl;
 use crate::pattern::RoomPattern;
 
@@ -59,7 +61,17 @@ pub enum PresencePolicy {
     Server,
 }
 
-/// What clients may do with a room by themselves.
+/// A room's history: how many of its latest messages are kept, and for how long, so that a
+/// client that comes back can recover what it missed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryPolicy {
+    /// Messages kept (the newest); at least 1.
+    pub size: u32,
+    /// How long a message is kept after it was published.
+    pub ttl: Duration,
+}
+
+/// What clients may do with a room by themselves, and whether it keeps a history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RoomPolicy {
     /// Who may join (and leave).
@@ -68,6 +80,8 @@ pub struct RoomPolicy {
     pub publish: PublishPolicy,
     /// Who may ask for its presence.
     pub presence: PresencePolicy,
+    /// Its history; `None` (the default): no history, messages carry no offset.
+    pub history: Option<HistoryPolicy>,
 }
 
 impl RoomPolicy {
@@ -78,6 +92,7 @@ impl RoomPolicy {
             join: JoinPolicy::Anyone,
             publish: PublishPolicy::Members,
             presence: PresencePolicy::Members,
+            history: None,
         }
     }
 
@@ -88,6 +103,7 @@ impl RoomPolicy {
             join: JoinPolicy::Server,
             publish: PublishPolicy::Server,
             presence: PresencePolicy::Members,
+            history: None,
         }
     }
 }
@@ -144,6 +160,12 @@ impl RoomPolicies {
     /// The rules, most specific first.
     pub fn rules(&self) -> impl Iterator<Item = (&RoomPattern, &RoomPolicy)> {
         self.rules.iter().map(|(p, r)| (p, r))
+    }
+
+    /// The history settings of the default and of every rule that keeps one.
+    pub fn histories(&self) -> impl Iterator<Item = HistoryPolicy> + '_ {
+        let default = self.default.and_then(|p| p.history);
+        default.into_iter().chain(self.rules.iter().filter_map(|(_, r)| r.history))
     }
 
     /// Whether some room's policy asks the application to check publishes.

@@ -211,6 +211,31 @@ pub(crate) struct AuthData<'a> {
 pub(crate) struct RoomsData<'a> {
     #[serde(borrow)]
     pub(crate) rooms: Vec<Cow<'a, str>>,
+    /// A join's recovery, per room: `{"r":{"offset":41,"epoch":"e1"}}` or `{"r":{"latest":true}}`.
+    #[serde(borrow, default)]
+    pub(crate) recover: std::collections::BTreeMap<Cow<'a, str>, Recover<'a>>,
+}
+
+/// What a join asks of one room's history.
+#[derive(Deserialize, Default)]
+pub(crate) struct Recover<'a> {
+    /// The last offset the client saw.
+    #[serde(default)]
+    pub(crate) offset: Option<u64>,
+    /// The epoch that offset belongs to.
+    #[serde(borrow, default)]
+    pub(crate) epoch: Option<Cow<'a, str>>,
+    /// Only the room's newest message.
+    #[serde(default)]
+    pub(crate) latest: bool,
+}
+
+/// One room's history as a `joined` answer tells it.
+#[derive(Serialize)]
+pub(crate) struct StreamInfo<'a> {
+    pub(crate) epoch: &'a str,
+    pub(crate) offset: u64,
+    pub(crate) recovered: bool,
 }
 
 /// `data` of `presence`.
@@ -253,6 +278,9 @@ pub(crate) struct ServerFrame<'a> {
     pub(crate) path: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) id: Option<&'a RawValue>,
+    /// The message's offset in its room's history (rooms with history only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) offset: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) data: Option<&'a RawValue>,
 }
@@ -368,6 +396,27 @@ pub(crate) fn rooms_frame<'a>(
     system_frame(event, id, Rooms { rooms: rooms.collect() })
 }
 
+/// `{"event":"joined","id"?:..,"data":{"rooms":[..],"streams":{"r":{"epoch","offset","recovered"}}}}`:
+/// a join's answer when some of its rooms keep a history.
+pub(crate) fn joined_frame<'a>(
+    id: Option<&RequestId>,
+    rooms: impl Iterator<Item = &'a str>,
+    streams: &[(&'a str, StreamInfo<'a>)],
+) -> Bytes {
+    struct Streams<'s, 'a>(&'s [(&'a str, StreamInfo<'a>)]);
+    impl Serialize for Streams<'_, '_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().map(|(room, info)| (room, info)))
+        }
+    }
+    #[derive(Serialize)]
+    struct Joined<'s, 'a> {
+        rooms: Vec<&'a str>,
+        streams: Streams<'s, 'a>,
+    }
+    system_frame("joined", id, Joined { rooms: rooms.collect(), streams: Streams(streams) })
+}
+
 /// `{"event":"connected","data":{"id":..,"userId":..,"time":ms}}`.
 pub(crate) fn connected_frame(
     conn: crate::id::ConnId,
@@ -465,10 +514,12 @@ mod tests {
 
     #[test]
     fn server_frames_skip_absent_fields() {
-        let frame = ServerFrame { event: "e", room: None, path: None, data: None, id: None };
+        let frame =
+            ServerFrame { event: "e", room: None, path: None, data: None, id: None, offset: None };
         assert_eq!(&frame.encode()[..], br#"{"event":"e"}"#);
         let path = Some("/chat/general");
-        let frame = ServerFrame { event: "e", room: Some("r"), path, data: None, id: None };
+        let frame =
+            ServerFrame { event: "e", room: Some("r"), path, data: None, id: None, offset: None };
         assert_eq!(&frame.encode()[..], br#"{"event":"e","room":"r","path":"/chat/general"}"#);
         let id = RequestId::from_json("7");
         let frame = error_frame(ErrorCode::Forbidden, "no", Some("r"), id.as_ref());

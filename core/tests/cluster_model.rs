@@ -144,6 +144,7 @@ fn policy() -> impl Strategy<Value = RoomPolicy> {
         join,
         publish,
         presence,
+        history: None,
     })
 }
 

@@ -166,6 +166,7 @@ fn policy() -> impl Strategy<Value = RoomPolicy> {
         join,
         publish,
         presence,
+        history: None,
     })
 }
 

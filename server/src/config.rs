@@ -212,6 +212,7 @@ impl Serve {
             join: self.default_join.into(),
             publish: self.default_publish.unwrap_or(Publish::Members).into(),
             presence: self.default_presence.into(),
+            history: None,
         }
     }
 
@@ -226,6 +227,7 @@ impl Serve {
                     join: rule.join.map_or(default.join, Into::into),
                     publish: rule.publish.map_or(default.publish, Into::into),
                     presence: rule.presence.map_or(default.presence, Into::into),
+                    history: None,
                 },
             );
         }

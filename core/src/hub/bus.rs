@@ -76,6 +76,7 @@ impl Hub {
                 event: "resync",
                 room: Some(room),
                 id: None,
+                offset: None,
                 data,
             }
             .encode();

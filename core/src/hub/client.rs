@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 
+use super::history::{Recovery, Wanted};
 use super::{Delivery, Hub, Refusal, Stage, decision_window};
 use crate::close::CloseCode;
 use crate::config::AuthMode;
@@ -133,12 +134,57 @@ impl Hub {
             return;
         };
         let id = frame.id.as_ref();
+        let mut recoveries = Vec::new();
         for room in &request.rooms {
-            if let Err(refusal) = self.join_room(conn, room, true) {
-                self.refuse(conn, refusal, room, id);
+            match self.join_room(conn, room, true) {
+                Err(refusal) => self.refuse(conn, refusal, room, id),
+                Ok(_) if self.history.enabled => {
+                    let wanted = match request.recover.get(room) {
+                        Some(r) if r.latest => Wanted::Latest,
+                        Some(wire::Recover {
+                            offset: Some(offset), epoch: Some(epoch), ..
+                        }) => Wanted::Since { offset: *offset, epoch },
+                        _ => Wanted::Nothing,
+                    };
+                    let user = self.registry.conns.get(&conn).and_then(|c| c.user.as_deref());
+                    if let Some(recovery) = self.history.recover(room, wanted, user) {
+                        recoveries.push((&**room, recovery));
+                    }
+                }
+                Ok(_) => {}
             }
         }
-        self.answer_rooms(conn, "joined", id);
+        if recoveries.is_empty() {
+            return self.answer_rooms(conn, "joined", id);
+        }
+        self.answer_recovered(conn, id, recoveries);
+    }
+
+    /// Answers a join that named rooms with history: `joined` with each one's stream (its
+    /// epoch, its newest offset, whether the client's recovery succeeded), then the recovered
+    /// messages, room by room, oldest first.
+    fn answer_recovered(
+        &mut self,
+        conn: ConnId,
+        id: Option<&RequestId>,
+        recoveries: Vec<(&str, Recovery)>,
+    ) {
+        let Some(c) = self.registry.conns.get(&conn) else { return };
+        let streams: Vec<_> = recoveries
+            .iter()
+            .map(|(room, r)| {
+                let info =
+                    wire::StreamInfo { epoch: &r.epoch, offset: r.top, recovered: r.recovered };
+                (*room, info)
+            })
+            .collect();
+        let joined = wire::joined_frame(id, c.rooms.iter().map(|r| &**r), &streams);
+        self.transmit(vec![conn], joined);
+        for (_, recovery) in recoveries {
+            for frame in recovery.frames {
+                self.transmit(vec![conn], frame);
+            }
+        }
     }
 
     fn on_leave(&mut self, conn: ConnId, frame: &ClientFrame<'_>) {

@@ -3,6 +3,7 @@
 //! receives it), then the bus for the other instances.
 
 use super::*;
+use crate::policy::HistoryPolicy;
 
 impl Hub {
     /// Delivers to this instance's connections: the path of every send, whether it comes from
@@ -11,6 +12,18 @@ impl Hub {
     /// of all of them (the sender's instance), not only of its target (an envelope that came on
     /// one room's channel).
     pub(super) fn deliver_local(&mut self, d: &Delivery<'_>, every_room: bool) -> usize {
+        let to = self.local_recipients(d, every_room);
+        if to.is_empty() {
+            return 0;
+        }
+        let frame = d.frame(None);
+        let reached = to.len();
+        self.transmit(to, frame);
+        reached
+    }
+
+    /// This instance's connections a send reaches.
+    fn local_recipients(&self, d: &Delivery<'_>, every_room: bool) -> Vec<ConnId> {
         let mut exclusion = Exclusion::new(
             d.exclude_conns.iter().copied(),
             d.exclude_users.iter().copied(),
@@ -20,7 +33,7 @@ impl Hub {
             exclusion = exclusion.with_rooms(d.except_rooms.iter().copied(), &self.registry.rooms);
         }
         let target = d.target.unwrap_or_default();
-        let to = match d.kind {
+        match d.kind {
             TargetKind::Client => match target.parse::<ConnId>() {
                 Ok(id) if self.registry.conns.contains_key(&id) && !exclusion.contains(&id) => {
                     vec![id]
@@ -43,17 +56,30 @@ impl Hub {
                 .map(|set| recipients(set, &exclusion))
                 .unwrap_or_default(),
             TargetKind::Broadcast => recipients(&self.registry.everyone, &exclusion),
-        };
-        if to.is_empty() {
-            return 0;
         }
-        let room = if d.kind == TargetKind::Room && d.rooms.len() <= 1 { d.target } else { None };
-        let frame =
-            wire::ServerFrame { event: d.event, room, path: d.path, data: d.data, id: None }
-                .encode();
+    }
+
+    /// A send into one room whose policy keeps a history: it gets the room's next offset, is
+    /// kept (whether anybody here receives it or not), and its members get it with its offset.
+    fn deliver_kept(&mut self, d: &Delivery<'_>, room: &str, policy: HistoryPolicy) -> usize {
+        let offset = self.history.next_offset(room);
+        let to = self.local_recipients(d, true);
+        let frame = d.frame(Some(offset));
+        let now = self.clock.now;
+        self.history.keep(room, offset, frame.clone(), d.exclude_users, policy, now);
         let reached = to.len();
-        self.transmit(to, frame);
+        if reached > 0 {
+            self.transmit(to, frame);
+        }
         reached
+    }
+
+    /// The history policy of a send's room, if it is a send into one room that keeps one.
+    fn kept_in(&self, d: &Delivery<'_>) -> Option<HistoryPolicy> {
+        if !self.history.enabled || d.kind != TargetKind::Room || d.rooms.len() > 1 {
+            return None;
+        }
+        self.config.rooms.for_room(d.target?).history
     }
 
     /// The recipients of a send to several rooms: each room's members that are in none of the
@@ -88,7 +114,10 @@ impl Hub {
     /// Delivers locally first, then publishes for the other instances, if there can be any: a
     /// send to several rooms once on each room's channel.
     pub(super) fn deliver(&mut self, d: &Delivery<'_>) -> Sent {
-        let local = self.deliver_local(d, true);
+        let local = match (self.kept_in(d), d.target) {
+            (Some(policy), Some(room)) => self.deliver_kept(d, room, policy),
+            _ => self.deliver_local(d, true),
+        };
         if self.config.standalone {
             return Sent { local, published: false };
         }
@@ -129,6 +158,14 @@ pub(super) struct Delivery<'a> {
 }
 
 impl<'a> Delivery<'a> {
+    /// The frame its recipients get, serialized once.
+    fn frame(&self, offset: Option<u64>) -> Bytes {
+        let room =
+            if self.kind == TargetKind::Room && self.rooms.len() <= 1 { self.target } else { None };
+        let (event, path, data) = (self.event, self.path, self.data);
+        wire::ServerFrame { event, room, path, data, id: None, offset }.encode()
+    }
+
     pub(super) fn envelope(&self, server_id: &'a str) -> Envelope<'a> {
         Envelope {
             server_id: Cow::Borrowed(server_id),

@@ -36,6 +36,9 @@ impl Hub {
         let inserted = self.registry.rooms.insert(room, id);
         c.rooms.push(inserted.name);
         if inserted.new_group {
+            if self.history.enabled && self.config.rooms.for_room(room).history.is_some() {
+                self.history.open(room);
+            }
             self.interest(true, |c| c.room(room));
             if self.config.cluster_presence {
                 self.presence_interest_begins(room);
@@ -89,6 +92,7 @@ impl Hub {
 
     /// The last local member of `room` left: bus interest in it ends.
     pub(super) fn room_interest_ends(&mut self, room: &str) {
+        self.history.forget_if_idle(room, false);
         self.interest(false, |c| c.room(room));
         if self.config.cluster_presence {
             self.presence_interest_ends(room);

@@ -59,9 +59,15 @@ impl Hub {
             unique.into_iter().partition(|conn| self.registry.conns.contains_key(conn));
         let sent = Sent { local: local.len(), published: !remote.is_empty() };
         if !local.is_empty() {
-            let frame =
-                ServerFrame { event, room: None, path: None, data: data.as_deref(), id: None }
-                    .encode();
+            let frame = ServerFrame {
+                event,
+                room: None,
+                path: None,
+                data: data.as_deref(),
+                id: None,
+                offset: None,
+            }
+            .encode();
             self.transmit(local, frame);
         }
         if self.config.standalone {
@@ -112,8 +118,15 @@ impl Hub {
         // Connection ids are unique cluster-wide: a local one needs no envelope and no publish.
         if self.registry.conns.contains_key(&conn) {
             let data = to_data(event, data)?;
-            let frame =
-                ServerFrame { event, room: None, path, id: None, data: data.as_deref() }.encode();
+            let frame = ServerFrame {
+                event,
+                room: None,
+                path,
+                id: None,
+                offset: None,
+                data: data.as_deref(),
+            }
+            .encode();
             self.transmit(vec![conn], frame);
             return Ok(Sent { local: 1, published: false });
         }
@@ -257,6 +270,7 @@ impl Hub {
             path: None,
             data: data.as_deref(),
             id: Some(id.as_raw()),
+            offset: None,
         }
         .encode();
         self.transmit(vec![conn], frame);

@@ -40,6 +40,8 @@ impl Hub {
             self.expire_peers(now);
         }
         self.expire_queries(now);
+        let rooms = &self.registry.rooms;
+        self.history.expire(now, |room| rooms.get(room).is_some());
     }
 
     /// Makes sure the connection's earliest deadline has a live timer entry.

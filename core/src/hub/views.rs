@@ -73,7 +73,30 @@ pub struct HubStats {
     pub closes: BTreeMap<u16, u64>,
 }
 
+/// What the rooms' histories hold, together ([`Hub::history_usage`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryUsage {
+    /// Messages kept.
+    pub messages: usize,
+    /// Bytes they hold (frames and bookkeeping), under `max_history_bytes`.
+    pub bytes: usize,
+    /// Messages dropped before their ttl because all rooms together held too many bytes.
+    pub dropped: u64,
+}
+
 impl Hub {
+    /// What the rooms' histories hold.
+    pub fn history_usage(&self) -> HistoryUsage {
+        let (messages, bytes) = self.history.usage();
+        HistoryUsage { messages, bytes, dropped: self.history.dropped }
+    }
+
+    /// A room's history as a join would tell it: its newest offset and its epoch. `None` for a
+    /// room without history, or with nothing kept and nobody in it here.
+    pub fn history_position(&self, room: &str) -> Option<(u64, &str)> {
+        self.history.position(room)
+    }
+
     /// How many connections this instance holds.
     pub fn connection_count(&self) -> usize {
         self.registry.conns.len()
