@@ -227,7 +227,8 @@ impl Serve {
                     join: rule.join.map_or(default.join, Into::into),
                     publish: rule.publish.map_or(default.publish, Into::into),
                     presence: rule.presence.map_or(default.presence, Into::into),
-                    history: None,
+                    // Checked when the settings were read (`settle`).
+                    history: rule.history().ok().flatten(),
                 },
             );
         }
@@ -259,6 +260,16 @@ impl Serve {
             return Err(format!(
                 "room policy {pattern}: publish = \"proxy\" needs --proxy-publish URL"
             ));
+        }
+        for rule in &self.rooms {
+            let kept = rule.history()?.is_some();
+            if kept && (self.redis.is_some() || !self.redis_cluster.is_empty()) {
+                return Err(format!(
+                    "room policy {}: history is kept by one instance only for now: \
+                     run without --redis, or without history_size",
+                    rule.pattern
+                ));
+            }
         }
         Ok(())
     }

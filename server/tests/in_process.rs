@@ -70,3 +70,42 @@ async fn starting_with_cluster_presence_and_no_redis_is_refused_with_a_reason() 
     let error = roomcast_server::start(*serve).await.unwrap_err();
     assert!(error.to_string().contains("--cluster-presence needs --redis"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_back_after_a_cut_recovers_the_messages_published_meanwhile_in_a_room_with_history()
+ {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("in_process");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("history.toml");
+    let rules = "[[rooms]]\npattern = \"feed:*\"\nhistory_size = 100\nhistory_ttl = \"10m\"\n";
+    std::fs::write(&file, rules).unwrap();
+    let server = start(&["--api-key", "k", "--config", file.to_str().unwrap()]).await;
+    let addr = server.local_addr();
+    let mut client = Client::connected(addr).await;
+    client.send(json!({"event":"join","data":{"rooms":["feed:1"]},"id":1})).await;
+    let joined = client.recv().await;
+    let stream = joined["data"]["streams"]["feed:1"].clone();
+    assert_eq!((stream["offset"].clone(), stream["recovered"].clone()), (json!(0), json!(false)));
+    let body = r#"{"event":"news","data":1}"#;
+    call(addr, "POST", "/api/rooms/feed:1/publish", Some("k"), Some(body)).await;
+    let first = client.recv().await;
+    assert_eq!(first, json!({"event":"news","room":"feed:1","offset":1,"data":1}));
+    drop(client); // the connection is cut
+    for body in [r#"{"event":"news","data":2}"#, r#"{"event":"news","data":3}"#] {
+        let answer = call(addr, "POST", "/api/rooms/feed:1/publish", Some("k"), Some(body)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let mut back = Client::connected(addr).await;
+    let recover = json!({"feed:1":{"offset":1,"epoch":stream["epoch"]}});
+    back.send(json!({"event":"join","data":{"rooms":["feed:1"],"recover":recover},"id":2})).await;
+    let joined = back.recv().await;
+    assert_eq!(joined["data"]["streams"]["feed:1"]["recovered"], true, "{joined}");
+    assert_eq!(joined["data"]["streams"]["feed:1"]["offset"], 2 + 1);
+    for n in [2, 3] {
+        assert_eq!(back.recv().await, json!({"event":"news","room":"feed:1","offset":n,"data":n}));
+    }
+    back.expect_nothing_pending().await;
+    let closed = async move { back.close_code().await };
+    let ((), code) = tokio::join!(server.shutdown(), closed);
+    assert_eq!(code, 1001);
+}

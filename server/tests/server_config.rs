@@ -140,6 +140,21 @@ fn bad_room_rules_are_refused_naming_the_rule_and_the_key() {
     assert!(e.contains("a:*") && e.contains("--proxy-publish"), "{e}");
     let e = settings(&["--default-join", "nobody"], &[]).unwrap_err();
     assert!(e.contains("nobody") && e.contains("anyone"), "{e}");
+    let no_ttl = config_file("no_ttl.toml", "[[rooms]]\npattern = \"h:*\"\nhistory_size = 10\n");
+    let e = settings(&["--config", no_ttl.to_str().unwrap()], &[]).unwrap_err();
+    assert!(e.contains("h:*") && e.contains("history_ttl"), "{e}");
+    let bad_ttl = "[[rooms]]\npattern = \"h:*\"\nhistory_size = 10\nhistory_ttl = \"soon\"\n";
+    let bad_ttl = config_file("bad_ttl.toml", bad_ttl);
+    let e = settings(&["--config", bad_ttl.to_str().unwrap()], &[]).unwrap_err();
+    assert!(e.contains("history_ttl") && e.contains("soon"), "{e}");
+    let kept = "[[rooms]]\npattern = \"h:*\"\nhistory_size = 10\nhistory_ttl = \"10m\"\n";
+    let kept = config_file("kept.toml", kept);
+    let args = ["--config", kept.to_str().unwrap(), "--redis", "redis://127.0.0.1:1"];
+    let e = settings(&args, &[]).unwrap_err();
+    assert!(e.contains("h:*") && e.contains("--redis"), "history on one instance only: {e}");
+    let got = settings(&["--config", kept.to_str().unwrap()], &[]).unwrap();
+    assert_eq!(got["rooms"][0]["history_size"], 10);
+    assert_eq!(got["rooms"][0]["history_ttl"], "10m");
 }
 
 #[test]

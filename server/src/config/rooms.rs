@@ -1,7 +1,7 @@
 //! Room policies as `roomcast serve` reads them: the `--default-*` flags' values and the
 //! `[[rooms]]` tables of the config file, turned into the core's policies.
 
-use roomcast_tokio::roomcast_core::{JoinPolicy, PresencePolicy, PublishPolicy};
+use roomcast_tokio::roomcast_core::{HistoryPolicy, JoinPolicy, PresencePolicy, PublishPolicy};
 use serde::{Deserialize, Serialize};
 
 /// `join` of a room policy, as written in flags and the file.
@@ -39,6 +39,38 @@ pub struct RoomRule {
     pub join: Option<Join>,
     pub publish: Option<Publish>,
     pub presence: Option<Presence>,
+    /// Messages kept per room for clients that come back; 0 or absent: no history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_size: Option<u32>,
+    /// How long a kept message lives (`10m`, `30s`, ...); needed with `history_size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_ttl: Option<String>,
+}
+
+impl RoomRule {
+    /// The rule's history, checked: both keys or neither.
+    pub(crate) fn history(&self) -> Result<Option<HistoryPolicy>, String> {
+        let pattern = &self.pattern;
+        match (self.history_size.filter(|size| *size > 0), &self.history_ttl) {
+            // `history_size = 0` turns history off, whatever the ttl.
+            (None, _) if self.history_size == Some(0) => Ok(None),
+            (None, None) => Ok(None),
+            (Some(size), Some(ttl)) => {
+                let ttl = super::duration(ttl)
+                    .map_err(|e| format!("room policy {pattern}: history_ttl: {e}"))?;
+                if ttl.is_zero() {
+                    return Err(format!("room policy {pattern}: history_ttl must be above zero"));
+                }
+                Ok(Some(HistoryPolicy { size, ttl }))
+            }
+            (Some(_), None) => {
+                Err(format!("room policy {pattern}: history_size needs history_ttl"))
+            }
+            (None, Some(_)) => {
+                Err(format!("room policy {pattern}: history_ttl needs history_size"))
+            }
+        }
+    }
 }
 
 impl From<Join> for JoinPolicy {
