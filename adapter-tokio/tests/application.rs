@@ -487,13 +487,16 @@ async fn sends_report_how_many_connections_of_this_instance_they_reached() {
     for conn in [a, b] {
         handle.join(conn, "room").await.unwrap();
     }
-    let nobody = Sent { local: 0, published: false };
-    assert_eq!(handle.send(a, "x", &()).await.unwrap(), Sent { local: 1, published: false });
+    let nobody = Sent { local: 0, published: false, offset: None };
+    assert_eq!(
+        handle.send(a, "x", &()).await.unwrap(),
+        Sent { local: 1, published: false, offset: None }
+    );
     let ghost = ConnId::from_u128(7);
     assert_eq!(handle.send(ghost, "x", &()).await.unwrap(), nobody, "an unknown connection");
     assert!(handle.send_to_user("ghost", "x", &()).await.unwrap().reached_nobody());
     let sent = handle.broadcast_room("room", "x", &(), Exclude::conn(a)).await.unwrap();
-    assert_eq!(sent, Sent { local: 1, published: false });
+    assert_eq!(sent, Sent { local: 1, published: false, offset: None });
     assert_eq!(handle.broadcast_room("empty", "x", &(), Exclude::none()).await.unwrap(), nobody);
     assert_eq!(handle.broadcast_all("x", &(), Exclude::none()).await.unwrap().local, 2);
 }

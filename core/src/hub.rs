@@ -57,7 +57,7 @@ use crate::identity::MAX_USER_ID_BYTES;
 use delivery::Delivery;
 pub use delivery::Sent;
 pub use sends::Exclude;
-pub use views::{ConnInfo, ConnState, HistoryUsage, HubStats};
+pub use views::{ConnInfo, ConnState, HistoryPage, HistoryUsage, HubStats};
 
 /// The close reason of a shutdown.
 const SHUTDOWN_REASON: &str = "server shutting down";

@@ -121,7 +121,7 @@ pub use channel::Channels;
 pub use close::{AuthDenied, CloseCode, Violation};
 pub use config::{AuthMode, HubConfig, PresenceEvents, RateLimit};
 pub use error::HubError;
-pub use hub::{ConnInfo, ConnState, Exclude, HistoryUsage, Hub, HubStats, Sent};
+pub use hub::{ConnInfo, ConnState, Exclude, HistoryPage, HistoryUsage, Hub, HubStats, Sent};
 pub use id::{ConnId, RequestId};
 pub use identity::{Identity, MAX_USER_ID_BYTES, RoomAcl};
 pub use output::{DisconnectReason, Event, Output, PublishRequest, Transmit};

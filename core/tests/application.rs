@@ -311,7 +311,7 @@ fn a_send_reports_its_local_recipients_and_whether_other_instances_may_have_more
     let hub = alone.hub(0);
     assert_eq!(
         hub.broadcast_room("r", "e", &(), &none, now).unwrap(),
-        Sent { local: 1, published: false }
+        Sent { local: 1, published: false, offset: None }
     );
     assert!(hub.send_to_user("ghost", "e", &(), now).unwrap().reached_nobody());
     assert!(hub.send(conn(9), "e", &(), now).unwrap().reached_nobody());
@@ -320,14 +320,17 @@ fn a_send_reports_its_local_recipients_and_whether_other_instances_may_have_more
     let hub = pair.hub(0);
     assert_eq!(
         hub.broadcast_room("r", "e", &(), &none, now).unwrap(),
-        Sent { local: 1, published: true }
+        Sent { local: 1, published: true, offset: None }
     );
     assert_eq!(
         hub.send(a, "e", &(), now).unwrap(),
-        Sent { local: 1, published: false },
+        Sent { local: 1, published: false, offset: None },
         "here: no envelope"
     );
-    assert_eq!(hub.send(conn(9), "e", &(), now).unwrap(), Sent { local: 0, published: true });
+    assert_eq!(
+        hub.send(conn(9), "e", &(), now).unwrap(),
+        Sent { local: 0, published: true, offset: None }
+    );
     assert!(!hub.send_to_user("ghost", "e", &(), now).unwrap().reached_nobody());
 }
 

@@ -385,3 +385,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_send_reports_its_offset_and_the_history_reads_in_pages_and_can_be_removed() {
+    let mut node = Node::start(config(), Instant::now(), START_MS);
+    let now = node.now;
+    let sent = node.hub.broadcast_room("h:1", "m", &1, &Exclude::none(), now).unwrap();
+    assert_eq!(sent.offset, Some(1));
+    let plain = node.hub.broadcast_room("plain", "m", &1, &Exclude::none(), now).unwrap();
+    assert_eq!(plain.offset, None);
+    for n in 2..=4 {
+        node.publish("h:1", n);
+    }
+    let page = node.hub.history("h:1", 1, 2).unwrap();
+    assert_eq!(page.offset, 4);
+    let got: Vec<Value> = page.messages.iter().map(json).collect();
+    assert_eq!(offsets(&got), [2, 3], "after since, at most limit, oldest first");
+    assert!(node.hub.history("plain", 0, 10).is_none());
+    let epoch = page.epoch;
+    assert!(node.hub.remove_history("h:1"));
+    assert_eq!(node.hub.history_usage().messages, 0);
+    assert!(node.hub.history("h:1", 0, 10).is_none());
+    let sent = node.hub.broadcast_room("h:1", "m", &5, &Exclude::none(), now).unwrap();
+    assert_eq!(sent.offset, Some(1), "a new numbering");
+    assert_ne!(node.hub.history("h:1", 0, 10).unwrap().epoch, epoch, "under a new epoch");
+}

@@ -46,6 +46,7 @@ pub(crate) fn routes(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/api/rooms", get(rooms))
         .route("/api/rooms/{room}/members", get(members))
         .route("/api/rooms/{room}/publish", post(publish_room))
+        .route("/api/rooms/{room}/history", get(history).delete(remove_history))
         .route("/api/rooms/{room}/join", post(join))
         .route("/api/rooms/{room}/leave", post(leave))
         .route("/api/users/{user}/sessions", get(sessions))
@@ -178,6 +179,10 @@ struct Params {
     conn: Option<String>,
     /// `GET /api/connections`: a JSON object the metadata must hold.
     filter: Option<String>,
+    /// `GET /api/rooms/{room}/history`: the offset after which messages are wanted (0).
+    since: Option<u64>,
+    /// `GET /api/rooms/{room}/history`: at most this many messages (100, at most 1,000).
+    limit: Option<usize>,
 }
 
 impl Params {
@@ -382,7 +387,55 @@ async fn publish_room(
     if publish.room.is_some() || publish.rooms.is_some() {
         return Err(ApiError::bad("the room is in the path"));
     }
-    ok(do_publish(&state, Publish { room: Some(room), ..publish }).await?)
+    let exclude = Exclude { conns: publish.exclude, users: publish.exclude_users };
+    let data = &*data(publish.data);
+    let sent = state.handle.broadcast_room(&room, &publish.event, data, exclude).await?;
+    // A room with history: where the message is in it. Its stream holds the message just
+    // kept, so the epoch read right after is the one the message was numbered under.
+    match (sent.offset, state.handle.history_position(&room).await?) {
+        (Some(offset), Some((_, epoch))) => ok(json!({"offset": offset, "epoch": epoch})),
+        _ => ok(json!({})),
+    }
+}
+
+/// A room without history, for the history routes.
+fn no_history(room: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("room {room:?} keeps no history"))
+}
+
+/// `GET /api/rooms/{room}/history?since=&limit=`: `{"messages":[{"offset","event","data"}],
+/// "epoch","offset"}`.
+async fn history(ask: Ask, Path(room): Path<String>) -> Answer {
+    let handle = &ask.state.handle;
+    if handle.options().hub.rooms.for_room(&room).history.is_none() {
+        return Err(no_history(&room));
+    }
+    let since = ask.params.since.unwrap_or(0);
+    let limit = ask.params.limit.unwrap_or(100).clamp(1, 1000);
+    let Some(page) = handle.history(&room, since, limit).await? else {
+        // Nothing kept and nobody in it: no numbering yet.
+        return ok(json!({"messages": [], "epoch": null, "offset": 0}));
+    };
+    let messages: Vec<Value> = page
+        .messages
+        .iter()
+        .filter_map(|frame| serde_json::from_slice::<Value>(frame).ok())
+        .map(|f| json!({"offset": f["offset"], "event": f["event"], "data": f["data"]}))
+        .collect();
+    ok(json!({"messages": messages, "epoch": page.epoch, "offset": page.offset}))
+}
+
+/// `DELETE /api/rooms/{room}/history`: its messages and numbering are forgotten.
+async fn remove_history(
+    _: Authorized,
+    State(state): State<ApiState>,
+    Path(room): Path<String>,
+) -> Answer {
+    if state.handle.options().hub.rooms.for_room(&room).history.is_none() {
+        return Err(no_history(&room));
+    }
+    state.handle.remove_history(&room).await?;
+    ok(json!({}))
 }
 
 async fn publish_rooms(

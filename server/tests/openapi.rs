@@ -149,9 +149,15 @@ async fn every_documented_operation_answers_as_the_openapi_document_says() {
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
     let program = Path::new(env!("CARGO_BIN_EXE_roomcast"));
-    let server = tokio::task::block_in_place(|| {
-        Server::spawn(program, &["--api-key", KEY, "--api-max-body-bytes", "4096"], &[])
-    });
+    // `lobby` keeps a history, so that the history routes answer.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("openapi");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rooms.toml");
+    let rule = "[[rooms]]\npattern = \"lobby\"\nhistory_size = 10\nhistory_ttl = \"1m\"\n";
+    std::fs::write(&rules, rule).unwrap();
+    let rules = rules.to_str().unwrap().to_owned();
+    let args = ["--api-key", KEY, "--api-max-body-bytes", "4096", "--config", &rules];
+    let server = tokio::task::block_in_place(|| Server::spawn(program, &args, &[]));
     let mut a = Client::connected(server.addr).await;
     a.join(&["lobby"]).await;
     let b = Client::connected(server.addr).await;
@@ -170,6 +176,12 @@ async fn every_documented_operation_answers_as_the_openapi_document_says() {
         ("POST", "/api/rooms/lobby/publish".into(), Some(KEY), Some(r#"{"event":1}"#.into())),
         ("POST", "/api/rooms/lobby/publish".into(), None, Some(publish.into())),
         ("POST", "/api/rooms/lobby/publish".into(), Some(KEY), Some(big)),
+        ("POST", "/api/rooms/other/publish".into(), Some(KEY), Some(publish.into())),
+        ("GET", "/api/rooms/lobby/history?since=0&limit=5".into(), Some(KEY), None),
+        ("GET", "/api/rooms/empty/history".into(), Some(KEY), None),
+        ("GET", "/api/rooms/lobby/history?since=-1".into(), Some(KEY), None),
+        ("DELETE", "/api/rooms/lobby/history".into(), Some(KEY), None),
+        ("DELETE", "/api/rooms/other/history".into(), Some(KEY), None),
         (
             "POST",
             "/api/publish".into(),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use roomcast_core::{
-    CloseCode, ConnId, Exclude, Hub, HubError, Identity, MetadataFilter, PublishRequest, RequestId,
-    Sent,
+    CloseCode, ConnId, Exclude, HistoryPage, Hub, HubError, Identity, MetadataFilter,
+    PublishRequest, RequestId, Sent,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -271,6 +271,33 @@ impl Handle {
     /// The rooms a local connection is in, in join order.
     pub async fn rooms_of(&self, conn: ConnId) -> Result<Vec<String>, Error> {
         self.call(move |d| d.hub.rooms_of(conn).map(str::to_owned).collect()).await
+    }
+
+    /// A room's kept messages after the offset `since`, at most `limit`, oldest first
+    /// ([`Hub::history`]). `None` for a room without history, or with nothing kept and nobody
+    /// in it.
+    pub async fn history(
+        &self,
+        room: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Option<HistoryPage>, Error> {
+        let room = room.to_owned();
+        self.call(move |d| d.hub.history(&room, since, limit)).await
+    }
+
+    /// A room's newest offset and its epoch, if it keeps a history and has a stream
+    /// ([`Hub::history_position`]).
+    pub async fn history_position(&self, room: &str) -> Result<Option<(u64, String)>, Error> {
+        let room = room.to_owned();
+        self.call(move |d| d.hub.history_position(&room).map(|(o, e)| (o, e.to_owned()))).await
+    }
+
+    /// Forgets a room's history, messages and numbering ([`Hub::remove_history`]); `false` if
+    /// it had none.
+    pub async fn remove_history(&self, room: &str) -> Result<bool, Error> {
+        let room = room.to_owned();
+        self.call(move |d| d.hub.remove_history(&room)).await
     }
 
     /// The local sessions of a user.

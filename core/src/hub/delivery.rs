@@ -61,7 +61,12 @@ impl Hub {
 
     /// A send into one room whose policy keeps a history: it gets the room's next offset, is
     /// kept (whether anybody here receives it or not), and its members get it with its offset.
-    fn deliver_kept(&mut self, d: &Delivery<'_>, room: &str, policy: HistoryPolicy) -> usize {
+    fn deliver_kept(
+        &mut self,
+        d: &Delivery<'_>,
+        room: &str,
+        policy: HistoryPolicy,
+    ) -> (usize, u64) {
         let offset = self.history.next_offset(room);
         let to = self.local_recipients(d, true);
         let frame = d.frame(Some(offset));
@@ -71,7 +76,7 @@ impl Hub {
         if reached > 0 {
             self.transmit(to, frame);
         }
-        reached
+        (reached, offset)
     }
 
     /// The history policy of a send's room, if it is a send into one room that keeps one.
@@ -114,12 +119,15 @@ impl Hub {
     /// Delivers locally first, then publishes for the other instances, if there can be any: a
     /// send to several rooms once on each room's channel.
     pub(super) fn deliver(&mut self, d: &Delivery<'_>) -> Sent {
-        let local = match (self.kept_in(d), d.target) {
-            (Some(policy), Some(room)) => self.deliver_kept(d, room, policy),
-            _ => self.deliver_local(d, true),
+        let (local, offset) = match (self.kept_in(d), d.target) {
+            (Some(policy), Some(room)) => {
+                let (local, offset) = self.deliver_kept(d, room, policy);
+                (local, Some(offset))
+            }
+            _ => (self.deliver_local(d, true), None),
         };
         if self.config.standalone {
-            return Sent { local, published: false };
+            return Sent { local, published: false, offset };
         }
         if d.kind == TargetKind::Room && d.rooms.len() > 1 {
             for room in d.rooms {
@@ -128,7 +136,7 @@ impl Hub {
         } else {
             self.publish_to_bus(d);
         }
-        Sent { local, published: true }
+        Sent { local, published: true, offset }
     }
 
     pub(super) fn publish_to_bus(&mut self, d: &Delivery<'_>) {
@@ -192,6 +200,8 @@ pub struct Sent {
     pub local: usize,
     /// Published on the bus: connections of other instances may receive it too.
     pub published: bool,
+    /// Its offset in its room's history, for a send into a room that keeps one.
+    pub offset: Option<u64>,
 }
 
 impl Sent {

@@ -26,9 +26,10 @@ const ENTRY_BYTES: usize = 96;
 #[derive(Debug)]
 pub(super) struct History {
     streams: IndexMap<Arc<str>, Stream, Hasher>,
-    /// Every kept message in the order it was kept, for the byte cap (oldest first). Holds stale
-    /// items for messages already dropped by their room's size or ttl: skipped, and compacted.
-    order: VecDeque<(Arc<str>, u64)>,
+    /// Every kept message in the order it was kept, for the byte cap (oldest first): its room,
+    /// its stream's number and its offset. Holds stale items for messages already dropped by
+    /// their room's size or ttl, or of a stream since forgotten: skipped, and compacted.
+    order: VecDeque<(Arc<str>, u64, u64)>,
     /// One item per room with messages: when its oldest message expires.
     expiries: BinaryHeap<Reverse<(Instant, Arc<str>)>>,
     /// Bytes held: frames and [`ENTRY_BYTES`] per message.
@@ -55,6 +56,8 @@ pub(super) struct Stream {
     pub(super) epoch: Arc<str>,
     /// The newest offset given (0: none yet).
     pub(super) top: u64,
+    /// Which of this hub's streams it is (the number in its epoch).
+    number: u64,
     entries: VecDeque<Entry>,
     /// When this stream's item in the expiry queue comes due, if it has one.
     scheduled: Option<Instant>,
@@ -121,7 +124,9 @@ impl History {
         if !self.streams.contains_key(room) {
             self.made += 1;
             let epoch: Arc<str> = Arc::from(format!("{}-{}", self.base, self.made));
-            let stream = Stream { epoch, top: 0, entries: VecDeque::new(), scheduled: None };
+            let number = self.made;
+            let stream =
+                Stream { epoch, top: 0, number, entries: VecDeque::new(), scheduled: None };
             self.streams.insert(Arc::from(room), stream);
         }
         let Some(stream) = self.streams.get_mut(room) else { unreachable!("inserted above") };
@@ -151,7 +156,7 @@ impl History {
         let entry = Entry { offset, expires: now + policy.ttl, frame, except_users };
         let bytes = entry.bytes();
         let Some((_, name, stream)) = self.streams.get_full_mut(room) else { return };
-        let name = name.clone();
+        let (name, number) = (name.clone(), stream.number);
         stream.entries.push_back(entry);
         let mut freed = (0, 0);
         while stream.entries.len() > policy.size as usize {
@@ -167,7 +172,7 @@ impl History {
         }
         self.kept = self.kept + 1 - freed.0;
         self.bytes = self.bytes + bytes - freed.1;
-        self.order.push_back((name, offset));
+        self.order.push_back((name, number, offset));
         while self.bytes > self.max_bytes {
             if !self.drop_oldest() {
                 break;
@@ -178,9 +183,10 @@ impl History {
 
     /// Drops the oldest message of any room; `false` when there is none.
     fn drop_oldest(&mut self) -> bool {
-        while let Some((room, offset)) = self.order.pop_front() {
+        while let Some((room, number, offset)) = self.order.pop_front() {
             let Some(stream) = self.streams.get_mut(&room) else { continue };
-            if stream.entries.front().is_some_and(|e| e.offset == offset) {
+            if stream.number == number && stream.entries.front().is_some_and(|e| e.offset == offset)
+            {
                 if let Some(old) = stream.entries.pop_front() {
                     self.kept -= 1;
                     self.bytes -= old.bytes();
@@ -198,11 +204,10 @@ impl History {
             return;
         }
         let streams = &self.streams;
-        self.order.retain(|(room, offset)| {
-            streams
-                .get(room)
-                .and_then(|s| s.entries.front())
-                .is_some_and(|front| front.offset <= *offset)
+        self.order.retain(|(room, number, offset)| {
+            streams.get(room).is_some_and(|s| {
+                s.number == *number && s.entries.front().is_some_and(|f| f.offset <= *offset)
+            })
         });
     }
 
@@ -281,6 +286,34 @@ impl History {
                 self.streams.shift_remove(&room);
             }
         }
+    }
+
+    /// The messages of `room` after `since`, at most `limit`, oldest first, with the stream's
+    /// epoch and newest offset. `None`: the room has no stream.
+    pub(super) fn page(
+        &self,
+        room: &str,
+        since: u64,
+        limit: usize,
+    ) -> Option<(&str, u64, Vec<Bytes>)> {
+        let stream = self.streams.get(room)?;
+        let frames = stream
+            .entries
+            .iter()
+            .filter(|e| e.offset > since)
+            .take(limit)
+            .map(|e| e.frame.clone())
+            .collect();
+        Some((&stream.epoch, stream.top, frames))
+    }
+
+    /// Forgets `room`'s history: its messages and its numbering (the next message starts a new
+    /// epoch). `false` if it had none.
+    pub(super) fn remove(&mut self, room: &str) -> bool {
+        let Some(stream) = self.streams.shift_remove(room) else { return false };
+        self.kept -= stream.entries.len();
+        self.bytes -= stream.entries.iter().map(Entry::bytes).sum::<usize>();
+        true
     }
 
     /// When the next message expires.

@@ -57,7 +57,7 @@ impl Hub {
         unique.extend(conns.iter().copied());
         let (local, remote): (Vec<ConnId>, Vec<ConnId>) =
             unique.into_iter().partition(|conn| self.registry.conns.contains_key(conn));
-        let sent = Sent { local: local.len(), published: !remote.is_empty() };
+        let sent = Sent { local: local.len(), published: !remote.is_empty(), offset: None };
         if !local.is_empty() {
             let frame = ServerFrame {
                 event,
@@ -128,7 +128,7 @@ impl Hub {
             }
             .encode();
             self.transmit(vec![conn], frame);
-            return Ok(Sent { local: 1, published: false });
+            return Ok(Sent { local: 1, published: false, offset: None });
         }
         let target = conn.to_string();
         let exclude = Exclude::none();

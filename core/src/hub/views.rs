@@ -73,6 +73,17 @@ pub struct HubStats {
     pub closes: BTreeMap<u16, u64>,
 }
 
+/// A page of a room's history ([`Hub::history`]).
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    /// The room's epoch.
+    pub epoch: String,
+    /// The room's newest offset.
+    pub offset: u64,
+    /// The messages, oldest first, each a frame as its members got it.
+    pub messages: Vec<bytes::Bytes>,
+}
+
 /// What the rooms' histories hold, together ([`Hub::history_usage`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HistoryUsage {
@@ -95,6 +106,21 @@ impl Hub {
     /// room without history, or with nothing kept and nobody in it here.
     pub fn history_position(&self, room: &str) -> Option<(u64, &str)> {
         self.history.position(room)
+    }
+
+    /// A room's kept messages after `since` (an offset), at most `limit`, oldest first, as
+    /// their members were sent them (`offset` included). `None` for a room without history,
+    /// or with nothing kept and nobody in it here.
+    pub fn history(&self, room: &str, since: u64, limit: usize) -> Option<HistoryPage> {
+        let (epoch, offset, messages) = self.history.page(room, since, limit)?;
+        Some(HistoryPage { epoch: epoch.to_owned(), offset, messages })
+    }
+
+    /// Forgets a room's history, messages and numbering: the next message into it starts a new
+    /// epoch, so clients that recover from an old offset are told `recovered: false`. `false`
+    /// if the room had none.
+    pub fn remove_history(&mut self, room: &str) -> bool {
+        self.history.remove(room)
     }
 
     /// How many connections this instance holds.
